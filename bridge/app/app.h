@@ -1,0 +1,33 @@
+#pragma once
+// The composition root: the only place that names concrete classes (KafkaSource, FileSink,
+// KafkaSink, DeadLetterWriter, MockCluster) and wires them into a Pipeline. main.cc parses
+// flags and calls one of these.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace bridge::app {
+
+// Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitConfig = 2;
+
+// `capillary-bridge run -c FILE`: the service, until SIGTERM/SIGINT.
+int run(const std::string& config_path);
+
+// `capillary-bridge validate -c FILE`: prints every problem with file:line:column.
+int validate(const std::string& config_path);
+
+struct DevOptions {
+  std::string output = "capillary-bridge-dev.ndjson";  // NDJSON sink file; "-" for stdout
+  std::string metrics_listen = "127.0.0.1:9464";
+  bool exit_when_done = false;  // stop once every seeded event is delivered or dead-lettered
+  int partitions = 4;
+};
+
+// `capillary-bridge dev`: embedded broker, seeded sample events, the real pipeline.
+int dev(const DevOptions& options);
+
+}  // namespace bridge::app

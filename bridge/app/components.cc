@@ -1,0 +1,151 @@
+#include "bridge/app/components.h"
+
+#include <csignal>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "bridge/kafka/dead_letter_writer.h"
+#include "bridge/kafka/kafka_sink.h"
+#include "bridge/sink/file_sink.h"
+#include "transforms/api/registry.h"
+#include "transforms/builtin/builtin.h"
+
+namespace bridge::app {
+namespace {
+
+// %* in a pattern: the log message as the inside of a JSON string.
+class JsonMessageFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*tm*/,
+              spdlog::memory_buf_t& dest) override {
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    for (const char c : text) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (u < 0x20) {
+        fmt::format_to(std::back_inserter(dest), "\\u{:04x}", u);
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessageFlag>();
+  }
+};
+
+}  // namespace
+
+std::optional<Validated> load_and_validate(const config::Loaded& loaded) {
+  core::Diagnostics diags = loaded.diagnostics;
+  std::shared_ptr<const transforms::RouterPlan> plan;
+  if (loaded.diagnostics.ok()) {
+    transforms::Registry registry;
+    transforms::register_builtin_transforms(registry);
+    // The plan keeps the targets alive: transforms hold pointers to them for the process's life.
+    auto targets = std::make_shared<const std::vector<transforms::Target>>(loaded.config.targets);
+    std::vector<transforms::RouteSpec> specs;
+    for (const auto& r : loaded.config.routes) {
+      specs.push_back({r.topics, r.events, r.transform, r.settings, r.mark});
+    }
+    auto built = transforms::RouterPlan::build(specs, registry, std::move(targets), diags);
+    if (built) {
+      plan = std::make_shared<const transforms::RouterPlan>(std::move(*built));
+    }
+  }
+  if (!diags.ok() || !plan) {
+    std::fputs(diags.to_string().c_str(), stderr);
+    std::fprintf(stderr, "%zu problem(s) in the configuration\n", diags.items().size());
+    return std::nullopt;
+  }
+  return Validated{loaded.config, std::move(plan)};
+}
+
+core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics) {
+  Components c;
+  auto source = kafka::KafkaSource::create(cfg.kafka, metrics);
+  if (!source) {
+    return tl::unexpected(source.error());
+  }
+  c.source = std::move(*source);
+
+  switch (cfg.sink.type) {
+    case config::SinkType::file:
+    case config::SinkType::stdout_: {
+      const std::string path = cfg.sink.type == config::SinkType::file ? cfg.sink.file.path : "-";
+      auto s = sink::FileSink::open(path, cfg.sink.file.fsync);
+      if (!s) {
+        return tl::unexpected(s.error());
+      }
+      c.sink = std::move(*s);
+      break;
+    }
+    case config::SinkType::kafka: {
+      auto s = kafka::KafkaSink::create(cfg.kafka, cfg.sink.kafka);
+      if (!s) {
+        return tl::unexpected(s.error());
+      }
+      c.sink = std::move(*s);
+      break;
+    }
+  }
+
+  auto dl = kafka::DeadLetterWriter::create(cfg.kafka, cfg.dead_letter);
+  if (!dl) {
+    return tl::unexpected(dl.error());
+  }
+  c.dead_letters = std::move(*dl);
+  return c;
+}
+
+void init_logging(const config::LogConfig& cfg) {
+  auto logger = spdlog::stderr_color_mt("capillary-bridge");
+  if (cfg.format == "json") {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonMessageFlag>('*').set_pattern(
+        R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"})");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  }
+  logger->set_level(spdlog::level::from_str(cfg.level));
+  spdlog::set_default_logger(logger);
+}
+
+StopSignalWatcher::StopSignalWatcher(std::function<void()> on_stop)
+    : thread_([this, on_stop = std::move(on_stop)] {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        const timespec tick{0, 200'000'000};
+        while (!done_.load(std::memory_order_relaxed)) {
+          const int sig = sigtimedwait(&set, nullptr, &tick);
+          if (sig == SIGINT || sig == SIGTERM) {
+            spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            on_stop();
+            return;
+          }
+        }
+      }) {}
+
+StopSignalWatcher::~StopSignalWatcher() {
+  done_.store(true, std::memory_order_relaxed);
+  thread_.join();
+}
+
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+}  // namespace bridge::app

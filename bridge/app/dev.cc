@@ -1,0 +1,183 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "bridge/app/app.h"
+#include "bridge/app/components.h"
+#include "bridge/app/embedded.h"
+#include "bridge/kafka/mock_cluster.h"
+#include "bridge/kafka/producer.h"
+#include "bridge/metrics/http_server.h"
+#include "bridge/pipeline/pipeline.h"
+
+namespace bridge::app {
+namespace {
+
+constexpr const char* kEventsTopic = "capillary.events";
+constexpr const char* kDeadLetterTopic = "capillary.dlq";
+
+// Produces every non-empty line of `jsonl` and waits for the broker to acknowledge them all.
+core::Result<std::uint64_t> seed(const config::KafkaConfig& cluster, std::string_view jsonl) {
+  auto producer = kafka::Producer::create(cluster, cluster.brokers, {});
+  if (!producer) {
+    return tl::unexpected(producer.error());
+  }
+  std::uint64_t produced = 0;
+  while (!jsonl.empty()) {
+    const auto nl = jsonl.find('\n');
+    const std::string_view line = jsonl.substr(0, nl);
+    jsonl.remove_prefix(nl == std::string_view::npos ? jsonl.size() : nl + 1);
+    if (line.empty()) {
+      continue;
+    }
+    const std::string key = fmt::format("sample-{}", produced % 8);
+    if (auto e = producer->produce(kEventsTopic, key, line, {}, produced);
+        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return core::fail(core::ErrorKind::fatal, "seed", rd_kafka_err2str(e));
+    }
+    ++produced;
+  }
+  if (!producer->flush(std::chrono::seconds(10))) {
+    return core::fail(core::ErrorKind::fatal, "seed", "seeding the embedded broker timed out");
+  }
+  std::vector<kafka::DeliveryReport> reports;
+  producer->poll(reports, std::chrono::milliseconds(0));
+  for (const auto& r : reports) {
+    if (r.error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return core::fail(core::ErrorKind::fatal, "seed", rd_kafka_err2str(r.error));
+    }
+  }
+  return produced;
+}
+
+class Progress {
+ public:
+  explicit Progress(const kafka::KafkaSource& source) : source_(source), tty_(isatty(2) != 0) {}
+
+  void update(const pipeline::Stats& s) {
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - last_).count();
+    const double rate = dt > 0 ? static_cast<double>(s.consumed - last_consumed_) / dt : 0;
+    last_ = now;
+    last_consumed_ = s.consumed;
+    const std::string line = fmt::format(
+        "{:>9.0f} events/s | consumed {} | delivered {} | dead-lettered {} | in flight {} | "
+        "lag {}",
+        rate, s.consumed, s.delivered, s.dead_lettered, s.inflight_records, source_.total_lag());
+    if (tty_) {
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    } else if (++ticks_ % 5 == 1) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  }
+  void finish() const {
+    if (tty_) {
+      std::fputc('\n', stderr);
+    }
+  }
+
+ private:
+  const kafka::KafkaSource& source_;
+  bool tty_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::uint64_t last_consumed_ = 0;
+  std::uint64_t ticks_ = 0;
+};
+
+}  // namespace
+
+int dev(const DevOptions& options) {
+  block_stop_signals();
+  auto cluster = kafka::MockCluster::start(1);
+  if (!cluster) {
+    std::fprintf(stderr, "error: %s\n", cluster.error().message.c_str());
+    return kExitFailure;
+  }
+  for (const auto& [topic, partitions] :
+       {std::pair{kEventsTopic, options.partitions}, std::pair{kDeadLetterTopic, 1}}) {
+    if (auto r = (*cluster)->create_topic(topic, partitions); !r) {
+      std::fprintf(stderr, "error: %s\n", r.error().message.c_str());
+      return kExitFailure;
+    }
+  }
+  ::setenv("CAPILLARY_BRIDGE_DEV_BROKERS", (*cluster)->bootstrap().c_str(), 1);
+  ::setenv("CAPILLARY_BRIDGE_DEV_OUTPUT", options.output.c_str(), 1);
+  ::setenv("CAPILLARY_BRIDGE_DEV_METRICS", options.metrics_listen.c_str(), 1);
+  const auto validated =
+      load_and_validate(config::load_string(std::string(embedded::dev_config()),
+                                            "config/dev.yaml (embedded)"));
+  if (!validated) {
+    return kExitConfig;
+  }
+  const config::Config& cfg = validated->config;
+  init_logging(cfg.log);
+
+  std::fprintf(stderr,
+               "capillary-bridge dev\n"
+               "  embedded Kafka broker : %s (topics %s, %s)\n"
+               "  produce more events   : kcat -b %s -t %s -P\n"
+               "  output (NDJSON)       : %s\n"
+               "  metrics               : http://%s/metrics\n",
+               (*cluster)->bootstrap().c_str(), kEventsTopic, kDeadLetterTopic,
+               (*cluster)->bootstrap().c_str(), kEventsTopic, options.output.c_str(),
+               options.metrics_listen.c_str());
+
+  std::uint64_t seeded = 0;
+  for (auto jsonl : {embedded::sample_events(), embedded::malformed_samples()}) {
+    auto n = seed(cfg.kafka, jsonl);
+    if (!n) {
+      std::fprintf(stderr, "error: %s\n", n.error().message.c_str());
+      return kExitFailure;
+    }
+    seeded += *n;
+  }
+  std::fprintf(stderr, "  seeded                : %llu sample events (some malformed on purpose)\n",
+               static_cast<unsigned long long>(seeded));
+
+  metrics::Metrics metrics;
+  auto parts = make_components(cfg, metrics);
+  if (!parts) {
+    std::fprintf(stderr, "error: %s\n", parts.error().message.c_str());
+    return kExitFailure;
+  }
+  pipeline::Pipeline pipeline(
+      {*parts->source, *parts->sink, *parts->dead_letters, metrics, validated->plan},
+      cfg.pipeline);
+  auto http = metrics::HttpServer::start(
+      cfg.metrics.listen, metrics,
+      {[&pipeline] { return pipeline.healthy(); }, [&pipeline] { return pipeline.ready(); }});
+  if (!http) {
+    std::fprintf(stderr, "error: %s\n", http.error().message.c_str());
+    return kExitFailure;
+  }
+  Progress progress(*parts->source);
+  pipeline.set_tick([&](const pipeline::Stats& s) {
+    progress.update(s);
+    if (options.exit_when_done && s.delivered + s.dead_lettered + s.filtered >= seeded) {
+      pipeline.request_stop();
+    }
+  });
+
+  core::Result<void> result;
+  {
+    StopSignalWatcher watcher([&pipeline] { pipeline.request_stop(); });
+    result = pipeline.run();
+  }
+  progress.finish();
+  const auto s = pipeline.stats();
+  std::fprintf(stderr,
+               "summary: consumed %llu, delivered %llu, dead-lettered %llu (see topic %s), "
+               "filtered %llu, sink retries %llu\n",
+               static_cast<unsigned long long>(s.consumed),
+               static_cast<unsigned long long>(s.delivered),
+               static_cast<unsigned long long>(s.dead_lettered), kDeadLetterTopic,
+               static_cast<unsigned long long>(s.filtered),
+               static_cast<unsigned long long>(s.retries));
+  return result ? kExitOk : kExitFailure;
+}
+
+}  // namespace bridge::app

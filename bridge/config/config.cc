@@ -1,0 +1,630 @@
+#include "bridge/config/config.h"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace bridge::config {
+namespace {
+
+using core::Diagnostics;
+
+std::string join(std::initializer_list<std::string_view> items) {
+  std::string out;
+  for (const auto item : items) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += item;
+  }
+  return out;
+}
+
+// Expands ${VAR}, ${VAR:-default} and $$ in one scalar. Returns false (after reporting) on a
+// malformed reference or an unset variable without a default.
+bool expand_env(std::string_view in, std::string& out, const YAML::Node& node, Diagnostics& d) {
+  out.clear();
+  bool ok = true;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c != '$' || i + 1 >= in.size()) {
+      out += c;
+      continue;
+    }
+    if (in[i + 1] == '$') {
+      out += '$';
+      ++i;
+      continue;
+    }
+    if (in[i + 1] != '{') {
+      out += c;
+      continue;
+    }
+    const std::size_t close = in.find('}', i + 2);
+    if (close == std::string_view::npos) {
+      d.error(node, fmt::format("unterminated '${{' in value (write $$ for a literal $)"));
+      return false;
+    }
+    const std::string_view ref = in.substr(i + 2, close - i - 2);
+    const std::size_t sep = ref.find(":-");
+    const std::string name(ref.substr(0, sep));
+    const bool valid_name =
+        !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+          return ch == '_' || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                 (ch >= '0' && ch <= '9');
+        });
+    if (!valid_name) {
+      d.error(node, fmt::format("invalid environment reference '${{{}}}'", ref));
+      ok = false;
+    } else {
+      const char* value = std::getenv(name.c_str());
+      if (sep != std::string_view::npos) {
+        out += (value != nullptr && *value != '\0') ? std::string_view(value) : ref.substr(sep + 2);
+      } else if (value != nullptr) {
+        out += value;
+      } else {
+        d.error(node, fmt::format("environment variable {} is not set (use ${{{}:-default}} for a "
+                                  "default)",
+                                  name, name));
+        ok = false;
+      }
+    }
+    i = close;
+  }
+  return ok;
+}
+
+// Expands environment references in every scalar of the document, in place (marks survive).
+void expand_tree(YAML::Node node, Diagnostics& d) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar: {
+      const std::string& raw = node.Scalar();
+      if (raw.find('$') == std::string::npos) {
+        return;
+      }
+      std::string expanded;
+      if (expand_env(raw, expanded, node, d)) {
+        node = expanded;
+      }
+      return;
+    }
+    case YAML::NodeType::Sequence:
+      for (auto child : node) {
+        expand_tree(child, d);
+      }
+      return;
+    case YAML::NodeType::Map:
+      for (auto kv : node) {
+        expand_tree(kv.second, d);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Null:
+      return "null";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    default:
+      return "nothing";
+  }
+}
+
+// Reads one section (a YAML map) with a fixed set of keys. Every accessor reports its own
+// problems and leaves the default in place, so one pass finds every problem.
+class Section {
+ public:
+  Section(const YAML::Node& node, std::string path, Diagnostics& d,
+          std::initializer_list<std::string_view> keys)
+      : node_(node), path_(std::move(path)), d_(d) {
+    if (!node_.IsDefined() || node_.IsNull()) {
+      return;
+    }
+    if (!node_.IsMap()) {
+      d_.error(node_, fmt::format("{} must be a map, not {}", path_, describe(node_)));
+      valid_ = false;
+      return;
+    }
+    std::set<std::string> seen;
+    for (const auto& kv : node_) {
+      const auto key = kv.first.Scalar();
+      if (!seen.insert(key).second) {
+        d_.error(kv.first, fmt::format("duplicate key '{}' in {}", key, path_));
+      }
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        d_.error(kv.first, fmt::format("unknown key '{}' in {} (expected one of: {})", key, path_,
+                                       join(keys)));
+      }
+    }
+  }
+
+  [[nodiscard]] YAML::Node get(std::string_view key) const {
+    if (!valid_ || !node_.IsDefined() || !node_.IsMap()) {
+      return YAML::Node(YAML::NodeType::Undefined);
+    }
+    for (const auto& kv : node_) {
+      if (kv.first.Scalar() == key) {
+        return kv.second;
+      }
+    }
+    return YAML::Node(YAML::NodeType::Undefined);
+  }
+  [[nodiscard]] bool has(std::string_view key) const {
+    const auto n = get(key);
+    return n.IsDefined() && !n.IsNull();
+  }
+  [[nodiscard]] const YAML::Node& node() const { return node_; }
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] std::string at(std::string_view key) const {
+    return path_.empty() ? std::string(key) : fmt::format("{}.{}", path_, key);
+  }
+
+  bool str(std::string_view key, std::string& out, bool required = false) {
+    const auto n = get(key);
+    if (!n.IsDefined() || n.IsNull()) {
+      if (required) {
+        missing(key);
+      }
+      return false;
+    }
+    if (!n.IsScalar()) {
+      d_.error(n, fmt::format("{} must be a string, not {}", at(key), describe(n)));
+      return false;
+    }
+    out = n.Scalar();
+    if (required && out.empty()) {
+      d_.error(n, fmt::format("{} must not be empty", at(key)));
+      return false;
+    }
+    return true;
+  }
+
+  void one_of(std::string_view key, std::string& out,
+              std::initializer_list<std::string_view> allowed) {
+    std::string value;
+    if (!str(key, value)) {
+      return;
+    }
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+      d_.error(get(key),
+               fmt::format("{} must be one of: {} (got '{}')", at(key), join(allowed), value));
+      return;
+    }
+    out = value;
+  }
+
+  void boolean(std::string_view key, bool& out) {
+    std::string value;
+    if (!str(key, value)) {
+      return;
+    }
+    if (value == "true") {
+      out = true;
+    } else if (value == "false") {
+      out = false;
+    } else {
+      d_.error(get(key), fmt::format("{} must be true or false (got '{}')", at(key), value));
+    }
+  }
+
+  void integer(std::string_view key, std::int64_t& out, std::int64_t min) {
+    std::string value;
+    if (!str(key, value)) {
+      return;
+    }
+    std::int64_t v = 0;
+    const auto* end = value.data() + value.size();
+    const auto [ptr, ec] = std::from_chars(value.data(), end, v);
+    if (ec != std::errc() || ptr != end) {
+      d_.error(get(key), fmt::format("{} must be an integer (got '{}')", at(key), value));
+      return;
+    }
+    if (v < min) {
+      d_.error(get(key), fmt::format("{} must be at least {} (got {})", at(key), min, v));
+      return;
+    }
+    out = v;
+  }
+
+  void millis(std::string_view key, std::chrono::milliseconds& out, std::int64_t min = 1) {
+    std::int64_t v = out.count();
+    integer(key, v, min);
+    out = std::chrono::milliseconds(v);
+  }
+
+  // A size: an integer number of bytes, or a number with a unit (KB, MB, GB = 1000^n;
+  // KiB, MiB, GiB = 1024^n).
+  void bytes(std::string_view key, std::int64_t& out, std::int64_t min = 1) {
+    std::string value;
+    if (!str(key, value)) {
+      return;
+    }
+    std::int64_t v = 0;
+    const auto* end = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), end, v);
+    const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+    struct Unit {
+      std::string_view name;
+      std::int64_t factor;
+    };
+    static constexpr std::array<Unit, 8> kUnits{{{"", 1},
+                                                 {"B", 1},
+                                                 {"KB", 1000},
+                                                 {"MB", 1000 * 1000},
+                                                 {"GB", 1000 * 1000 * 1000},
+                                                 {"KiB", 1024},
+                                                 {"MiB", 1024 * 1024},
+                                                 {"GiB", 1024 * 1024 * 1024}}};
+    const auto* u = std::find_if(kUnits.begin(), kUnits.end(),
+                                 [&](const Unit& x) { return x.name == unit; });
+    if (ec != std::errc() || ptr == value.data() || u == kUnits.end() ||
+        v > std::numeric_limits<std::int64_t>::max() / u->factor) {
+      d_.error(get(key), fmt::format("{} must be a size such as 1048576, 512KiB or 64MiB (got '{}')",
+                                     at(key), value));
+      return;
+    }
+    v *= u->factor;
+    if (v < min) {
+      d_.error(get(key), fmt::format("{} must be at least {} bytes (got {})", at(key), min, v));
+      return;
+    }
+    out = v;
+  }
+
+  void strings(std::string_view key, std::vector<std::string>& out) {
+    const auto n = get(key);
+    if (!n.IsDefined() || n.IsNull()) {
+      return;
+    }
+    if (n.IsScalar()) {
+      out = {n.Scalar()};
+      return;
+    }
+    if (!n.IsSequence()) {
+      d_.error(n, fmt::format("{} must be a list of strings, not {}", at(key), describe(n)));
+      return;
+    }
+    out.clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar() || item.Scalar().empty()) {
+        d_.error(item, fmt::format("{} entries must be non-empty strings", at(key)));
+        continue;
+      }
+      out.push_back(item.Scalar());
+    }
+  }
+
+  void string_map(std::string_view key, std::map<std::string, std::string>& out) {
+    const auto n = get(key);
+    if (!n.IsDefined() || n.IsNull()) {
+      return;
+    }
+    if (!n.IsMap()) {
+      d_.error(n, fmt::format("{} must be a map of strings, not {}", at(key), describe(n)));
+      return;
+    }
+    for (const auto& kv : n) {
+      if (!kv.second.IsScalar()) {
+        d_.error(kv.second, fmt::format("{}.{} must be a string", at(key), kv.first.Scalar()));
+        continue;
+      }
+      out[kv.first.Scalar()] = kv.second.Scalar();
+    }
+  }
+
+  // `key` inline or `key_file` naming a file whose contents (minus one trailing newline) are
+  // the secret. Both at once is an error. The value itself never appears in a message.
+  void secret(std::string_view key, Secret& out) {
+    const std::string file_key = fmt::format("{}_file", key);
+    const bool inline_value = has(key);
+    const bool file_value = has(file_key);
+    if (inline_value && file_value) {
+      d_.error(get(file_key), fmt::format("set either {} or {}, not both", at(key), at(file_key)));
+      return;
+    }
+    std::string value;
+    if (inline_value) {
+      if (str(key, value)) {
+        out = Secret(std::move(value));
+      }
+      return;
+    }
+    std::string path;
+    if (!file_value || !str(file_key, path)) {
+      return;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      d_.error(get(file_key), fmt::format("{}: cannot read '{}': {}", at(file_key), path,
+                                          std::strerror(errno)));
+      return;
+    }
+    std::ostringstream contents;
+    contents << in.rdbuf();
+    value = contents.str();
+    if (!value.empty() && value.back() == '\n') {
+      value.pop_back();
+      if (!value.empty() && value.back() == '\r') {
+        value.pop_back();
+      }
+    }
+    out = Secret(std::move(value));
+  }
+
+  void missing(std::string_view key) {
+    if (node_.IsDefined() && !node_.IsNull()) {
+      d_.error(node_, fmt::format("{} is required", at(key)));
+    } else {
+      d_.error(fmt::format("{} is required", at(key)));
+    }
+  }
+
+  Diagnostics& diagnostics() { return d_; }
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+  Diagnostics& d_;
+  bool valid_ = true;
+};
+
+void read_security(const YAML::Node& node, KafkaSecurity& s, Diagnostics& d) {
+  Section sec(node, "kafka.security", d,
+              {"protocol", "sasl_mechanism", "sasl_username", "sasl_password",
+               "sasl_password_file", "ssl_ca_location", "ssl_certificate_location",
+               "ssl_key_location", "ssl_key_password", "ssl_key_password_file"});
+  sec.one_of("protocol", s.protocol, {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"});
+  sec.one_of("sasl_mechanism", s.sasl_mechanism,
+             {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"});
+  sec.str("sasl_username", s.sasl_username);
+  sec.secret("sasl_password", s.sasl_password);
+  sec.str("ssl_ca_location", s.ssl_ca_location);
+  sec.str("ssl_certificate_location", s.ssl_certificate_location);
+  sec.str("ssl_key_location", s.ssl_key_location);
+  sec.secret("ssl_key_password", s.ssl_key_password);
+  const bool sasl = s.protocol == "SASL_PLAINTEXT" || s.protocol == "SASL_SSL";
+  if (sasl && s.sasl_mechanism.empty()) {
+    sec.missing("sasl_mechanism");
+  }
+  if (!sasl && (!s.sasl_mechanism.empty() || !s.sasl_username.empty())) {
+    d.error(sec.get(s.sasl_mechanism.empty() ? "sasl_username" : "sasl_mechanism"),
+            "SASL settings need kafka.security.protocol SASL_PLAINTEXT or SASL_SSL");
+  }
+}
+
+void read_kafka(const YAML::Node& node, KafkaConfig& k, Diagnostics& d) {
+  Section sec(node, "kafka", d,
+              {"brokers", "group_id", "client_id", "topics", "topic_regex", "prefetch_bytes",
+               "auto_offset_reset", "commit_interval_ms", "session_timeout_ms", "security",
+               "properties"});
+  if (!node.IsDefined() || node.IsNull()) {
+    d.error("kafka is required (at least kafka.brokers and kafka.topics)");
+    return;
+  }
+  sec.str("brokers", k.brokers, true);
+  sec.str("group_id", k.group_id);
+  sec.str("client_id", k.client_id);
+  sec.strings("topics", k.topics);
+  sec.str("topic_regex", k.topic_regex);
+  if (k.topics.empty() == k.topic_regex.empty()) {
+    sec.diagnostics().error(sec.has("topic_regex") ? sec.get("topic_regex") : node,
+                            "set exactly one of kafka.topics and kafka.topic_regex");
+  }
+  if (!k.topic_regex.empty() && k.topic_regex.front() != '^') {
+    d.error(sec.get("topic_regex"),
+            "kafka.topic_regex must start with '^' (librdkafka treats other names as literal)");
+  }
+  sec.bytes("prefetch_bytes", k.prefetch_bytes, 1024);
+  sec.one_of("auto_offset_reset", k.auto_offset_reset, {"earliest", "latest"});
+  sec.millis("commit_interval_ms", k.commit_interval);
+  sec.millis("session_timeout_ms", k.session_timeout);
+  read_security(sec.get("security"), k.security, d);
+  sec.string_map("properties", k.properties);
+}
+
+void read_pipeline(const YAML::Node& node, PipelineConfig& p, Diagnostics& d) {
+  Section sec(node, "pipeline", d,
+              {"max_inflight_bytes", "max_inflight_records", "max_event_bytes",
+               "drain_timeout_ms", "retry_backoff_initial_ms", "retry_backoff_max_ms"});
+  sec.bytes("max_inflight_bytes", p.max_inflight_bytes, 1024);
+  sec.integer("max_inflight_records", p.max_inflight_records, 1);
+  sec.bytes("max_event_bytes", p.max_event_bytes, 1);
+  sec.millis("drain_timeout_ms", p.drain_timeout, 0);
+  sec.millis("retry_backoff_initial_ms", p.retry_backoff_initial);
+  sec.millis("retry_backoff_max_ms", p.retry_backoff_max);
+  if (p.retry_backoff_max < p.retry_backoff_initial) {
+    d.error(sec.has("retry_backoff_max_ms") ? sec.get("retry_backoff_max_ms") : node,
+            "pipeline.retry_backoff_max_ms must be >= pipeline.retry_backoff_initial_ms");
+  }
+}
+
+void read_dead_letter(const YAML::Node& node, DeadLetterConfig& dl, Diagnostics& d) {
+  Section sec(node, "dead_letter", d, {"topic", "brokers", "properties"});
+  sec.str("topic", dl.topic);
+  if (dl.topic.empty()) {
+    d.error(sec.get("topic"), "dead_letter.topic must not be empty");
+  }
+  sec.str("brokers", dl.brokers);
+  sec.string_map("properties", dl.properties);
+}
+
+void read_targets(const YAML::Node& node, std::vector<transforms::Target>& targets,
+                  Diagnostics& d) {
+  if (node.IsDefined() && !node.IsNull() && !node.IsMap()) {
+    d.error(node, fmt::format("targets must be a map of name -> target, not {}", describe(node)));
+  } else if (node.IsMap()) {
+    for (const auto& kv : node) {
+      const std::string name = kv.first.Scalar();
+      if (std::any_of(targets.begin(), targets.end(),
+                      [&](const transforms::Target& t) { return t.name == name; })) {
+        d.error(kv.first, fmt::format("duplicate target '{}'", name));
+        continue;
+      }
+      transforms::Target t;
+      t.name = name;
+      Section sec(kv.second, fmt::format("targets.{}", name), d,
+                  {"dataset_id", "schema_ref", "flow_id", "topic"});
+      sec.str("dataset_id", t.dataset_id);
+      sec.str("schema_ref", t.schema_ref);
+      sec.str("flow_id", t.flow_id);
+      sec.str("topic", t.topic);
+      targets.push_back(std::move(t));
+    }
+  }
+  if (std::none_of(targets.begin(), targets.end(),
+                   [](const transforms::Target& t) { return t.name == "default"; })) {
+    targets.push_back(transforms::Target{"default", {}, {}, {}, {}});
+  }
+}
+
+void read_routes(const YAML::Node& node, std::vector<RouteConfig>& routes, Diagnostics& d) {
+  if (!node.IsDefined() || node.IsNull()) {
+    d.error("routes is required: at least one route naming a transform");
+    return;
+  }
+  if (!node.IsSequence()) {
+    d.error(node, fmt::format("routes must be a list, not {}", describe(node)));
+    return;
+  }
+  if (node.size() == 0) {
+    d.error(node, "routes must name at least one route");
+  }
+  std::size_t index = 0;
+  for (const auto& item : node) {
+    Section sec(item, fmt::format("routes[{}]", index++), d,
+                {"topics", "events", "transform", "settings"});
+    if (!item.IsMap()) {
+      continue;  // reported by Section
+    }
+    RouteConfig r;
+    r.mark = item.Mark();
+    sec.strings("topics", r.topics);
+    sec.strings("events", r.events);
+    sec.str("transform", r.transform, true);
+    r.settings = sec.get("settings");
+    routes.push_back(std::move(r));
+  }
+}
+
+void read_sink(const YAML::Node& node, SinkConfig& s, Diagnostics& d) {
+  Section sec(node, "sink", d, {"type", "file", "kafka"});
+  std::string type = "stdout";
+  sec.one_of("type", type, {"file", "stdout", "kafka"});
+  s.type = type == "file" ? SinkType::file : type == "kafka" ? SinkType::kafka : SinkType::stdout_;
+
+  Section file(sec.get("file"), "sink.file", d, {"path", "fsync"});
+  file.boolean("fsync", s.file.fsync);
+  if (s.type == SinkType::file) {
+    file.str("path", s.file.path, true);
+  } else {
+    file.str("path", s.file.path);
+  }
+
+  Section kafka(sec.get("kafka"), "sink.kafka", d, {"topic", "brokers", "properties"});
+  kafka.str("topic", s.kafka.topic, s.type == SinkType::kafka);
+  kafka.str("brokers", s.kafka.brokers);
+  kafka.string_map("properties", s.kafka.properties);
+}
+
+void read_metrics(const YAML::Node& node, MetricsConfig& m, Diagnostics& d) {
+  Section sec(node, "metrics", d, {"listen"});
+  if (!sec.str("listen", m.listen)) {
+    return;
+  }
+  const auto colon = m.listen.rfind(':');
+  std::uint32_t port = 0;
+  const char* begin = m.listen.data() + (colon == std::string::npos ? 0 : colon + 1);
+  const char* end = m.listen.data() + m.listen.size();
+  const auto [ptr, ec] = std::from_chars(begin, end, port);
+  if (colon == std::string::npos || colon == 0 || ec != std::errc() || ptr != end ||
+      port > 65535) {
+    d.error(sec.get("listen"),
+            fmt::format("metrics.listen must be host:port, e.g. 0.0.0.0:9464 (got '{}')",
+                        m.listen));
+  }
+}
+
+void read_log(const YAML::Node& node, LogConfig& l, Diagnostics& d) {
+  Section sec(node, "log", d, {"level", "format"});
+  sec.one_of("level", l.level, {"trace", "debug", "info", "warn", "error"});
+  sec.one_of("format", l.format, {"text", "json"});
+}
+
+}  // namespace
+
+Loaded load_string(const std::string& yaml_text, const std::string& file) {
+  Loaded out{Config{}, core::Diagnostics(file)};
+  auto& d = out.diagnostics;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    d.error(e.mark, fmt::format("invalid YAML: {}", e.msg));
+    return out;
+  }
+  if (!root.IsDefined() || root.IsNull()) {
+    d.error("the configuration is empty");
+    return out;
+  }
+  if (!root.IsMap()) {
+    d.error(root, fmt::format("the configuration must be a map, not {}", describe(root)));
+    return out;
+  }
+  try {
+    expand_tree(root, d);
+    Section top(root, "", d,
+                {"kafka", "pipeline", "dead_letter", "targets", "routes", "sink", "metrics",
+                 "log"});
+    Config& c = out.config;
+    read_kafka(top.get("kafka"), c.kafka, d);
+    read_pipeline(top.get("pipeline"), c.pipeline, d);
+    read_dead_letter(top.get("dead_letter"), c.dead_letter, d);
+    read_targets(top.get("targets"), c.targets, d);
+    read_routes(top.get("routes"), c.routes, d);
+    read_sink(top.get("sink"), c.sink, d);
+    read_metrics(top.get("metrics"), c.metrics, d);
+    read_log(top.get("log"), c.log, d);
+    if (c.dead_letter.brokers.empty()) {
+      c.dead_letter.brokers = c.kafka.brokers;
+    }
+    if (c.sink.kafka.brokers.empty()) {
+      c.sink.kafka.brokers = c.kafka.brokers;
+    }
+  } catch (const YAML::Exception& e) {
+    // Not expected (every access above checks types first); never let it escape.
+    d.error(e.mark, fmt::format("configuration error: {}", e.msg));
+  }
+  return out;
+}
+
+Loaded load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    Loaded out{Config{}, core::Diagnostics(path)};
+    out.diagnostics.error(fmt::format("cannot read the configuration: {}", std::strerror(errno)));
+    return out;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return load_string(text.str(), path);
+}
+
+}  // namespace bridge::config

@@ -1,0 +1,130 @@
+#pragma once
+// The bridge's configuration: one YAML file (see config/bridge.example.yaml). Loading expands
+// ${ENV} and ${ENV:-default} inside scalar values, resolves `*_file` secret indirection, rejects
+// unknown keys, and reports every problem with file:line:column in one pass.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "bridge/core/diagnostics.h"
+#include "transforms/api/transform.h"
+
+namespace bridge::config {
+
+// A secret value. Never printed: operator<< and fmt are deliberately not provided.
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  [[nodiscard]] const std::string& reveal() const { return value_; }
+  [[nodiscard]] bool empty() const { return value_.empty(); }
+
+ private:
+  std::string value_;
+};
+
+struct KafkaSecurity {
+  std::string protocol;        // security.protocol: PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+  std::string sasl_mechanism;  // sasl.mechanisms: PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 | OAUTHBEARER
+  std::string sasl_username;
+  Secret sasl_password;                  // or sasl_password_file
+  std::string ssl_ca_location;           // ssl.ca.location
+  std::string ssl_certificate_location;  // ssl.certificate.location
+  std::string ssl_key_location;          // ssl.key.location
+  Secret ssl_key_password;               // or ssl_key_password_file
+};
+
+struct KafkaConfig {
+  std::string brokers;  // bootstrap.servers (required)
+  std::string group_id = "capillary-bridge";
+  std::string client_id = "capillary-bridge";
+  std::vector<std::string> topics;  // exactly one of topics / topic_regex
+  std::string topic_regex;          // librdkafka regex subscription, e.g. "^capillary\\..*"
+  std::int64_t prefetch_bytes = 16 * 1024 * 1024;  // -> queued.max.messages.kbytes
+  std::string auto_offset_reset = "earliest";      // earliest | latest
+  std::chrono::milliseconds commit_interval{1000};
+  std::chrono::milliseconds session_timeout{45000};
+  KafkaSecurity security;
+  // Extra librdkafka properties passed through verbatim (consumer and producers).
+  std::map<std::string, std::string> properties;
+};
+
+struct PipelineConfig {
+  std::int64_t max_inflight_bytes = 64 * 1024 * 1024;  // pause partitions above this
+  std::int64_t max_inflight_records = 100000;
+  std::int64_t max_event_bytes = 1024 * 1024;  // larger payloads are dead-lettered (too-large)
+  std::chrono::milliseconds drain_timeout{30000};
+  std::chrono::milliseconds retry_backoff_initial{100};
+  std::chrono::milliseconds retry_backoff_max{10000};
+};
+
+struct DeadLetterConfig {
+  std::string topic = "capillary-bridge.dlq";  // required to exist on the cluster
+  std::string brokers;                         // defaults to kafka.brokers
+  std::map<std::string, std::string> properties;
+};
+
+struct RouteConfig {
+  std::vector<std::string> topics;  // empty = any topic
+  std::vector<std::string> events;  // empty = any event name
+  std::string transform;            // registered factory name
+  YAML::Node settings;              // handed to the factory, which validates it
+  YAML::Mark mark;                  // where the route was declared, for diagnostics
+};
+
+enum class SinkType { file, stdout_, kafka };
+
+struct FileSinkConfig {
+  std::string path;   // NDJSON, appended
+  bool fsync = false;  // fsync before acknowledging (survives power loss, slower)
+};
+
+struct KafkaSinkConfig {
+  std::string topic;    // default outbound topic (a target's `topic` overrides it)
+  std::string brokers;  // defaults to kafka.brokers
+  std::map<std::string, std::string> properties;
+};
+
+struct SinkConfig {
+  SinkType type = SinkType::stdout_;
+  FileSinkConfig file;
+  KafkaSinkConfig kafka;
+};
+
+struct MetricsConfig {
+  std::string listen = "127.0.0.1:9464";  // host:port for /metrics, /healthz, /readyz
+};
+
+struct LogConfig {
+  std::string level = "info";   // trace | debug | info | warn | error
+  std::string format = "text";  // text | json
+};
+
+struct Config {
+  KafkaConfig kafka;
+  PipelineConfig pipeline;
+  DeadLetterConfig dead_letter;
+  std::vector<transforms::Target> targets;  // always contains a target named "default"
+  std::vector<RouteConfig> routes;          // first match wins
+  SinkConfig sink;
+  MetricsConfig metrics;
+  LogConfig log;
+};
+
+struct Loaded {
+  Config config;
+  core::Diagnostics diagnostics;  // empty when the config is valid
+};
+
+// Parses YAML text. `file` names the source in diagnostics. Never throws.
+Loaded load_string(const std::string& yaml_text, const std::string& file);
+// Reads and parses a file. An unreadable file is a diagnostic, not an exception.
+Loaded load_file(const std::string& path);
+
+}  // namespace bridge::config

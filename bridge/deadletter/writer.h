@@ -1,0 +1,52 @@
+#pragma once
+// Dead letters: a record that cannot be delivered (bad input, no route, transform reject, sink
+// reject) is written to the dead-letter topic with its original key, value and headers, plus
+// headers saying why. The record's offset settles only once the dead letter is durably written;
+// a failed write is retried by the pipeline, which keeps the partition blocked meanwhile.
+//
+// Header names written next to the original headers:
+//   capillary-bridge.reason        machine-readable code (malformed-json, envelope, unmapped, ...)
+//   capillary-bridge.message       human text, never personal data
+//   capillary-bridge.source        topic/partition/offset, e.g. "capillary.events/3/1234"
+//   capillary-bridge.version       the bridge version
+//   capillary-bridge.event         the Capillary event name when known
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "bridge/core/record.h"
+
+namespace bridge::deadletter {
+
+inline constexpr std::string_view kReasonHeader = "capillary-bridge.reason";
+inline constexpr std::string_view kMessageHeader = "capillary-bridge.message";
+inline constexpr std::string_view kSourceHeader = "capillary-bridge.source";
+inline constexpr std::string_view kVersionHeader = "capillary-bridge.version";
+inline constexpr std::string_view kEventHeader = "capillary-bridge.event";
+
+struct Letter {
+  std::uint64_t ticket = 0;  // returned in the WriteResult
+  const core::RecordView* record = nullptr;
+  std::string_view reason;
+  std::string_view message;
+  std::string_view event_name;  // may be empty
+};
+
+struct WriteResult {
+  std::uint64_t ticket = 0;
+  bool written = false;
+  std::string error;  // why the write failed (broker error text)
+};
+
+// Threading: pipeline thread only. write() copies what it needs.
+class Writer {
+ public:
+  virtual ~Writer() = default;
+  virtual void write(const Letter& letter) = 0;
+  virtual void poll(std::vector<WriteResult>& out, std::chrono::milliseconds wait) = 0;
+  [[nodiscard]] virtual bool flush(std::chrono::milliseconds deadline) = 0;
+};
+
+}  // namespace bridge::deadletter

@@ -1,0 +1,296 @@
+#include "bridge/kafka/kafka_source.h"
+
+#include <array>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+namespace bridge::kafka {
+namespace {
+
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+PartitionListPtr to_list(std::span<const source::TopicPartition> parts) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(parts.size())));
+  for (const auto& tp : parts) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  }
+  return list;
+}
+
+std::vector<source::TopicPartition> from_list(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<source::TopicPartition> out;
+  out.reserve(static_cast<std::size_t>(list->cnt));
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
+  }
+  return out;
+}
+
+void release_message(void* handle) {
+  rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(handle));
+}
+
+}  // namespace
+
+core::Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const config::KafkaConfig& cfg,
+                                                               metrics::Metrics& metrics) {
+  // What at-least-once depends on; applied after the user's properties so they cannot be undone.
+  std::map<std::string, std::string> fixed = {
+      {"group.id", cfg.group_id},
+      {"enable.auto.offset.store", "false"},
+      {"enable.auto.commit", "true"},
+      {"auto.commit.interval.ms", std::to_string(cfg.commit_interval.count())},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"auto.offset.reset", cfg.auto_offset_reset},
+      {"session.timeout.ms", std::to_string(cfg.session_timeout.count())},
+      {"queued.max.messages.kbytes", std::to_string(std::max<std::int64_t>(1, cfg.prefetch_bytes / 1024))},
+      {"enable.partition.eof", "false"},
+  };
+  if (!cfg.properties.contains("statistics.interval.ms")) {
+    fixed.emplace("statistics.interval.ms", "5000");  // consumer lag for metrics
+  }
+  auto conf = base_conf(cfg, {}, fixed);
+  if (!conf) {
+    return tl::unexpected(conf.error());
+  }
+  std::unique_ptr<KafkaSource> self(new KafkaSource(metrics));
+  rd_kafka_conf_set_opaque(conf->get(), self.get());
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &KafkaSource::on_rebalance);
+  rd_kafka_conf_set_offset_commit_cb(conf->get(), &KafkaSource::on_commit);
+  rd_kafka_conf_set_stats_cb(conf->get(), &KafkaSource::on_stats);
+
+  std::array<char, 512> err{};
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err.data(), err.size());
+  if (rk == nullptr) {
+    return core::fail(core::ErrorKind::fatal, "kafka-consumer",
+                      fmt::format("cannot create consumer: {}", err.data()));
+  }
+  (void)conf->release();  // owned by rk now
+  self->rk_.reset(rk);
+  rd_kafka_poll_set_consumer(rk);
+
+  std::vector<source::TopicPartition> subscription;
+  if (!cfg.topic_regex.empty()) {
+    subscription.push_back({cfg.topic_regex, RD_KAFKA_PARTITION_UA});
+  }
+  for (const auto& t : cfg.topics) {
+    subscription.push_back({t, RD_KAFKA_PARTITION_UA});
+  }
+  auto list = to_list(subscription);
+  if (auto e = rd_kafka_subscribe(rk, list.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return core::fail(core::ErrorKind::fatal, "kafka-subscribe",
+                      fmt::format("cannot subscribe: {}", rd_kafka_err2str(e)));
+  }
+  return self;
+}
+
+KafkaSource::~KafkaSource() { close(); }
+
+void KafkaSource::on_rebalance(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  static_cast<KafkaSource*>(opaque)->handle_rebalance(err, parts);
+}
+
+void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t* parts) {
+  rd_kafka_t* rk = rk_.get();
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  const auto tps = from_list(parts);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    metrics_.rebalance_assign.Increment();
+    spdlog::info("assigned {} partition(s) ({})", tps.size(), cooperative ? "incremental" : "eager");
+    if (listener_ != nullptr) {
+      listener_->on_assigned(tps);
+    }
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) {
+        spdlog::error("incremental assign failed: {}", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(rk, parts);
+    }
+    assigned_.fetch_add(static_cast<int>(tps.size()), std::memory_order_relaxed);
+    return;
+  }
+  const bool lost = rd_kafka_assignment_lost(rk) != 0;
+  (lost ? metrics_.rebalance_lost : metrics_.rebalance_revoke).Increment();
+  spdlog::info("{} {} partition(s)", lost ? "lost" : "revoked", tps.size());
+  if (listener_ != nullptr) {
+    listener_->on_revoked(tps, lost);
+  }
+  if (!lost) {
+    // The listener stored the final positions; make them durable before the new owner starts.
+    if (auto e = rd_kafka_commit(rk, nullptr, 0);
+        e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      metrics_.commit_failures.Increment();
+      spdlog::warn("commit on revoke failed: {}", rd_kafka_err2str(e));
+    }
+  }
+  for (const auto& tp : tps) {
+    metrics_.remove_consumer_lag(tp.topic, tp.partition);
+  }
+  if (cooperative) {
+    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts)) {
+      spdlog::error("incremental unassign failed: {}", rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+    }
+    assigned_.fetch_sub(static_cast<int>(tps.size()), std::memory_order_relaxed);
+  } else {
+    rd_kafka_assign(rk, nullptr);
+    assigned_.store(0, std::memory_order_relaxed);
+  }
+}
+
+void KafkaSource::on_commit(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t* /*offsets*/, void* opaque) {
+  auto* self = static_cast<KafkaSource*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    self->metrics_.commits.Increment();
+  } else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    self->metrics_.commit_failures.Increment();
+    spdlog::warn("offset commit failed: {}", rd_kafka_err2str(err));
+  }
+}
+
+int KafkaSource::on_stats(rd_kafka_t* /*rk*/, char* json, size_t len, void* opaque) {
+  static_cast<KafkaSource*>(opaque)->update_lag({json, len});
+  return 0;  // librdkafka frees json
+}
+
+// Statistics: topics.<name>.partitions.<id>.consumer_lag (-1 when unknown). Parsed with the DOM
+// API: this runs every few seconds, off the per-record path.
+void KafkaSource::update_lag(std::string_view stats_json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(stats_json.data(), stats_json.size()).get(doc) != simdjson::SUCCESS) {
+    return;
+  }
+  simdjson::dom::object topics;
+  if (doc["topics"].get_object().get(topics) != simdjson::SUCCESS) {
+    return;
+  }
+  std::int64_t total = 0;
+  for (auto [topic_name, topic] : topics) {
+    simdjson::dom::object partitions;
+    if (topic["partitions"].get_object().get(partitions) != simdjson::SUCCESS) {
+      continue;
+    }
+    for (auto [pid, p] : partitions) {
+      std::int64_t id = 0;
+      std::int64_t lag = -1;
+      std::string_view fetch_state;
+      if (p["partition"].get_int64().get(id) != simdjson::SUCCESS || id < 0 ||
+          p["consumer_lag"].get_int64().get(lag) != simdjson::SUCCESS ||
+          p["fetch_state"].get_string().get(fetch_state) != simdjson::SUCCESS) {
+        continue;
+      }
+      const bool assigned = fetch_state != "none" && fetch_state != "stopped";
+      if (assigned && lag >= 0) {
+        metrics_.consumer_lag(topic_name, static_cast<std::int32_t>(id))
+            .Set(static_cast<double>(lag));
+        total += lag;
+      }
+    }
+  }
+  total_lag_.store(total, std::memory_order_relaxed);
+}
+
+core::Result<void> KafkaSource::poll(std::vector<source::Record>& out, std::size_t max,
+                                     std::chrono::milliseconds timeout) {
+  int wait_ms = static_cast<int>(timeout.count());
+  for (std::size_t n = 0; n < max; ++n) {
+    rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk_.get(), wait_ms);
+    wait_ms = 0;
+    if (msg == nullptr) {
+      break;
+    }
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const auto err = msg->err;
+      const std::string text = rd_kafka_message_errstr(msg);
+      rd_kafka_message_destroy(msg);
+      metrics_.consumer_errors.Increment();
+      if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        std::array<char, 512> reason{};
+        rd_kafka_fatal_error(rk_.get(), reason.data(), reason.size());
+        return core::fail(core::ErrorKind::fatal, "kafka-fatal", reason.data());
+      }
+      spdlog::warn("consumer: {}", text);
+      continue;
+    }
+    core::RecordView view;
+    view.topic = rd_kafka_topic_name(msg->rkt);
+    view.partition = msg->partition;
+    view.offset = msg->offset;
+    rd_kafka_timestamp_type_t ts_type{};
+    const std::int64_t ts = rd_kafka_message_timestamp(msg, &ts_type);
+    view.timestamp_ms = ts > 0 ? ts : 0;
+    view.key = {static_cast<const char*>(msg->key), msg->key_len};
+    view.payload = {static_cast<const char*>(msg->payload), msg->len};
+    std::vector<core::Header> headers;
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* value = nullptr;
+      size_t size = 0;
+      headers.reserve(rd_kafka_header_cnt(hdrs));
+      for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
+                         RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        headers.push_back({name, {static_cast<const char*>(value), value ? size : 0}});
+      }
+    }
+    out.emplace_back(view, std::move(headers), msg, &release_message);
+  }
+  return {};
+}
+
+void KafkaSource::pause(std::span<const source::TopicPartition> partitions) {
+  auto list = to_list(partitions);
+  rd_kafka_pause_partitions(rk_.get(), list.get());
+}
+
+void KafkaSource::resume(std::span<const source::TopicPartition> partitions) {
+  auto list = to_list(partitions);
+  rd_kafka_resume_partitions(rk_.get(), list.get());
+}
+
+void KafkaSource::store(const source::TopicPartition& tp, std::int64_t next_offset) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+      next_offset;
+  if (auto e = rd_kafka_offsets_store(rk_.get(), list.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::debug("offset store {}/{} failed: {}", tp.topic, tp.partition, rd_kafka_err2str(e));
+  }
+}
+
+core::Result<void> KafkaSource::commit(bool synchronous) {
+  const auto e = rd_kafka_commit(rk_.get(), nullptr, synchronous ? 0 : 1);
+  // Counting happens in on_commit, which librdkafka calls for synchronous commits too.
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    return {};
+  }
+  return core::fail(core::ErrorKind::retry, "commit", rd_kafka_err2str(e));
+}
+
+void KafkaSource::close() {
+  if (closed_ || !rk_) {
+    return;
+  }
+  closed_ = true;
+  // Leaves the group: the revoke callback fires here, on this thread, and commits.
+  if (auto e = rd_kafka_consumer_close(rk_.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("consumer close: {}", rd_kafka_err2str(e));
+  }
+  rk_.reset();
+}
+
+}  // namespace bridge::kafka

@@ -1,0 +1,50 @@
+#pragma once
+// A librdkafka producer whose delivery reports are collected on the caller's thread: poll()
+// serves the reports and returns them, so the pipeline thread sees every verdict without locks.
+// Idempotent (enable.idempotence): librdkafka retries internally without reordering or
+// duplicating, so a report is final.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bridge/config/config.h"
+#include "bridge/core/record.h"
+#include "bridge/kafka/client_config.h"
+
+namespace bridge::kafka {
+
+struct DeliveryReport {
+  std::uint64_t ticket = 0;
+  rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+class Producer {
+ public:
+  static core::Result<Producer> create(const config::KafkaConfig& cluster, const std::string& brokers,
+                                       const std::map<std::string, std::string>& properties);
+
+  // Enqueues a copy of the message. Waits (serving delivery reports) while the local queue is
+  // full. Errors that can never succeed for this message (too large, unknown topic at enqueue)
+  // are returned; the caller decides (sink: reject; dead letter: retry later).
+  [[nodiscard]] rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key,
+                                            std::string_view value,
+                                            std::span<const core::Header> headers,
+                                            std::uint64_t ticket);
+  // Serves delivery reports, waiting at most `wait` when none are ready; appends to `out`.
+  void poll(std::vector<DeliveryReport>& out, std::chrono::milliseconds wait);
+  // Number of messages enqueued without a delivery report yet.
+  [[nodiscard]] int outstanding() const { return rd_kafka_outq_len(rk_.get()); }
+  [[nodiscard]] bool flush(std::chrono::milliseconds deadline);
+
+ private:
+  Producer() = default;
+  static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+
+  KafkaPtr rk_;
+  std::unique_ptr<std::vector<DeliveryReport>> reports_ = std::make_unique<std::vector<DeliveryReport>>();
+};
+
+}  // namespace bridge::kafka

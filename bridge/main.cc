@@ -1,0 +1,41 @@
+// capillary-bridge: flags -> one of the app entry points. Nothing else lives here.
+
+#include <CLI/CLI.hpp>
+
+#include "bridge/app/app.h"
+#include "bridge/core/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App cli{"capillary-bridge: Capillary loyalty events from Kafka to Adobe Experience Platform"};
+  cli.set_version_flag("--version", std::string(bridge::core::version()));
+  cli.require_subcommand(1);
+
+  std::string config_path;
+  auto* run = cli.add_subcommand("run", "Run the service");
+  run->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+
+  auto* validate = cli.add_subcommand("validate", "Check a configuration; list every problem");
+  validate->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+
+  bridge::app::DevOptions dev_options;
+  auto* dev = cli.add_subcommand(
+      "dev", "Embedded broker, sample events and the real pipeline; no Kafka or config needed");
+  dev->add_option("--output", dev_options.output, "NDJSON output file ('-' for stdout)")
+      ->capture_default_str();
+  dev->add_option("--metrics-listen", dev_options.metrics_listen, "host:port for /metrics")
+      ->capture_default_str();
+  dev->add_flag("--exit-when-done", dev_options.exit_when_done,
+                "Exit once every seeded event is delivered or dead-lettered");
+  dev->add_option("--partitions", dev_options.partitions, "Partitions of the events topic")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+
+  CLI11_PARSE(cli, argc, argv);
+  if (*run) {
+    return bridge::app::run(config_path);
+  }
+  if (*validate) {
+    return bridge::app::validate(config_path);
+  }
+  return bridge::app::dev(dev_options);
+}

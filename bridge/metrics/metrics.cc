@@ -1,0 +1,200 @@
+#include "bridge/metrics/metrics.h"
+
+#include <sstream>
+
+#include <fmt/format.h>
+#include <prometheus/text_serializer.h>
+
+#include "bridge/core/version.h"
+
+namespace bridge::metrics {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+prometheus::Family<prometheus::Counter>& counter_family(prometheus::Registry& r,
+                                                        const std::string& name,
+                                                        const std::string& help) {
+  return BuildCounter().Name(name).Help(help).Register(r);
+}
+
+prometheus::Counter& counter(prometheus::Registry& r, const std::string& name,
+                             const std::string& help) {
+  return counter_family(r, name, help).Add({});
+}
+
+prometheus::Gauge& gauge(prometheus::Registry& r, const std::string& name,
+                         const std::string& help) {
+  return BuildGauge().Name(name).Help(help).Register(r).Add({});
+}
+
+std::string cache_key(std::initializer_list<std::string_view> parts) {
+  std::string key;
+  for (auto p : parts) {
+    key.append(p);
+    key.push_back('\x1f');
+  }
+  return key;
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : rebalance_family_(counter_family(*registry_, "capillary_bridge_rebalances_total",
+                                       "Consumer group rebalance callbacks by type")),
+      records_delivered(counter(*registry_, "capillary_bridge_records_delivered_total",
+                                "Consumed records whose every output the sink accepted")),
+      sink_retries(counter(*registry_, "capillary_bridge_sink_retries_total",
+                           "Outputs the sink asked to retry later")),
+      dead_letter_write_failures(
+          counter(*registry_, "capillary_bridge_dead_letter_write_failures_total",
+                  "Failed dead-letter writes (retried; the partition is blocked meanwhile)")),
+      inflight_records(gauge(*registry_, "capillary_bridge_inflight_records",
+                             "Consumed records not yet settled")),
+      inflight_bytes(gauge(*registry_, "capillary_bridge_inflight_bytes",
+                           "Payload bytes of consumed records not yet settled")),
+      paused_partitions(gauge(*registry_, "capillary_bridge_paused_partitions",
+                              "Partitions paused by backpressure or retries")),
+      assigned_partitions(gauge(*registry_, "capillary_bridge_assigned_partitions",
+                                "Partitions assigned to this instance")),
+      sink_latency_seconds(
+          BuildHistogram()
+              .Name("capillary_bridge_sink_latency_seconds")
+              .Help("Time from handing an output to the sink to its final verdict")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                               0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                               2.5, 5, 10, 30})),
+      rebalance_assign(rebalance_family_.Add({{"type", "assign"}})),
+      rebalance_revoke(rebalance_family_.Add({{"type", "revoke"}})),
+      rebalance_lost(rebalance_family_.Add({{"type", "lost"}})),
+      commits(counter(*registry_, "capillary_bridge_offset_commits_total",
+                      "Offset commits that succeeded")),
+      commit_failures(counter(*registry_, "capillary_bridge_offset_commit_failures_total",
+                              "Offset commits that failed")),
+      consumer_errors(counter(*registry_, "capillary_bridge_consumer_errors_total",
+                              "Errors reported by the Kafka consumer")),
+      consumed_family_(counter_family(*registry_, "capillary_bridge_records_consumed_total",
+                                      "Records consumed from Kafka")),
+      routed_family_(counter_family(*registry_, "capillary_bridge_records_routed_total",
+                                    "Records matched to a transform by topic and event name")),
+      transformed_family_(counter_family(*registry_, "capillary_bridge_records_transformed_total",
+                                         "Records a transform turned into outputs")),
+      delivered_family_(counter_family(*registry_, "capillary_bridge_outputs_delivered_total",
+                                       "Outputs the sink accepted")),
+      dead_lettered_family_(counter_family(*registry_,
+                                           "capillary_bridge_records_dead_lettered_total",
+                                           "Records written to the dead-letter topic")),
+      lag_family_(BuildGauge()
+                      .Name("capillary_bridge_consumer_lag")
+                      .Help("Messages between the consumer position and the high watermark "
+                            "(from librdkafka statistics)")
+                      .Register(*registry_)) {
+  BuildGauge()
+      .Name("capillary_bridge_build_info")
+      .Help("Build information; value is always 1")
+      .Register(*registry_)
+      .Add({{"version", std::string(core::version())},
+            {"revision", std::string(core::git_revision())}})
+      .Set(1);
+}
+
+std::string Metrics::expose() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+std::string_view Metrics::event_label(std::string_view event) {
+  if (auto it = event_labels_.find(event); it != event_labels_.end()) {
+    return it->second;
+  }
+  if (event_labels_.size() >= kMaxEventLabels) {
+    return "other";
+  }
+  auto [it, _] = event_labels_.emplace(std::string(event), std::string(event));
+  return it->second;
+}
+
+prometheus::Counter& Metrics::consumed(std::string_view topic) {
+  auto key = cache_key({"c", topic});
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    return *it->second;
+  }
+  auto& c = consumed_family_.Add({{"topic", std::string(topic)}});
+  cache_.emplace(std::move(key), &c);
+  return c;
+}
+
+prometheus::Counter& Metrics::routed(std::string_view topic, std::string_view event,
+                                     std::string_view transform) {
+  auto key = cache_key({"r", topic, event, transform});
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    return *it->second;
+  }
+  auto& c = routed_family_.Add({{"topic", std::string(topic)},
+                                {"event", std::string(event)},
+                                {"transform", std::string(transform)}});
+  cache_.emplace(std::move(key), &c);
+  return c;
+}
+
+prometheus::Counter& Metrics::transformed(std::string_view topic, std::string_view event,
+                                          std::string_view transform) {
+  auto key = cache_key({"t", topic, event, transform});
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    return *it->second;
+  }
+  auto& c = transformed_family_.Add({{"topic", std::string(topic)},
+                                     {"event", std::string(event)},
+                                     {"transform", std::string(transform)}});
+  cache_.emplace(std::move(key), &c);
+  return c;
+}
+
+prometheus::Counter& Metrics::outputs_delivered(std::string_view sink, std::string_view kind,
+                                                std::string_view target) {
+  auto key = cache_key({"d", sink, kind, target});
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    return *it->second;
+  }
+  auto& c = delivered_family_.Add({{"sink", std::string(sink)},
+                                   {"kind", std::string(kind)},
+                                   {"target", std::string(target)}});
+  cache_.emplace(std::move(key), &c);
+  return c;
+}
+
+prometheus::Counter& Metrics::dead_lettered(std::string_view topic, std::string_view event,
+                                            std::string_view reason) {
+  auto key = cache_key({"x", topic, event, reason});
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    return *it->second;
+  }
+  auto& c = dead_lettered_family_.Add(
+      {{"topic", std::string(topic)}, {"event", std::string(event)}, {"reason", std::string(reason)}});
+  cache_.emplace(std::move(key), &c);
+  return c;
+}
+
+prometheus::Gauge& Metrics::consumer_lag(std::string_view topic, std::int32_t partition) {
+  auto key = fmt::format("{}\x1f{}", topic, partition);
+  if (auto it = lag_cache_.find(key); it != lag_cache_.end()) {
+    return *it->second;
+  }
+  auto& g = lag_family_.Add({{"topic", std::string(topic)}, {"partition", std::to_string(partition)}});
+  lag_cache_.emplace(std::move(key), &g);
+  return g;
+}
+
+void Metrics::remove_consumer_lag(std::string_view topic, std::int32_t partition) {
+  auto key = fmt::format("{}\x1f{}", topic, partition);
+  if (auto it = lag_cache_.find(key); it != lag_cache_.end()) {
+    lag_family_.Remove(it->second);
+    lag_cache_.erase(it);
+  }
+}
+
+}  // namespace bridge::metrics

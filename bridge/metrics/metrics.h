@@ -1,0 +1,86 @@
+#pragma once
+// Every metric the bridge exports, in one place, so dashboards and alert rules have one list to
+// check against. Names follow Prometheus conventions: capillary_bridge_<what>_<unit|total>.
+// Labels never carry customer data: topic, partition, event name (bounded), transform, target,
+// sink, reason code.
+//
+// Threading: prometheus-cpp metrics are thread-safe; the label-lookup helpers below are not and
+// are called from the pipeline thread only.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace bridge::metrics {
+
+class Metrics {
+  // Declared first: every metric below is registered in it during construction.
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>& rebalance_family_;
+
+ public:
+  Metrics();
+
+  [[nodiscard]] const std::shared_ptr<prometheus::Registry>& registry() const {
+    return registry_;
+  }
+  // Prometheus text exposition of every metric (what /metrics serves).
+  [[nodiscard]] std::string expose() const;
+
+  // Pipeline-thread helpers: look a labelled child up once and cache it.
+  prometheus::Counter& consumed(std::string_view topic);
+  prometheus::Counter& routed(std::string_view topic, std::string_view event,
+                              std::string_view transform);
+  prometheus::Counter& transformed(std::string_view topic, std::string_view event,
+                                   std::string_view transform);
+  prometheus::Counter& outputs_delivered(std::string_view sink, std::string_view kind,
+                                         std::string_view target);
+  prometheus::Counter& dead_lettered(std::string_view topic, std::string_view event,
+                                     std::string_view reason);
+  prometheus::Gauge& consumer_lag(std::string_view topic, std::int32_t partition);
+  void remove_consumer_lag(std::string_view topic, std::int32_t partition);
+
+  // Event names come from input: only the first kMaxEventLabels distinct ones become label
+  // values, the rest are reported as "other" so a flood of junk names cannot explode cardinality.
+  std::string_view event_label(std::string_view event);
+
+  prometheus::Counter& records_delivered;  // source records fully settled by the sink
+  prometheus::Counter& sink_retries;
+  prometheus::Counter& dead_letter_write_failures;
+  prometheus::Gauge& inflight_records;
+  prometheus::Gauge& inflight_bytes;
+  prometheus::Gauge& paused_partitions;
+  prometheus::Gauge& assigned_partitions;
+  prometheus::Histogram& sink_latency_seconds;
+  prometheus::Counter& rebalance_assign;
+  prometheus::Counter& rebalance_revoke;
+  prometheus::Counter& rebalance_lost;
+  prometheus::Counter& commits;
+  prometheus::Counter& commit_failures;
+  prometheus::Counter& consumer_errors;
+
+  static constexpr std::size_t kMaxEventLabels = 256;
+
+ private:
+  prometheus::Family<prometheus::Counter>& consumed_family_;
+  prometheus::Family<prometheus::Counter>& routed_family_;
+  prometheus::Family<prometheus::Counter>& transformed_family_;
+  prometheus::Family<prometheus::Counter>& delivered_family_;
+  prometheus::Family<prometheus::Counter>& dead_lettered_family_;
+  prometheus::Family<prometheus::Gauge>& lag_family_;
+
+  std::unordered_map<std::string, prometheus::Counter*> cache_;
+  std::unordered_map<std::string, prometheus::Gauge*> lag_cache_;
+  std::map<std::string, std::string, std::less<>> event_labels_;
+};
+
+}  // namespace bridge::metrics

@@ -1,0 +1,517 @@
+#include "bridge/pipeline/pipeline.h"
+
+#include <algorithm>
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace bridge::pipeline {
+namespace {
+
+constexpr std::size_t kPollBatch = 2000;
+constexpr std::uint64_t kOutputsPerRecord = 256;  // tickets: seq * 256 + output index
+constexpr auto kIdlePoll = std::chrono::milliseconds(100);
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+class Pipeline::Collector final : public transforms::Emitter {
+ public:
+  explicit Collector(std::vector<Output>& out) : out_(out) {}
+  void emit(transforms::OutputKind kind, const transforms::Target& target,
+            std::string_view body) override {
+    out_.push_back({kind, &target, std::string(body), false, OutputState::unsent});
+  }
+  void emit_unchanged(transforms::OutputKind kind, const transforms::Target& target) override {
+    out_.push_back({kind, &target, {}, true, OutputState::unsent});
+  }
+
+ private:
+  std::vector<Output>& out_;
+};
+
+Pipeline::Pipeline(Dependencies deps, config::PipelineConfig cfg)
+    : deps_(std::move(deps)), cfg_(cfg), stage_(deps_.plan) {
+  deps_.source.set_listener(this);
+  last_turn_ns_.store(now_ns(), std::memory_order_relaxed);
+}
+
+Pipeline::~Pipeline() { deps_.source.set_listener(nullptr); }
+
+bool Pipeline::healthy() const {
+  return now_ns() - last_turn_ns_.load(std::memory_order_relaxed) < 30'000'000'000;
+}
+
+bool Pipeline::ready() const {
+  return assigned_.load(std::memory_order_relaxed) > 0 && deps_.sink.ready();
+}
+
+std::chrono::milliseconds Pipeline::backoff(int attempt) const {
+  // Exponential with full jitter, capped.
+  const auto cap = cfg_.retry_backoff_max.count();
+  const auto base = cfg_.retry_backoff_initial.count();
+  const auto exp = std::min<std::int64_t>(cap, base << std::min(attempt, 20));
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  std::uniform_int_distribution<std::int64_t> dist(base / 2, std::max(base / 2, exp));
+  return std::chrono::milliseconds(dist(rng));
+}
+
+core::Result<void> Pipeline::run() {
+  auto next_tick = Clock::now() + std::chrono::seconds(1);
+  bool draining = false;
+  Clock::time_point drain_deadline;
+  core::Result<void> result;
+  for (;;) {
+    const auto now = Clock::now();
+    last_turn_ns_.store(now_ns(), std::memory_order_relaxed);
+    if (!draining && stop_requested_.load(std::memory_order_relaxed)) {
+      draining = true;
+      drain_deadline = now + cfg_.drain_timeout;
+      spdlog::info("stopping: draining {} in-flight record(s), deadline {} ms", pending_.size(),
+                   cfg_.drain_timeout.count());
+    }
+    if (draining && (pending_.empty() || now >= drain_deadline)) {
+      break;
+    }
+    if (!draining) {
+      poll_batch_.clear();
+      const bool busy = !pending_.empty();
+      if (auto r = deps_.source.poll(poll_batch_, kPollBatch,
+                                     busy ? std::chrono::milliseconds(0) : kIdlePoll);
+          !r) {
+        spdlog::critical("consumer failed: {}", r.error().message);
+        result = tl::unexpected(r.error());
+        break;
+      }
+      process(poll_batch_);
+    }
+    resend_due(now);
+    flush_sends();
+    const bool idle_source = poll_batch_.empty() || draining;
+    collect_verdicts(idle_source && !pending_.empty() ? std::chrono::milliseconds(5)
+                                                      : std::chrono::milliseconds(0));
+    store_positions();
+    apply_backpressure();
+    if (now >= next_tick) {
+      next_tick = now + std::chrono::seconds(1);
+      publish_gauges();
+      if (tick_) {
+        tick_(stats_);
+      }
+    }
+  }
+  if (!pending_.empty()) {
+    spdlog::warn("drain deadline passed with {} record(s) in flight; they will be redelivered",
+                 pending_.size());
+  }
+  store_positions();
+  if (auto r = deps_.source.commit(true); !r) {
+    spdlog::warn("final commit failed: {}", r.error().message);
+  }
+  deps_.source.close();  // revoke callbacks drop whatever is still pending
+  publish_gauges();
+  if (tick_) {
+    tick_(stats_);
+  }
+  return result;
+}
+
+void Pipeline::process(std::vector<source::Record>& batch) {
+  for (auto& record : batch) {
+    handle_record(std::move(record));
+  }
+  batch.clear();
+}
+
+Pipeline::Partition* Pipeline::find_partition(std::string_view topic, std::int32_t partition) {
+  // Heterogeneous lookup would need a custom comparator on TopicPartition; the common case is a
+  // handful of partitions, so a linear scan over the map is cheaper than building a key.
+  for (auto& [tp, part] : partitions_) {
+    if (tp.partition == partition && tp.topic == topic) {
+      return part.get();
+    }
+  }
+  return nullptr;
+}
+
+void Pipeline::handle_record(source::Record record) {
+  const core::RecordView view = record.view();
+  Partition* part = find_partition(view.topic, view.partition);
+  if (part == nullptr || !part->tracker.track(view.offset)) {
+    // Not ours (revoked mid-batch) or already seen: the owner of the partition will handle it.
+    return;
+  }
+  ++stats_.consumed;
+  deps_.metrics.consumed(view.topic).Increment();
+
+  const std::uint64_t seq = next_seq_++;
+  auto [it, inserted] = pending_.try_emplace(seq, std::move(record), part, seq);
+  Pending& p = it->second;
+  part->order.push_back(seq);
+  stats_.inflight_records += 1;
+  stats_.inflight_bytes += static_cast<std::int64_t>(p.record.size_bytes());
+
+  const core::RecordView v = p.record.view();
+  if (static_cast<std::int64_t>(v.payload.size()) > cfg_.max_event_bytes) {
+    dead_letter(p, "too-large",
+                fmt::format("payload is {} bytes; the limit (pipeline.max_event_bytes) is {}",
+                            v.payload.size(), cfg_.max_event_bytes));
+    return;
+  }
+  Collector collector(p.outputs);
+  std::string_view event;
+  auto result = stage_.process(v, collector, &event);
+  p.event = deps_.metrics.event_label(event);
+  const std::string_view transform = stage_.last_transform();
+  if (!transform.empty()) {
+    deps_.metrics.routed(v.topic, p.event, transform).Increment();
+  }
+  if (!result) {
+    p.outputs.clear();
+    dead_letter(p, result.error().code, result.error().message);
+    return;
+  }
+  deps_.metrics.transformed(v.topic, p.event, transform).Increment();
+  if (p.outputs.size() >= kOutputsPerRecord) {
+    dead_letter(p, "too-many-outputs",
+                fmt::format("transform emitted {} outputs; the limit is {}", p.outputs.size(),
+                            kOutputsPerRecord - 1));
+    return;
+  }
+  if (p.outputs.empty()) {
+    ++stats_.filtered;
+    settle(p);
+    return;
+  }
+  if (!part->blocked) {
+    send_outputs(p);
+  }
+}
+
+void Pipeline::send_outputs(Pending& p) {
+  const core::RecordView v = p.record.view();
+  p.sent_at = Clock::now();
+  for (std::size_t i = 0; i < p.outputs.size(); ++i) {
+    Output& o = p.outputs[i];
+    if (o.state == OutputState::delivered || o.state == OutputState::sent) {
+      continue;
+    }
+    o.state = OutputState::sent;
+    ++p.outstanding;
+    send_batch_.push_back({p.seq * kOutputsPerRecord + i, o.kind, o.target, v.key,
+                           o.unchanged ? v.payload : std::string_view(o.body), v.topic,
+                           v.partition, v.offset});
+  }
+}
+
+void Pipeline::flush_sends() {
+  if (send_batch_.empty()) {
+    return;
+  }
+  deps_.sink.send(send_batch_);
+  send_batch_.clear();
+}
+
+void Pipeline::collect_verdicts(std::chrono::milliseconds wait) {
+  outcomes_.clear();
+  deps_.sink.poll(outcomes_, dead_letters_outstanding_ > 0 ? std::chrono::milliseconds(0) : wait);
+  for (const auto& o : outcomes_) {
+    on_outcome(o);
+  }
+  dl_results_.clear();
+  deps_.dead_letters.poll(dl_results_, std::chrono::milliseconds(0));
+  if (dl_results_.empty() && dead_letters_outstanding_ > 0 && outcomes_.empty()) {
+    deps_.dead_letters.poll(dl_results_, wait);
+  }
+  for (const auto& r : dl_results_) {
+    on_dead_letter_result(r);
+  }
+}
+
+void Pipeline::on_outcome(const sink::Outcome& outcome) {
+  const std::uint64_t seq = outcome.ticket / kOutputsPerRecord;
+  const std::size_t index = outcome.ticket % kOutputsPerRecord;
+  auto it = pending_.find(seq);
+  if (it == pending_.end()) {
+    return;  // the partition was revoked meanwhile; the new owner redelivers
+  }
+  Pending& p = it->second;
+  if (index >= p.outputs.size() || p.outputs[index].state != OutputState::sent) {
+    return;
+  }
+  Output& o = p.outputs[index];
+  --p.outstanding;
+  if (p.fate != Fate::delivering) {
+    // The record is being dead-lettered already; this output no longer matters.
+    o.state = OutputState::delivered;
+    maybe_settle(p);
+    return;
+  }
+  switch (outcome.verdict) {
+    case sink::Verdict::delivered: {
+      o.state = OutputState::delivered;
+      p.partition->retry_attempts = 0;
+      deps_.metrics.sink_latency_seconds.Observe(
+          std::chrono::duration<double>(Clock::now() - p.sent_at).count());
+      deps_.metrics
+          .outputs_delivered(deps_.sink.name(), transforms::to_string(o.kind), o.target->name)
+          .Increment();
+      break;
+    }
+    case sink::Verdict::retry: {
+      o.state = OutputState::retry_wait;
+      ++stats_.retries;
+      deps_.metrics.sink_retries.Increment();
+      Partition& part = *p.partition;
+      if (!part.blocked) {
+        part.blocked = true;
+        part.retry_at = Clock::now() + backoff(part.retry_attempts++);
+        set_paused(part, true);
+        spdlog::warn("sink asked to retry {}/{} at offset {} ({}); partition paused",
+                     part.tp.topic, part.tp.partition, p.record.view().offset, outcome.reason);
+      }
+      break;
+    }
+    case sink::Verdict::rejected: {
+      o.state = OutputState::delivered;  // settled as far as the sink is concerned
+      dead_letter(p, outcome.reason.empty() ? "sink-rejected" : outcome.reason, outcome.message);
+      return;
+    }
+  }
+  maybe_settle(p);
+}
+
+void Pipeline::maybe_settle(Pending& p) {
+  if (p.outstanding > 0) {
+    return;
+  }
+  if (p.fate == Fate::dead_lettered) {
+    settle(p);
+    return;
+  }
+  if (p.fate != Fate::delivering) {
+    return;
+  }
+  const bool all_delivered = std::all_of(p.outputs.begin(), p.outputs.end(), [](const Output& o) {
+    return o.state == OutputState::delivered;
+  });
+  if (all_delivered) {
+    ++stats_.delivered;
+    deps_.metrics.records_delivered.Increment();
+    settle(p);
+  }
+}
+
+void Pipeline::dead_letter(Pending& p, std::string reason, std::string message) {
+  p.fate = Fate::dead_lettering;
+  p.reason = std::move(reason);
+  p.message = std::move(message);
+  spdlog::debug("dead-lettering {}/{} offset {}: {} ({})", p.record.view().topic,
+                p.record.view().partition, p.record.view().offset, p.reason, p.message);
+  write_dead_letter(p);
+}
+
+void Pipeline::write_dead_letter(Pending& p) {
+  const core::RecordView v = p.record.view();
+  p.fate = Fate::dead_lettering;
+  ++dead_letters_outstanding_;
+  deps_.dead_letters.write({p.seq, &v, p.reason, p.message, p.event});
+}
+
+void Pipeline::on_dead_letter_result(const deadletter::WriteResult& result) {
+  if (dead_letters_outstanding_ > 0) {
+    --dead_letters_outstanding_;
+  }
+  auto it = pending_.find(result.ticket);
+  if (it == pending_.end() || it->second.fate != Fate::dead_lettering) {
+    return;
+  }
+  Pending& p = it->second;
+  if (!result.written) {
+    // Never lose the record: keep it (and so the partition's commit position) and try again.
+    deps_.metrics.dead_letter_write_failures.Increment();
+    spdlog::error("dead-letter write failed ({}); retrying", result.error);
+    p.fate = Fate::dead_letter_retry_wait;
+    dl_retry_.emplace_back(Clock::now() + backoff(1), p.seq);
+    return;
+  }
+  ++stats_.dead_lettered;
+  deps_.metrics.dead_lettered(p.record.view().topic, p.event, p.reason).Increment();
+  p.fate = Fate::dead_lettered;
+  maybe_settle(p);  // waits for outputs still in the sink, if any
+}
+
+void Pipeline::settle(Pending& p) {
+  Partition& part = *p.partition;
+  const core::RecordView v = p.record.view();
+  part.tracker.settle(v.offset);
+  if (part.tracker.commit_position() != part.stored) {
+    part.dirty = true;
+  }
+  stats_.inflight_records -= 1;
+  stats_.inflight_bytes -= static_cast<std::int64_t>(p.record.size_bytes());
+  while (!part.order.empty() && part.order.front() == p.seq) {
+    part.order.pop_front();
+  }
+  pending_.erase(p.seq);
+  // Keep `order` compact when records settle out of order.
+  while (!part.order.empty() && !pending_.contains(part.order.front())) {
+    part.order.pop_front();
+  }
+}
+
+void Pipeline::resend_due(Clock::time_point now) {
+  if (!dl_retry_.empty()) {
+    auto due = std::partition(dl_retry_.begin(), dl_retry_.end(),
+                              [now](const auto& e) { return e.first > now; });
+    for (auto it = due; it != dl_retry_.end(); ++it) {
+      if (auto p = pending_.find(it->second); p != pending_.end()) {
+        write_dead_letter(p->second);
+      }
+    }
+    dl_retry_.erase(due, dl_retry_.end());
+  }
+  for (auto& [tp, part] : partitions_) {
+    if (!part->blocked || now < part->retry_at) {
+      continue;
+    }
+    // Re-send only once every earlier send of this partition has its verdict, so nothing of
+    // this partition is in the sink while we re-send in offset order.
+    const bool quiet = std::none_of(part->order.begin(), part->order.end(), [this](auto seq) {
+      auto it = pending_.find(seq);
+      return it != pending_.end() && it->second.outstanding > 0;
+    });
+    if (!quiet) {
+      continue;
+    }
+    part->blocked = false;
+    for (auto seq : part->order) {
+      auto it = pending_.find(seq);
+      if (it != pending_.end() && it->second.fate == Fate::delivering) {
+        send_outputs(it->second);
+      }
+    }
+    if (!backpressure_) {
+      set_paused(*part, false);
+    }
+  }
+}
+
+void Pipeline::set_paused(Partition& part, bool paused) {
+  if (part.paused == paused) {
+    return;
+  }
+  part.paused = paused;
+  const std::array<source::TopicPartition, 1> one{part.tp};
+  if (paused) {
+    deps_.source.pause(one);
+  } else {
+    deps_.source.resume(one);
+  }
+}
+
+void Pipeline::apply_backpressure() {
+  const bool over = stats_.inflight_bytes >= cfg_.max_inflight_bytes ||
+                    stats_.inflight_records >= cfg_.max_inflight_records;
+  const bool under = stats_.inflight_bytes < cfg_.max_inflight_bytes / 2 &&
+                     stats_.inflight_records < cfg_.max_inflight_records / 2;
+  if (!backpressure_ && over) {
+    backpressure_ = true;
+    spdlog::info("in-flight cap reached ({} records, {} bytes): pausing consumption",
+                 stats_.inflight_records, stats_.inflight_bytes);
+    for (auto& [tp, part] : partitions_) {
+      set_paused(*part, true);
+    }
+  } else if (backpressure_ && under) {
+    backpressure_ = false;
+    for (auto& [tp, part] : partitions_) {
+      if (!part->blocked) {
+        set_paused(*part, false);
+      }
+    }
+  }
+}
+
+void Pipeline::store_positions() {
+  for (auto& [tp, part] : partitions_) {
+    if (!part->dirty) {
+      continue;
+    }
+    part->dirty = false;
+    if (auto pos = part->tracker.commit_position(); pos && pos != part->stored) {
+      deps_.source.store(part->tp, *pos);
+      part->stored = pos;
+    }
+  }
+}
+
+void Pipeline::publish_gauges() {
+  int paused = 0;
+  for (const auto& [tp, part] : partitions_) {
+    paused += part->paused ? 1 : 0;
+  }
+  stats_.paused_partitions = paused;
+  stats_.assigned_partitions = static_cast<int>(partitions_.size());
+  deps_.metrics.paused_partitions.Set(paused);
+  deps_.metrics.assigned_partitions.Set(static_cast<double>(partitions_.size()));
+  deps_.metrics.inflight_records.Set(static_cast<double>(stats_.inflight_records));
+  deps_.metrics.inflight_bytes.Set(static_cast<double>(stats_.inflight_bytes));
+}
+
+void Pipeline::on_assigned(std::span<const source::TopicPartition> partitions) {
+  for (const auto& tp : partitions) {
+    auto part = std::make_unique<Partition>();
+    part->tp = tp;
+    // A new assignment starts unpaused at the source; reapply backpressure on the next turn.
+    partitions_[tp] = std::move(part);
+  }
+  if (backpressure_) {
+    for (const auto& tp : partitions) {
+      set_paused(*partitions_[tp], true);
+    }
+  }
+  assigned_.store(static_cast<int>(partitions_.size()), std::memory_order_relaxed);
+  publish_gauges();
+}
+
+void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bool lost) {
+  for (const auto& tp : partitions) {
+    auto it = partitions_.find(tp);
+    if (it == partitions_.end()) {
+      continue;
+    }
+    Partition& part = *it->second;
+    if (!lost) {
+      if (auto pos = part.tracker.commit_position(); pos && pos != part.stored) {
+        deps_.source.store(part.tp, *pos);
+      }
+    }
+    // Undelivered work of this partition is dropped: the next owner starts from the committed
+    // position and redelivers it (bounded duplicates, nothing lost).
+    std::size_t dropped = 0;
+    for (auto seq : part.order) {
+      if (auto p = pending_.find(seq); p != pending_.end()) {
+        stats_.inflight_records -= 1;
+        stats_.inflight_bytes -= static_cast<std::int64_t>(p->second.record.size_bytes());
+        pending_.erase(p);
+        ++dropped;
+      }
+    }
+    std::erase_if(dl_retry_, [this](const auto& e) { return !pending_.contains(e.second); });
+    if (dropped > 0) {
+      spdlog::info("{}/{}: dropped {} undelivered record(s) on {}", tp.topic, tp.partition,
+                   dropped, lost ? "loss" : "revoke");
+    }
+    partitions_.erase(it);
+  }
+  assigned_.store(static_cast<int>(partitions_.size()), std::memory_order_relaxed);
+  publish_gauges();
+}
+
+}  // namespace bridge::pipeline

@@ -1,0 +1,168 @@
+#pragma once
+// The running spine: poll records from the source, transform each into outputs, hand outputs to
+// the sink, collect per-output verdicts, dead-letter what cannot be delivered, and move each
+// partition's committed offset only past records that are settled (delivered or dead-lettered).
+//
+// Threading: run() owns the calling thread and every component handed in (source, sink, dead
+// letter writer, transform stage); nothing else touches them. request_stop(), healthy() and
+// ready() are the only members safe to call from other threads.
+//
+// Guarantees implemented here (design.md): at-least-once (offsets follow the contiguous settled
+// prefix), per-partition order (a partition whose output must be retried is paused and its
+// records re-sent in offset order after a backoff), bounded memory (partitions pause above the
+// in-flight caps), bad input never stops the stream (every reject is dead-lettered).
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bridge/config/config.h"
+#include "bridge/deadletter/writer.h"
+#include "bridge/metrics/metrics.h"
+#include "bridge/offsets/tracker.h"
+#include "bridge/sink/sink.h"
+#include "bridge/source/source.h"
+#include "transforms/api/router.h"
+
+namespace bridge::pipeline {
+
+struct Stats {
+  std::uint64_t consumed = 0;
+  std::uint64_t delivered = 0;      // records whose outputs were all delivered
+  std::uint64_t filtered = 0;       // records a transform turned into zero outputs
+  std::uint64_t dead_lettered = 0;  // records written to the dead-letter topic
+  std::uint64_t retries = 0;        // outputs re-sent after a `retry` verdict
+  std::int64_t inflight_records = 0;
+  std::int64_t inflight_bytes = 0;
+  int assigned_partitions = 0;
+  int paused_partitions = 0;
+};
+
+struct Dependencies {
+  source::Source& source;
+  sink::Sink& sink;
+  deadletter::Writer& dead_letters;
+  metrics::Metrics& metrics;
+  std::shared_ptr<const transforms::RouterPlan> plan;
+};
+
+class Pipeline final : public source::RebalanceListener {
+ public:
+  Pipeline(Dependencies deps, config::PipelineConfig cfg);
+  ~Pipeline() override;
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Runs until request_stop(); then stops fetching, drains in-flight work for at most
+  // cfg.drain_timeout, commits synchronously and closes the source. Returns an error only for
+  // a fatal condition (the consumer reported a fatal error).
+  [[nodiscard]] core::Result<void> run();
+  void request_stop() { stop_requested_.store(true, std::memory_order_relaxed); }
+
+  // Called on the pipeline thread about once a second (progress line, bounded runs).
+  void set_tick(std::function<void(const Stats&)> tick) { tick_ = std::move(tick); }
+
+  // Liveness: the loop turned within the last 30 s. Readiness: partitions assigned and the
+  // sink reachable. Both thread-safe.
+  [[nodiscard]] bool healthy() const;
+  [[nodiscard]] bool ready() const;
+
+  [[nodiscard]] Stats stats() const { return stats_; }
+
+  // source::RebalanceListener (pipeline thread, from inside Source::poll).
+  void on_assigned(std::span<const source::TopicPartition> partitions) override;
+  void on_revoked(std::span<const source::TopicPartition> partitions, bool lost) override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Partition;
+
+  enum class OutputState : std::uint8_t { unsent, sent, delivered, retry_wait };
+  struct Output {
+    transforms::OutputKind kind;
+    const transforms::Target* target;
+    std::string body;  // empty when `unchanged`
+    bool unchanged;
+    OutputState state;
+  };
+
+  enum class Fate : std::uint8_t { delivering, dead_lettering, dead_letter_retry_wait, dead_lettered };
+  struct Pending {
+    Pending(source::Record r, Partition* part, std::uint64_t s)
+        : record(std::move(r)), partition(part), seq(s) {}
+    source::Record record;
+    Partition* partition;
+    std::uint64_t seq = 0;
+    std::vector<Output> outputs;
+    std::uint32_t outstanding = 0;  // outputs sent without a verdict
+    Fate fate = Fate::delivering;
+    std::string reason;   // dead-letter reason code
+    std::string message;  // dead-letter message
+    std::string_view event;  // Capillary event name (Metrics::event_label storage), when known
+    Clock::time_point sent_at;
+  };
+
+  struct Partition {
+    source::TopicPartition tp;
+    offsets::PartitionTracker tracker;
+    std::optional<std::int64_t> stored;
+    std::deque<std::uint64_t> order;  // seqs of pending records, in offset order
+    bool paused = false;              // paused at the source (by us)
+    bool blocked = false;             // an output must be re-sent: hold everything behind it
+    int retry_attempts = 0;
+    Clock::time_point retry_at;
+    bool dirty = false;  // commit position moved since the last Source::store
+  };
+
+  class Collector;  // transforms::Emitter that appends to a Pending's outputs
+
+  void process(std::vector<source::Record>& batch);
+  void handle_record(source::Record record);
+  void send_outputs(Pending& p);
+  void collect_verdicts(std::chrono::milliseconds wait);
+  void on_outcome(const sink::Outcome& outcome);
+  void on_dead_letter_result(const deadletter::WriteResult& result);
+  void dead_letter(Pending& p, std::string reason, std::string message);
+  void write_dead_letter(Pending& p);
+  void maybe_settle(Pending& p);
+  void settle(Pending& p);
+  void flush_sends();
+  void resend_due(Clock::time_point now);
+  void apply_backpressure();
+  void set_paused(Partition& part, bool paused);
+  void store_positions();
+  void publish_gauges();
+  [[nodiscard]] Partition* find_partition(std::string_view topic, std::int32_t partition);
+  [[nodiscard]] std::chrono::milliseconds backoff(int attempt) const;
+
+  Dependencies deps_;
+  config::PipelineConfig cfg_;
+  transforms::Stage stage_;
+
+  std::map<source::TopicPartition, std::unique_ptr<Partition>, std::less<>> partitions_;
+  std::unordered_map<std::uint64_t, Pending> pending_;
+  std::uint64_t next_seq_ = 1;
+  std::vector<sink::Message> send_batch_;
+  std::vector<sink::Outcome> outcomes_;
+  std::vector<deadletter::WriteResult> dl_results_;
+  std::vector<std::pair<Clock::time_point, std::uint64_t>> dl_retry_;  // dead letters to rewrite
+  std::vector<source::Record> poll_batch_;
+  bool backpressure_ = false;
+  std::uint64_t dead_letters_outstanding_ = 0;
+
+  Stats stats_;
+  std::function<void(const Stats&)> tick_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<std::int64_t> last_turn_ns_{0};
+  std::atomic<int> assigned_{0};
+};
+
+}  // namespace bridge::pipeline

@@ -1,0 +1,136 @@
+#pragma once
+// Driving the real `capillary-bridge` binary from tests: a config file per test (real Kafka
+// brokers, a file sink, metrics on a free port), the process itself, and readers for what it
+// produces (the file sink's NDJSON, /metrics).
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "tests/harness/process.h"
+
+namespace bridge::harness {
+
+// A bridge config for one test. to_yaml() renders config/dev.yaml's shape with these values:
+// one passthrough route (optionally limited to `route_events`) to a file sink.
+struct BridgeConfig {
+  std::string brokers;
+  std::string group_id = "capillary-bridge-it";
+  std::string client_id = "capillary-bridge-it";
+  std::vector<std::string> topics;
+  std::string dlq_topic;
+  std::string sink_path;
+  std::string metrics_listen;  // "" = 127.0.0.1:<a free port>, chosen by BridgeProcess
+  std::vector<std::string> route_events;  // empty = every event name goes to passthrough
+  int commit_interval_ms = 200;
+  int session_timeout_ms = 6000;  // the broker's minimum: a SIGKILLed member expires quickly
+  int drain_timeout_ms = 15000;
+  std::string log_level = "info";
+  std::string extra_yaml;  // appended verbatim (extra top-level sections)
+
+  [[nodiscard]] std::string to_yaml() const;
+};
+
+// Double-quoted YAML scalar.
+[[nodiscard]] std::string yaml_quote(std::string_view s);
+
+// One `capillary-bridge run -c <config>` process, restartable. Its stdout and stderr are
+// appended to <dir>/<name>.log across restarts. The destructor SIGKILLs a running process.
+class BridgeProcess {
+ public:
+  BridgeProcess(const TempDir& dir, std::string name, BridgeConfig config);
+
+  void start();
+  void kill(int sig);
+  // SIGTERM, then waits; nullopt when it did not exit within `timeout` (it is SIGKILLed then).
+  std::optional<ExitStatus> stop(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  std::optional<ExitStatus> wait(std::chrono::milliseconds timeout);
+  [[nodiscard]] bool running();
+
+  [[nodiscard]] const BridgeConfig& config() const { return config_; }
+  [[nodiscard]] const std::string& config_path() const { return config_path_; }
+  [[nodiscard]] const std::string& log_path() const { return log_path_; }
+  [[nodiscard]] std::uint16_t metrics_port() const { return metrics_port_; }
+  [[nodiscard]] std::string log_tail(std::size_t lines = 60) const;
+
+ private:
+  std::string name_;
+  BridgeConfig config_;
+  std::string config_path_;
+  std::string log_path_;
+  std::uint16_t metrics_port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// A Capillary E1 (flat envelope) transactionAdded event with the given id.
+[[nodiscard]] std::string make_event(std::string_view event_id,
+                                     std::string_view event_name = "transactionAdded");
+
+// The value of the top-level "eventId" string in a JSON line produced by make_event (a plain
+// text search, so it also works on lines that are not valid JSON). "" when absent.
+[[nodiscard]] std::string extract_event_id(std::string_view line);
+
+// Complete lines of an NDJSON file (a trailing line without '\n' is left out and counted in
+// `partial`, when given).
+[[nodiscard]] std::vector<std::string> read_ndjson(const std::string& path,
+                                                   std::size_t* partial = nullptr);
+
+// Follows a growing NDJSON file: each poll() returns the complete lines written since the last.
+class NdjsonFollower {
+ public:
+  explicit NdjsonFollower(std::string path) : path_(std::move(path)) {}
+  // Appends new complete lines to `out`; returns how many.
+  std::size_t poll(std::vector<std::string>& out);
+
+ private:
+  std::string path_;
+  std::uint64_t offset_ = 0;
+};
+
+// Counts deliveries per event id (at-least-once bookkeeping: unique ids, duplicates, lines that
+// carry no id at all).
+class DeliveryCounter {
+ public:
+  void add(std::string_view line);
+  void add_all(const std::vector<std::string>& lines) {
+    for (const auto& l : lines) {
+      add(l);
+    }
+  }
+  [[nodiscard]] bool seen(const std::string& id) const { return counts_.contains(id); }
+  [[nodiscard]] std::size_t unique() const { return counts_.size(); }
+  [[nodiscard]] std::size_t lines() const { return lines_; }
+  [[nodiscard]] std::size_t duplicates() const { return lines_ - without_id_ - counts_.size(); }
+  [[nodiscard]] std::size_t without_id() const { return without_id_; }
+  // Up to `max` of `expected` that were never seen, for failure messages.
+  [[nodiscard]] std::vector<std::string> missing(const std::vector<std::string>& expected,
+                                                 std::size_t max = 10) const;
+  [[nodiscard]] std::size_t missing_count(const std::vector<std::string>& expected) const;
+
+ private:
+  std::unordered_map<std::string, std::uint32_t> counts_;
+  std::size_t lines_ = 0;
+  std::size_t without_id_ = 0;
+};
+
+struct HttpResponse {
+  int status = 0;  // 0 = no answer (connection refused, timeout, garbage)
+  std::string body;
+};
+// A minimal HTTP/1.0 GET over a plain socket.
+[[nodiscard]] HttpResponse http_get(const std::string& host, std::uint16_t port,
+                                    const std::string& path,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+// Sum over every series of metric `name` in a Prometheus text exposition (labels ignored);
+// nullopt when the metric has no series.
+[[nodiscard]] std::optional<double> metric_sum(std::string_view exposition,
+                                               std::string_view name);
+
+}  // namespace bridge::harness

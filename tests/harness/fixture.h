@@ -1,0 +1,44 @@
+#pragma once
+// gtest fixture for integration tests: one real Kafka broker per test suite (a JVM start costs a
+// few seconds), a fresh temporary directory per test, and unique topic/group names per test so
+// the tests of a suite never see each other's data.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/harness/bridge.h"
+#include "tests/harness/kafka_broker.h"
+
+namespace bridge::harness {
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+
+  static KafkaBroker& broker() { return *broker_; }
+  // "<prefix>.<test name>": a topic or group name no other test of the suite uses.
+  [[nodiscard]] static std::string unique_name(const std::string& prefix);
+  // Creates the events topic and a dead-letter topic sized for 2 MB records.
+  void create_topics(const std::string& events, int partitions, const std::string& dlq);
+  // A config for one bridge instance against this broker, writing to <dir>/<sink_name>.
+  [[nodiscard]] BridgeConfig bridge_config(const std::string& events, const std::string& dlq,
+                                           const std::string& group,
+                                           const std::string& sink_name = "sink.ndjson") const;
+
+  TempDir dir_{"capillary-it"};
+
+ private:
+  static std::unique_ptr<KafkaBroker> broker_;
+  static std::string start_error_;
+};
+
+// Seed for randomized tests: BRIDGE_TEST_SEED when set, else random; always printed so a failing
+// run can be replayed.
+[[nodiscard]] std::uint64_t test_seed();
+
+}  // namespace bridge::harness

@@ -1,0 +1,121 @@
+// Guarantee 1 under crashes: SIGKILL the bridge at random moments while it consumes, restart it,
+// and at the end every event has arrived. Duplicates are allowed (at-least-once) and counted.
+// The kill points are random but seeded (printed; replay with BRIDGE_TEST_SEED).
+
+#include <csignal>
+#include <iostream>
+#include <random>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "tests/harness/fixture.h"
+
+namespace bridge::harness {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class KillRestartTest : public BrokerTest {};
+
+TEST_F(KillRestartTest, EveryEventArrivesDespiteSigkills) {
+  constexpr int kKills = 3;
+  constexpr int kEventsPerPhase = 50'000;  // (kKills + 1) phases: 200,000 events
+  constexpr int kPartitions = 6;
+  const std::string topic = unique_name("it.events");
+  const std::string dlq = unique_name("it.dlq");
+  const std::string group = unique_name("it.group");
+  create_topics(topic, kPartitions, dlq);
+
+  std::mt19937_64 rng(test_seed());
+  BridgeConfig cfg = bridge_config(topic, dlq, group);
+  cfg.commit_interval_ms = 100;
+  BridgeProcess bridge(dir_, "bridge", cfg);
+
+  std::vector<std::string> ids;
+  int next_id = 0;
+  // Each phase produces a fresh slice before starting the bridge, so every kill lands while
+  // there is unconsumed work (the previous slices' leftovers plus the new one).
+  const auto produce_phase = [&] {
+    std::vector<ProduceMessage> batch;
+    batch.reserve(kEventsPerPhase);
+    for (int i = 0; i < kEventsPerPhase; ++i, ++next_id) {
+      ids.push_back(fmt::format("b-{:07}", next_id));
+      batch.push_back(
+          {fmt::format("cust-{}", next_id % 1009), make_event(ids.back()), {}, RD_KAFKA_PARTITION_UA});
+    }
+    broker().produce(topic, batch);
+  };
+
+  NdjsonFollower follower(cfg.sink_path);
+  DeliveryCounter counter;
+  std::vector<std::string> lines;
+  const auto drain_output = [&] {
+    lines.clear();
+    follower.poll(lines);
+    counter.add_all(lines);
+    return lines.size();
+  };
+
+  for (int kill = 0; kill < kKills; ++kill) {
+    produce_phase();
+    const std::size_t before = counter.lines();
+    bridge.start();
+    // Wait for this run to deliver something (group join after a SIGKILL waits for the dead
+    // member's session to expire), then kill it after a random delay.
+    const bool progressed = wait_until(
+        [&] {
+          drain_output();
+          return counter.lines() > before || !bridge.running();
+        },
+        seconds(90), milliseconds(20));
+    ASSERT_TRUE(bridge.running()) << "the bridge exited on its own\n" << bridge.log_tail();
+    ASSERT_TRUE(progressed) << "run " << kill << " delivered nothing in 90 s\n"
+                            << bridge.log_tail();
+    const auto delay = milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng));
+    std::this_thread::sleep_for(delay);
+    bridge.kill(SIGKILL);
+    const auto st = bridge.wait(seconds(10));
+    ASSERT_TRUE(st && st->signaled && st->signal == SIGKILL) << bridge.log_tail();
+    drain_output();
+    std::cerr << fmt::format(
+        "kill {}: SIGKILL {} ms after the first output of the run; {} of {} produced ids "
+        "delivered so far ({} lines)\n",
+        kill + 1, delay.count(), counter.unique(), ids.size(), counter.lines());
+  }
+
+  // Last run: no kill. Everything must arrive.
+  produce_phase();
+  bridge.start();
+  const bool all = wait_until(
+      [&] {
+        drain_output();
+        return counter.unique() >= ids.size() || !bridge.running();
+      },
+      seconds(240), milliseconds(200));
+  ASSERT_TRUE(bridge.running()) << "the bridge exited on its own\n" << bridge.log_tail();
+  EXPECT_TRUE(all) << counter.missing_count(ids) << " of " << ids.size()
+                   << " events never arrived, e.g. "
+                   << fmt::format("{}", fmt::join(counter.missing(ids), ", ")) << "\n"
+                   << bridge.log_tail();
+  EXPECT_EQ(counter.missing_count(ids), 0U);
+  EXPECT_EQ(counter.without_id(), 0U) << "torn or foreign lines in the sink";
+  std::cerr << fmt::format(
+      "{} events, {} lines delivered, {} duplicates ({:.2f}%) after {} SIGKILLs\n", ids.size(),
+      counter.lines(), counter.duplicates(),
+      100.0 * static_cast<double>(counter.duplicates()) / static_cast<double>(ids.size()), kKills);
+  ::testing::Test::RecordProperty("duplicates", std::to_string(counter.duplicates()));
+
+  const auto st = bridge.stop(seconds(60));
+  ASSERT_TRUE(st) << "no exit within 60 s of SIGTERM\n" << bridge.log_tail();
+  EXPECT_TRUE(st->exited && st->code == 0) << to_string(*st) << "\n" << bridge.log_tail();
+  const auto hw = broker().high_watermarks(topic);
+  const auto committed = broker().committed_offsets(group, topic);
+  for (const auto& [p, high] : hw) {
+    EXPECT_EQ(committed.at(p), high) << "partition " << p;
+  }
+}
+
+}  // namespace
+}  // namespace bridge::harness

@@ -1,0 +1,205 @@
+// Config loading: defaults, env expansion, secrets from files, and problems reported with
+// file:line:column, all in one pass.
+#include "bridge/config/config.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace bridge::config {
+namespace {
+
+const char* const kMinimal = R"(kafka:
+  brokers: 127.0.0.1:9092
+  topics: [capillary.events]
+routes:
+  - transform: passthrough
+    settings: {target: default}
+)";
+
+std::string source_dir() {
+  const char* dir = std::getenv("BRIDGE_SOURCE_DIR");
+  return dir != nullptr ? dir : ".";
+}
+
+std::string render(const Loaded& loaded) { return loaded.diagnostics.to_string(); }
+
+TEST(Config, MinimalFileGetsDefaults) {
+  const auto loaded = load_string(kMinimal, "minimal.yaml");
+  ASSERT_TRUE(loaded.diagnostics.ok()) << render(loaded);
+  const Config& c = loaded.config;
+  EXPECT_EQ(c.kafka.brokers, "127.0.0.1:9092");
+  EXPECT_EQ(c.kafka.group_id, "capillary-bridge");
+  EXPECT_EQ(c.kafka.topics, std::vector<std::string>{"capillary.events"});
+  EXPECT_EQ(c.dead_letter.brokers, "127.0.0.1:9092");
+  EXPECT_EQ(c.dead_letter.topic, "capillary-bridge.dlq");
+  EXPECT_EQ(c.sink.type, SinkType::stdout_);
+  ASSERT_EQ(c.targets.size(), 1U);
+  EXPECT_EQ(c.targets[0].name, "default");
+  ASSERT_EQ(c.routes.size(), 1U);
+  EXPECT_EQ(c.routes[0].transform, "passthrough");
+  EXPECT_EQ(c.routes[0].mark.line, 3);
+  EXPECT_EQ(c.routes[0].settings["target"].Scalar(), "default");
+}
+
+TEST(Config, ShippedExampleAndDevConfigsAreValid) {
+  ::setenv("CAPILLARY_BRIDGE_DEV_BROKERS", "127.0.0.1:1", 1);
+  for (const char* name : {"/config/bridge.example.yaml", "/config/dev.yaml"}) {
+    const auto loaded = load_file(source_dir() + name);
+    EXPECT_TRUE(loaded.diagnostics.ok()) << name << "\n" << render(loaded);
+  }
+  ::unsetenv("CAPILLARY_BRIDGE_DEV_BROKERS");
+}
+
+TEST(Config, SizesAndDurations) {
+  const auto loaded = load_string(std::string(kMinimal) + R"(pipeline:
+  max_inflight_bytes: 64MiB
+  max_event_bytes: 2MB
+  drain_timeout_ms: 1500
+)",
+                                  "t.yaml");
+  ASSERT_TRUE(loaded.diagnostics.ok()) << render(loaded);
+  EXPECT_EQ(loaded.config.pipeline.max_inflight_bytes, 64 * 1024 * 1024);
+  EXPECT_EQ(loaded.config.pipeline.max_event_bytes, 2'000'000);
+  EXPECT_EQ(loaded.config.pipeline.drain_timeout.count(), 1500);
+}
+
+TEST(Config, ExpandsEnvironmentWithDefaultsAndEscapes) {
+  ::setenv("CB_TEST_BROKERS", "10.0.0.1:9093", 1);
+  ::setenv("CB_TEST_EMPTY", "", 1);
+  ::unsetenv("CB_TEST_UNSET");
+  const auto loaded = load_string(R"(kafka:
+  brokers: ${CB_TEST_BROKERS}
+  group_id: ${CB_TEST_UNSET:-fallback}-${CB_TEST_EMPTY:-x}
+  client_id: cost$$5
+  topics: [t]
+routes:
+  - transform: passthrough
+    settings: {target: "${CB_TEST_UNSET:-default}"}
+)",
+                                  "env.yaml");
+  ASSERT_TRUE(loaded.diagnostics.ok()) << render(loaded);
+  EXPECT_EQ(loaded.config.kafka.brokers, "10.0.0.1:9093");
+  EXPECT_EQ(loaded.config.kafka.group_id, "fallback-x");
+  EXPECT_EQ(loaded.config.kafka.client_id, "cost$5");
+  // Expansion reaches transform settings too, and keeps their positions.
+  EXPECT_EQ(loaded.config.routes[0].settings["target"].Scalar(), "default");
+  EXPECT_EQ(loaded.config.routes[0].settings["target"].Mark().line, 7);
+}
+
+TEST(Config, SecretFromFileIsReadAndTrimmed) {
+  const std::string path = ::testing::TempDir() + "/sasl-password";
+  {
+    std::ofstream out(path);
+    out << "s3cret-value\n";
+  }
+  const auto loaded = load_string(std::string(kMinimal) + "", "t.yaml");
+  ASSERT_TRUE(loaded.diagnostics.ok());
+  const auto with_secret = load_string(R"(kafka:
+  brokers: b:1
+  topics: [t]
+  security:
+    protocol: SASL_SSL
+    sasl_mechanism: SCRAM-SHA-512
+    sasl_username: bridge
+    sasl_password_file: )" + path + R"(
+routes:
+  - transform: passthrough
+)",
+                                       "s.yaml");
+  ASSERT_TRUE(with_secret.diagnostics.ok()) << render(with_secret);
+  EXPECT_EQ(with_secret.config.kafka.security.sasl_password.reveal(), "s3cret-value");
+  std::remove(path.c_str());
+}
+
+TEST(Config, EveryProblemIsListedWithLineAndColumn) {
+  ::unsetenv("CB_TEST_UNSET");
+  const std::string text = R"(kafka:
+  brokers: ${CB_TEST_UNSET}
+  topics: [a]
+  topic_regex: "^b"
+  prefetch_bytes: lots
+  auto_offset_reset: newest
+  colour: blue
+pipeline:
+  drain_timeout_ms: soon
+  retry_backoff_max_ms: 0
+routes:
+  - transform: passthrough
+    topic: [a]
+  - events: [x]
+sink:
+  type: http
+metrics:
+  listen: localhost
+log:
+  level: loud
+  format: json
+  format: text
+extra: 1
+)";
+  const auto loaded = load_string(text, "bad.yaml");
+  ASSERT_FALSE(loaded.diagnostics.ok());
+  const std::string out = render(loaded);
+  const char* const expected[] = {
+      "bad.yaml:2:12: environment variable CB_TEST_UNSET is not set",
+      "bad.yaml:4:16: set exactly one of kafka.topics and kafka.topic_regex",
+      "bad.yaml:5:19: kafka.prefetch_bytes must be a size",
+      "bad.yaml:6:22: kafka.auto_offset_reset must be one of: earliest, latest (got 'newest')",
+      "bad.yaml:7:3: unknown key 'colour' in kafka",
+      "bad.yaml:9:21: pipeline.drain_timeout_ms must be an integer (got 'soon')",
+      "bad.yaml:10:25: pipeline.retry_backoff_max_ms must be at least 1 (got 0)",
+      "bad.yaml:13:5: unknown key 'topic' in routes[0]",
+      "bad.yaml:14:5: routes[1].transform is required",
+      "bad.yaml:16:9: sink.type must be one of: file, stdout, kafka (got 'http')",
+      "bad.yaml:18:11: metrics.listen must be host:port",
+      "bad.yaml:20:10: log.level must be one of",
+      "bad.yaml:22:3: duplicate key 'format' in log",
+      "bad.yaml:23:1: unknown key 'extra'",
+  };
+  for (const char* line : expected) {
+    EXPECT_NE(out.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << out;
+  }
+  EXPECT_EQ(loaded.diagnostics.items().size(), std::size(expected)) << out;
+}
+
+TEST(Config, YamlSyntaxErrorHasPosition) {
+  const auto loaded = load_string("kafka:\n  brokers: [a, b\n", "syntax.yaml");
+  ASSERT_EQ(loaded.diagnostics.items().size(), 1U);
+  const auto& d = loaded.diagnostics.items()[0];
+  EXPECT_GT(d.line, 0);
+  EXPECT_NE(d.message.find("invalid YAML"), std::string::npos) << d.message;
+}
+
+TEST(Config, MissingFileIsADiagnosticNotACrash) {
+  const auto loaded = load_file("/nonexistent/bridge.yaml");
+  ASSERT_FALSE(loaded.diagnostics.ok());
+  EXPECT_NE(loaded.diagnostics.to_string().find("/nonexistent/bridge.yaml"), std::string::npos);
+}
+
+TEST(Config, MissingSecretFileNamesTheKeyButNotTheValue) {
+  const auto loaded = load_string(R"(kafka:
+  brokers: b:1
+  topics: [t]
+  security:
+    protocol: SASL_SSL
+    sasl_mechanism: PLAIN
+    sasl_password: inline-secret
+    sasl_password_file: /nonexistent/pw
+routes:
+  - transform: passthrough
+)",
+                                  "s.yaml");
+  const std::string out = render(loaded);
+  EXPECT_NE(out.find("s.yaml:8:25: set either kafka.security.sasl_password or "
+                     "kafka.security.sasl_password_file, not both"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("inline-secret"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace bridge::config

@@ -1,0 +1,293 @@
+// The pipeline against fakes: at-least-once offset bookkeeping, dead letters, retries in order,
+// backpressure, rebalances and shutdown, all on one thread and deterministic.
+
+#include <gtest/gtest.h>
+
+#include "bridge/pipeline/pipeline.h"
+#include "tests/fakes/fakes.h"
+#include "transforms/api/registry.h"
+#include "transforms/builtin/builtin.h"
+
+namespace bridge::pipeline {
+namespace {
+
+using bridge::testing::FakeDeadLetters;
+using bridge::testing::FakeSink;
+using bridge::testing::FakeSource;
+using source::TopicPartition;
+
+constexpr const char* kTopic = "events";
+
+std::string event(int i, const char* name = "pointsIssued") {
+  return "{\"eventName\":\"" + std::string(name) + "\",\"eventId\":\"id-" + std::to_string(i) +
+         "\",\"orgId\":1,\"createdAt\":1700000000000,\"data\":{\"n\":" + std::to_string(i) + "}}";
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    target_.name = "default";
+    transforms::register_builtin_transforms(registry_);
+  }
+
+  std::shared_ptr<const transforms::RouterPlan> plan(std::vector<std::string> events = {}) {
+    const transforms::TargetLookup lookup =
+        [this](std::string_view name) -> const transforms::Target* {
+      return name == target_.name ? &target_ : nullptr;
+    };
+    core::Diagnostics diags("test");
+    std::vector<transforms::RouteSpec> specs;
+    specs.push_back({{kTopic}, std::move(events), "passthrough", YAML::Load("{target: default}"),
+                     YAML::Mark()});
+    auto built = transforms::RouterPlan::build(specs, registry_, lookup, diags);
+    EXPECT_TRUE(diags.ok()) << diags.to_string();
+    return std::make_shared<const transforms::RouterPlan>(std::move(*built));
+  }
+
+  // Runs the pipeline until `done` holds (checked on every poll), then stops it.
+  void run_until(Pipeline& p, const std::function<bool()>& done, int max_polls = 20000) {
+    source_.on_poll = [&](int polls) {
+      if (done() || polls > max_polls) {
+        p.request_stop();
+      }
+      if (step_) {
+        step_(polls);
+      }
+    };
+    ASSERT_TRUE(p.run());
+    ASSERT_LE(source_.polls, max_polls + 1) << "the condition never held";
+  }
+
+  Pipeline make(config::PipelineConfig cfg = {}, std::vector<std::string> events = {}) {
+    cfg.retry_backoff_initial = std::chrono::milliseconds(1);
+    cfg.retry_backoff_max = std::chrono::milliseconds(4);
+    cfg.drain_timeout = std::chrono::milliseconds(2000);
+    return Pipeline({source_, sink_, dead_letters_, metrics_, plan(std::move(events))}, cfg);
+  }
+
+  transforms::Target target_;
+  transforms::Registry registry_;
+  metrics::Metrics metrics_;
+  FakeSource source_;
+  FakeSink sink_;
+  FakeDeadLetters dead_letters_;
+  std::function<void(int)> step_;
+};
+
+TEST_F(PipelineTest, DeliversEverythingAndStoresTheEndOfEachPartition) {
+  for (int i = 0; i < 300; ++i) {
+    source_.add(kTopic, i % 3, event(i));
+  }
+  source_.assign({{kTopic, 0}, {kTopic, 1}, {kTopic, 2}});
+  auto p = make();
+  run_until(p, [&] { return sink_.delivered.size() == 300; });
+  EXPECT_EQ(p.stats().delivered, 300U);
+  for (int part = 0; part < 3; ++part) {
+    EXPECT_EQ((source_.committed[{kTopic, part}]), 100) << "partition " << part;
+  }
+  EXPECT_GE(source_.sync_commits, 1);
+  EXPECT_EQ(source_.closes, 1);
+  EXPECT_EQ(p.stats().inflight_records, 0);
+  EXPECT_EQ(p.stats().inflight_bytes, 0);
+  // passthrough: the original bytes go out
+  EXPECT_EQ(sink_.delivered.front().body.substr(0, 14), "{\"eventName\":\"");
+}
+
+TEST_F(PipelineTest, SinkRejectGoesToDeadLetterAndNoLaterOffsetSkipsIt) {
+  for (int i = 0; i < 20; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  sink_.policy = [](const testing::SentMessage& m, int) {
+    return m.offset == 7 ? sink::Verdict::rejected : sink::Verdict::delivered;
+  };
+  dead_letters_.hold = true;  // the dead letter is slow: nothing past 7 may be stored meanwhile
+  auto p = make();
+  step_ = [&](int polls) {
+    if (polls == 200) {
+      for (const auto& [tp, off] : source_.store_history) {
+        EXPECT_LE(off, 7) << "stored past the record still being dead-lettered";
+      }
+      dead_letters_.hold = false;
+    }
+  };
+  run_until(p, [&] { return p.stats().delivered + p.stats().dead_lettered == 20; });
+  ASSERT_EQ(dead_letters_.written.size(), 1U);
+  EXPECT_EQ(dead_letters_.written[0].offset, 7);
+  EXPECT_EQ(dead_letters_.written[0].reason, "sink-rejected");
+  EXPECT_EQ(dead_letters_.written[0].message, "fake sink said no");
+  EXPECT_EQ(dead_letters_.written[0].payload, event(7)) << "the original bytes";
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 20);
+}
+
+TEST_F(PipelineTest, BadInputIsDeadLetteredWithItsReason) {
+  source_.add(kTopic, 0, "not json");
+  source_.add(kTopic, 0, "{\"eventName\":\"pointsIssued\",\"data\":{");
+  source_.add(kTopic, 0, event(1, "unknownEvent"));
+  source_.add(kTopic, 0, "{\"hello\":1}");
+  source_.add(kTopic, 0, std::string(3000, ' ') + event(2));
+  source_.add(kTopic, 0, event(3));
+  source_.assign({{kTopic, 0}});
+  config::PipelineConfig cfg;
+  cfg.max_event_bytes = 2000;
+  auto p = make(cfg, {"pointsIssued"});
+  run_until(p, [&] { return p.stats().dead_lettered + p.stats().delivered == 6; });
+  ASSERT_EQ(dead_letters_.written.size(), 5U);
+  EXPECT_EQ(dead_letters_.written[0].reason, "malformed-json");
+  EXPECT_EQ(dead_letters_.written[1].reason, "malformed-json");
+  EXPECT_EQ(dead_letters_.written[2].reason, "unmapped");
+  EXPECT_EQ(dead_letters_.written[3].reason, "envelope");
+  EXPECT_EQ(dead_letters_.written[4].reason, "too-large");
+  ASSERT_EQ(sink_.delivered.size(), 1U);
+  EXPECT_EQ(sink_.delivered[0].offset, 5);
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 6);
+}
+
+TEST_F(PipelineTest, RetryKeepsPartitionOrder) {
+  for (int i = 0; i < 50; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  // Offset 10 fails twice; the sink then (per contract) fails everything after it that it held.
+  bool failing = false;
+  sink_.policy = [&](const testing::SentMessage& m, int attempt) {
+    if (m.offset == 10 && attempt <= 2) {
+      failing = true;
+      return sink::Verdict::retry;
+    }
+    if (m.offset == 10) {
+      failing = false;
+    }
+    return failing && m.offset > 10 ? sink::Verdict::retry : sink::Verdict::delivered;
+  };
+  auto p = make();
+  run_until(p, [&] { return p.stats().delivered == 50; });
+  ASSERT_EQ(sink_.delivered.size(), 50U);
+  for (std::size_t i = 0; i < sink_.delivered.size(); ++i) {
+    EXPECT_EQ(sink_.delivered[i].offset, static_cast<std::int64_t>(i)) << "overtaken at " << i;
+  }
+  EXPECT_GE(p.stats().retries, 2U);
+  EXPECT_GE(source_.pause_calls, 1) << "a retrying partition is paused";
+  EXPECT_TRUE(source_.paused.empty()) << "and resumed afterwards";
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 50);
+}
+
+TEST_F(PipelineTest, InflightCapPausesAndResumes) {
+  for (int i = 0; i < 100; ++i) {
+    source_.add(kTopic, i % 2, event(i));
+  }
+  source_.assign({{kTopic, 0}, {kTopic, 1}});
+  sink_.hold = true;
+  config::PipelineConfig cfg;
+  cfg.max_inflight_records = 10;
+  auto p = make(cfg);
+  bool saw_paused = false;
+  step_ = [&](int polls) {
+    if (polls == 100) {
+      saw_paused = source_.paused.size() == 2;
+      EXPECT_LE(p.stats().inflight_records, 10 + 2000) << "bounded by one poll batch";
+      sink_.hold = false;
+    }
+  };
+  run_until(p, [&] { return p.stats().delivered == 100; });
+  EXPECT_TRUE(saw_paused);
+  EXPECT_TRUE(source_.paused.empty());
+}
+
+TEST_F(PipelineTest, RevokeStoresTheSettledPrefixAndDropsUndeliveredWork) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  // Offsets 0..3 are delivered; 4..9 stay in the sink when the partition is revoked.
+  sink_.withhold = [](const testing::SentMessage& m) { return m.offset >= 4; };
+  auto p = make();
+  bool revoked = false;
+  run_until(p, [&] {
+    if (!revoked && sink_.delivered.size() == 4) {
+      source_.revoke({{kTopic, 0}});
+      revoked = true;
+      return false;
+    }
+    return revoked && source_.assigned.empty();
+  });
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 4) << "exactly the settled prefix";
+  EXPECT_EQ(p.stats().inflight_records, 0) << "undelivered work of the partition is dropped";
+  EXPECT_EQ(p.stats().inflight_bytes, 0);
+  EXPECT_FALSE(p.ready()) << "nothing assigned";
+}
+
+TEST_F(PipelineTest, ReassignedPartitionResumesFromTheCommittedOffset) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.committed[{kTopic, 0}] = 6;  // a previous owner got this far
+  source_.assign({{kTopic, 0}});
+  auto p = make();
+  run_until(p, [&] { return p.stats().delivered == 4; });
+  ASSERT_EQ(sink_.delivered.size(), 4U);
+  EXPECT_EQ(sink_.delivered.front().offset, 6);
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 10);
+}
+
+TEST_F(PipelineTest, FailedDeadLetterWritesAreRetriedAndBlockTheOffset) {
+  source_.add(kTopic, 0, "garbage");
+  source_.add(kTopic, 0, event(1));
+  source_.assign({{kTopic, 0}});
+  dead_letters_.fail_next = 3;
+  auto p = make();
+  run_until(p, [&] { return p.stats().dead_lettered == 1 && p.stats().delivered == 1; });
+  EXPECT_EQ(dead_letters_.failures, 3);
+  ASSERT_EQ(dead_letters_.written.size(), 1U);
+  EXPECT_EQ(dead_letters_.written[0].offset, 0);
+  for (const auto& [tp, off] : source_.store_history) {
+    EXPECT_EQ(off, 2) << "nothing stored until the dead letter was written";
+  }
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 2);
+}
+
+TEST_F(PipelineTest, ShutdownDrainsThenCommitsAndCloses) {
+  for (int i = 0; i < 30; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  sink_.hold = true;
+  auto p = make();
+  step_ = [&](int polls) {
+    if (polls == 5) {
+      p.request_stop();  // with 30 records held in the sink
+      sink_.hold = false;
+    }
+  };
+  source_.on_poll = [&](int polls) { step_(polls); };
+  ASSERT_TRUE(p.run());
+  EXPECT_EQ(p.stats().delivered, 30U) << "in-flight work drained before exit";
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 30);
+  EXPECT_EQ(source_.closes, 1);
+}
+
+TEST_F(PipelineTest, DrainDeadlineBoundsShutdownWithAStuckSink) {
+  for (int i = 0; i < 5; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  sink_.hold = true;  // never answers
+  config::PipelineConfig cfg;
+  auto p = make(cfg);
+  source_.on_poll = [&](int polls) {
+    if (polls == 5) {
+      p.request_stop();
+    }
+  };
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(p.run());
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_EQ(p.stats().delivered, 0U);
+  EXPECT_TRUE(source_.committed.empty() || source_.committed[{kTopic, 0}] == 0)
+      << "nothing undelivered is committed";
+  EXPECT_EQ(source_.closes, 1);
+}
+
+}  // namespace
+}  // namespace bridge::pipeline

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Resolves the Apache Kafka broker's runtime classpath from Maven Central into the cache and
+# prints the directory holding the jars. Idempotent: a marker file records a complete download.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+version="$(sed -n 's:.*<artifactId>kafka_2.13</artifactId>.*::p;/kafka_2.13/{n;s:.*<version>\(.*\)</version>.*:\1:p}' "$here/pom.xml" | head -1)"
+cache="${BRIDGE_CACHE_DIR:-$HOME/.cache/capillary-bridge}/kafka-${version}"
+if [ ! -f "$cache/.complete" ]; then
+  rm -rf "$cache/libs"
+  mkdir -p "$cache/libs"
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$cache/libs" -DincludeScope=runtime >&2
+  touch "$cache/.complete"
+fi
+echo "$cache/libs"
