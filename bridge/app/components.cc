@@ -45,7 +45,8 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 std::optional<Validated> load_and_validate(const config::Loaded& loaded) {
   core::Diagnostics diags = loaded.diagnostics;
   std::shared_ptr<const transforms::RouterPlan> plan;
-  if (loaded.diagnostics.ok()) {
+  // Routes are checked even when other parts of the file are wrong: one run lists everything.
+  {
     transforms::Registry registry;
     transforms::register_builtin_transforms(registry);
     // The plan keeps the targets alive: transforms hold pointers to them for the process's life.

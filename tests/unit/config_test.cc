@@ -41,7 +41,7 @@ TEST(Config, MinimalFileGetsDefaults) {
   EXPECT_EQ(c.targets[0].name, "default");
   ASSERT_EQ(c.routes.size(), 1U);
   EXPECT_EQ(c.routes[0].transform, "passthrough");
-  EXPECT_EQ(c.routes[0].mark.line, 3);
+  EXPECT_EQ(c.routes[0].mark.line, 4);  // 0-based, as yaml-cpp reports it
   EXPECT_EQ(c.routes[0].settings["target"].Scalar(), "default");
 }
 

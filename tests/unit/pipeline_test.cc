@@ -31,15 +31,13 @@ class PipelineTest : public ::testing::Test {
   }
 
   std::shared_ptr<const transforms::RouterPlan> plan(std::vector<std::string> events = {}) {
-    const transforms::TargetLookup lookup =
-        [this](std::string_view name) -> const transforms::Target* {
-      return name == target_.name ? &target_ : nullptr;
-    };
+    auto targets = std::make_shared<const std::vector<transforms::Target>>(
+        std::vector<transforms::Target>{target_});
     core::Diagnostics diags("test");
     std::vector<transforms::RouteSpec> specs;
     specs.push_back({{kTopic}, std::move(events), "passthrough", YAML::Load("{target: default}"),
                      YAML::Mark()});
-    auto built = transforms::RouterPlan::build(specs, registry_, lookup, diags);
+    auto built = transforms::RouterPlan::build(specs, registry_, std::move(targets), diags);
     EXPECT_TRUE(diags.ok()) << diags.to_string();
     return std::make_shared<const transforms::RouterPlan>(std::move(*built));
   }
@@ -284,7 +282,7 @@ TEST_F(PipelineTest, DrainDeadlineBoundsShutdownWithAStuckSink) {
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_LT(took, std::chrono::seconds(10));
   EXPECT_EQ(p.stats().delivered, 0U);
-  EXPECT_TRUE(source_.committed.empty() || source_.committed[{kTopic, 0}] == 0)
+  EXPECT_TRUE(source_.committed.empty() || (source_.committed[{kTopic, 0}] == 0))
       << "nothing undelivered is committed";
   EXPECT_EQ(source_.closes, 1);
 }

@@ -231,8 +231,9 @@ std::optional<std::int64_t> epoch_ms_from_iso(std::string_view s) {
     return std::nullopt;
   }
   const std::int64_t days = std::chrono::sys_days{ymd}.time_since_epoch().count();
-  const std::int64_t seconds = days * 86'400 + hour * 3'600 + minute * 60 + second -
-                               static_cast<std::int64_t>(offset_minutes) * 60;
+  const std::int64_t seconds = days * 86'400 + std::int64_t{hour} * 3'600 +
+                               std::int64_t{minute} * 60 + second -
+                               std::int64_t{offset_minutes} * 60;
   return seconds * 1000 + millis;
 }
 
@@ -401,7 +402,7 @@ class Walker {
         }
         for (auto item : array) {
           od::value element;
-          if (auto e = std::move(item).get(element); e) {
+          if (auto e = item.get(element); e) {
             return e;
           }
           if (auto e = skip(element); e) {

@@ -41,8 +41,8 @@ class PassthroughFactory final : public TransformFactory {
     try {
       return validate(ctx);
     } catch (const std::exception& e) {
-      ctx.diagnostics.error(ctx.settings,
-                            fmt::format("passthrough: invalid settings: {}", e.what()));
+      // Positionless on purpose: the router puts it at the route.
+      ctx.diagnostics.error(fmt::format("passthrough: invalid settings: {}", e.what()));
       return {};
     }
   }

@@ -1,0 +1,256 @@
+// End-to-end benchmark: a real Apache Kafka broker (KRaft, loopback) → `capillary-bridge run`
+// (passthrough → file sink) and, as the ceiling, kcat consuming the same topic.
+//
+//   phase 1 (throughput): N events (~1 KB, transactionAdded) are produced first; the bridge
+//     starts with the backlog and is timed until every event is in the sink file. Prints
+//     events/s and MB/s (from the first output line to the last, and including start-up) and
+//     the bridge's peak RSS (VmHWM).
+//   phase 2 (latency): with the bridge caught up, events are produced at a fixed rate, each
+//     carrying its send time; the sink file is followed and the Kafka-append-to-sink latency
+//     percentiles are printed.
+//
+// Not a test: no pass/fail. Flags: --events N --partitions P --rate R --seconds S.
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "tests/harness/bridge.h"
+#include "tests/harness/kafka_broker.h"
+#include "tests/harness/process.h"
+
+namespace {
+
+using bridge::harness::BridgeConfig;
+using bridge::harness::ChildOptions;
+using bridge::harness::ChildProcess;
+using bridge::harness::KafkaBroker;
+using bridge::harness::NdjsonFollower;
+using bridge::harness::ProduceMessage;
+using bridge::harness::TempDir;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A ~1 KB transactionAdded event in the flat (E1) envelope; `sent_us` is the producer's clock.
+std::string event(std::uint64_t i, std::int64_t sent_us) {
+  std::string items;
+  for (int k = 0; k < 4; ++k) {
+    items += fmt::format(
+        R"({}{{"itemCode":"SKU-{}","description":"Item {} of bill {}","qty":{},"rate":{}.50,)"
+        R"("value":{}.00,"discountValue":0,"amount":{}.00,"attributes":[{{"name":"brand",)"
+        R"("value":"Acme"}}]}})",
+        k ? "," : "", 1000 + (i + static_cast<std::uint64_t>(k)) % 5000, k, i, 1 + k, 100 + k,
+        200 + k, 200 + k);
+  }
+  return fmt::format(
+      R"({{"eventName":"transactionAdded","eventId":"bench-{}","orgId":50001,)"
+      R"("createdAt":"2026-01-15T10:20:30.123+05:30","sentUs":{},"data":{{"customerId":{},)"
+      R"("transactionId":{},"billNumber":"B-{}","billAmount":1234.50,"storeCode":"store.{}",)"
+      R"("lineItems":[{}]}}}})",
+      i, sent_us, 555000000 + i % 100000, 900000000000 + i, i, i % 97, items);
+}
+
+std::int64_t sent_us_of(std::string_view line) {
+  constexpr std::string_view kKey = R"("sentUs":)";
+  const auto at = line.find(kKey);
+  return at == std::string_view::npos ? -1 : std::atoll(line.data() + at + kKey.size());
+}
+
+long peak_rss_kib(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::atol(line.c_str() + 6);
+    }
+  }
+  return -1;
+}
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::int64_t arg(int argc, char** argv, const char* name, std::int64_t fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) == name) {
+      return std::atoll(argv[i + 1]);
+    }
+  }
+  return fallback;
+}
+
+// kcat reading the whole topic to /dev/null: librdkafka's own consume rate on this machine.
+double kcat_seconds(const std::string& bootstrap, const std::string& topic, const TempDir& dir) {
+  const auto start = Clock::now();
+  ChildOptions options;
+  options.args = {"kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q"};
+  options.stderr_path = dir.file("kcat.err");
+  ChildProcess kcat(options);
+  if (!kcat.wait(std::chrono::minutes(10)) || !kcat.status()->exited ||
+      kcat.status()->code != 0) {
+    std::fprintf(stderr, "kcat failed: %s\n", kcat.stderr_tail().c_str());
+    return -1;
+  }
+  return seconds(Clock::now() - start);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::setenv("BRIDGE_SOURCE_DIR", BRIDGE_SOURCE_DIR, 0);
+  ::setenv("BRIDGE_BINARY_DIR", BRIDGE_BINARY_DIR, 0);
+  const auto n = static_cast<std::uint64_t>(arg(argc, argv, "--events", 500000));
+  const int partitions = static_cast<int>(arg(argc, argv, "--partitions", 6));
+  const std::int64_t rate = arg(argc, argv, "--rate", 5000);
+  const std::int64_t latency_seconds = arg(argc, argv, "--seconds", 10);
+
+  KafkaBroker broker;
+  broker.start();
+  const std::string topic = "bench.events";
+  broker.create_topic(topic, partitions);
+  broker.create_topic("bench.dlq", 1, {{"max.message.bytes", "4194304"}});
+
+  std::uint64_t bytes = 0;
+  {
+    std::vector<ProduceMessage> batch;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      batch.push_back({fmt::format("customer-{}", i % 100000), event(i, 0), {}});
+      bytes += batch.back().value.size();
+      if (batch.size() == 50000 || i + 1 == n) {
+        broker.produce(topic, batch);
+        batch.clear();
+      }
+    }
+  }
+  std::printf("backlog: %llu events, %.1f MB, %d partitions, avg %.0f B/event\n",
+              static_cast<unsigned long long>(n), static_cast<double>(bytes) / 1e6, partitions,
+              static_cast<double>(bytes) / static_cast<double>(n));
+
+  TempDir dir("capillary-bench");
+  const double kcat_s = kcat_seconds(broker.bootstrap(), topic, dir);
+  if (kcat_s > 0) {
+    std::printf("kcat (ceiling): %.0f events/s, %.1f MB/s (%.2f s)\n",
+                static_cast<double>(n) / kcat_s, static_cast<double>(bytes) / 1e6 / kcat_s,
+                kcat_s);
+  }
+
+  BridgeConfig cfg;
+  cfg.brokers = broker.bootstrap();
+  cfg.topics = {topic};
+  cfg.dlq_topic = "bench.dlq";
+  cfg.group_id = "bench";
+  cfg.sink_path = dir.file("sink.ndjson");
+  cfg.metrics_listen = fmt::format("127.0.0.1:{}", bridge::harness::free_port());
+  cfg.commit_interval_ms = 1000;
+  cfg.log_level = "warn";
+  const std::string config_path = dir.file("bridge.yaml");
+  std::ofstream(config_path) << cfg.to_yaml();
+
+  const auto started = Clock::now();
+  ChildOptions bridge_options;
+  bridge_options.args = {bridge::harness::bridge_binary(), "run", "-c", config_path};
+  bridge_options.stderr_path = dir.file("bridge.err");
+  ChildProcess bridge(bridge_options);
+  NdjsonFollower follower(cfg.sink_path);
+  std::vector<std::string> lines;
+  std::uint64_t seen = 0;
+  Clock::time_point first;
+  while (seen < n) {
+    lines.clear();
+    const auto got = follower.poll(lines);
+    if (got > 0 && seen == 0) {
+      first = Clock::now();
+    }
+    seen += got;
+    if (!bridge.running()) {
+      std::fprintf(stderr, "bridge exited early:\n%s\n", bridge.stderr_tail().c_str());
+      return 1;
+    }
+    if (got == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  const auto done = Clock::now();
+  const double steady_s = seconds(done - first);
+  const double total_s = seconds(done - started);
+  std::printf("bridge: %.0f events/s, %.1f MB/s steady (%.2f s); %.0f events/s incl. start-up\n",
+              static_cast<double>(n) / steady_s, static_cast<double>(bytes) / 1e6 / steady_s,
+              steady_s, static_cast<double>(n) / total_s);
+  if (kcat_s > 0) {
+    std::printf("bridge / kcat: %.0f%%\n", 100.0 * kcat_s / steady_s);
+  }
+  std::printf("bridge peak RSS after backlog: %.1f MiB\n",
+              static_cast<double>(peak_rss_kib(bridge.pid())) / 1024.0);
+
+  // Phase 2: paced production, latency from produce() to the line appearing in the sink.
+  std::atomic<bool> producing{true};
+  const std::uint64_t paced = static_cast<std::uint64_t>(rate * latency_seconds);
+  std::thread producer([&] {
+    const std::int64_t per_tick = std::max<std::int64_t>(1, rate / 100);  // every 10 ms
+    auto next = Clock::now();
+    std::uint64_t i = n;
+    while (i < n + paced) {
+      std::vector<ProduceMessage> batch;
+      for (std::int64_t k = 0; k < per_tick && i < n + paced; ++k, ++i) {
+        batch.push_back({fmt::format("customer-{}", i % 100000), event(i, now_us()), {}});
+      }
+      broker.produce(topic, batch);
+      next += std::chrono::milliseconds(10);
+      std::this_thread::sleep_until(next);
+    }
+    producing = false;
+  });
+  std::vector<std::int64_t> latencies;
+  latencies.reserve(paced);
+  const auto deadline = Clock::now() + std::chrono::seconds(latency_seconds + 60);
+  while (latencies.size() < paced && Clock::now() < deadline) {
+    lines.clear();
+    if (follower.poll(lines) == 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+      continue;
+    }
+    const std::int64_t t = now_us();
+    for (const auto& l : lines) {
+      if (const auto sent = sent_us_of(l); sent > 0) {
+        latencies.push_back(t - sent);
+      }
+    }
+  }
+  producer.join();
+  std::sort(latencies.begin(), latencies.end());
+  const auto pct = [&](double p) {
+    if (latencies.empty()) {
+      return 0.0;
+    }
+    const auto idx = static_cast<std::size_t>(p * static_cast<double>(latencies.size() - 1));
+    return static_cast<double>(latencies[idx]) / 1000.0;
+  };
+  std::printf("latency at %lld events/s for %lld s (%zu events): p50 %.1f ms, p90 %.1f ms, "
+              "p99 %.1f ms, max %.1f ms\n",
+              static_cast<long long>(rate), static_cast<long long>(latency_seconds),
+              latencies.size(), pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+  std::printf("bridge peak RSS overall: %.1f MiB\n",
+              static_cast<double>(peak_rss_kib(bridge.pid())) / 1024.0);
+  bridge.kill(SIGTERM);
+  const auto status = bridge.wait(std::chrono::seconds(60));
+  std::printf("bridge exit: %s\n",
+              status && status->exited ? std::to_string(status->code).c_str() : "did not exit");
+  return 0;
+}
