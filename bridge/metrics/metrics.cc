@@ -30,8 +30,8 @@ prometheus::Gauge& gauge(prometheus::Registry& r, const std::string& name,
   return BuildGauge().Name(name).Help(help).Register(r).Add({});
 }
 
-std::string cache_key(std::initializer_list<std::string_view> parts) {
-  std::string key;
+const std::string& cache_key(std::string& key, std::initializer_list<std::string_view> parts) {
+  key.clear();
   for (auto p : parts) {
     key.append(p);
     key.push_back('\x1f');
@@ -119,63 +119,63 @@ std::string_view Metrics::event_label(std::string_view event) {
 }
 
 prometheus::Counter& Metrics::consumed(std::string_view topic) {
-  auto key = cache_key({"c", topic});
+  const auto& key = cache_key(key_, {"c", topic});
   if (auto it = cache_.find(key); it != cache_.end()) {
     return *it->second;
   }
   auto& c = consumed_family_.Add({{"topic", std::string(topic)}});
-  cache_.emplace(std::move(key), &c);
+  cache_.emplace(key, &c);
   return c;
 }
 
 prometheus::Counter& Metrics::routed(std::string_view topic, std::string_view event,
                                      std::string_view transform) {
-  auto key = cache_key({"r", topic, event, transform});
+  const auto& key = cache_key(key_, {"r", topic, event, transform});
   if (auto it = cache_.find(key); it != cache_.end()) {
     return *it->second;
   }
   auto& c = routed_family_.Add({{"topic", std::string(topic)},
                                 {"event", std::string(event)},
                                 {"transform", std::string(transform)}});
-  cache_.emplace(std::move(key), &c);
+  cache_.emplace(key, &c);
   return c;
 }
 
 prometheus::Counter& Metrics::transformed(std::string_view topic, std::string_view event,
                                           std::string_view transform) {
-  auto key = cache_key({"t", topic, event, transform});
+  const auto& key = cache_key(key_, {"t", topic, event, transform});
   if (auto it = cache_.find(key); it != cache_.end()) {
     return *it->second;
   }
   auto& c = transformed_family_.Add({{"topic", std::string(topic)},
                                      {"event", std::string(event)},
                                      {"transform", std::string(transform)}});
-  cache_.emplace(std::move(key), &c);
+  cache_.emplace(key, &c);
   return c;
 }
 
 prometheus::Counter& Metrics::outputs_delivered(std::string_view sink, std::string_view kind,
                                                 std::string_view target) {
-  auto key = cache_key({"d", sink, kind, target});
+  const auto& key = cache_key(key_, {"d", sink, kind, target});
   if (auto it = cache_.find(key); it != cache_.end()) {
     return *it->second;
   }
   auto& c = delivered_family_.Add({{"sink", std::string(sink)},
                                    {"kind", std::string(kind)},
                                    {"target", std::string(target)}});
-  cache_.emplace(std::move(key), &c);
+  cache_.emplace(key, &c);
   return c;
 }
 
 prometheus::Counter& Metrics::dead_lettered(std::string_view topic, std::string_view event,
                                             std::string_view reason) {
-  auto key = cache_key({"x", topic, event, reason});
+  const auto& key = cache_key(key_, {"x", topic, event, reason});
   if (auto it = cache_.find(key); it != cache_.end()) {
     return *it->second;
   }
   auto& c = dead_lettered_family_.Add(
       {{"topic", std::string(topic)}, {"event", std::string(event)}, {"reason", std::string(reason)}});
-  cache_.emplace(std::move(key), &c);
+  cache_.emplace(key, &c);
   return c;
 }
 

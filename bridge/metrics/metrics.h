@@ -78,7 +78,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& dead_lettered_family_;
   prometheus::Family<prometheus::Gauge>& lag_family_;
 
+  // Labelled counters by "kind\x1flabel\x1f...": looked up with key_ (a reused buffer), so a
+  // warm lookup allocates nothing. Used from the pipeline thread only.
   std::unordered_map<std::string, prometheus::Counter*> cache_;
+  std::string key_;
   std::unordered_map<std::string, prometheus::Gauge*> lag_cache_;
   std::map<std::string, std::string, std::less<>> event_labels_;
 };
