@@ -105,6 +105,41 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
   return c;
 }
 
+core::Result<std::unique_ptr<Service>> start_service(const Validated& validated) {
+  const config::Config& cfg = validated.config;
+  auto service = std::make_unique<Service>();
+  auto parts = make_components(cfg, service->metrics);
+  if (!parts) {
+    return tl::unexpected(parts.error());
+  }
+  service->parts = std::move(*parts);
+  auto& p = service->parts;
+  service->pipeline = std::make_unique<pipeline::Pipeline>(
+      pipeline::Dependencies{*p.source, *p.sink, *p.dead_letters, service->metrics, validated.plan},
+      cfg.pipeline);
+  auto* pipe = service->pipeline.get();
+  auto http = metrics::HttpServer::start(
+      cfg.metrics.listen, service->metrics,
+      {[pipe] { return pipe->healthy(); }, [pipe] { return pipe->ready(); }});
+  if (!http) {
+    return tl::unexpected(http.error());
+  }
+  service->http = std::move(*http);
+  return service;
+}
+
+core::Result<void> run_until_stopped(Service& service) {
+  core::Result<void> result;
+  {
+    StopSignalWatcher watcher([&service] { service.pipeline->request_stop(); });
+    result = service.pipeline->run();
+  }
+  if (!service.parts.dead_letters->flush(std::chrono::seconds(5))) {
+    spdlog::warn("dead-letter producer did not flush in time");
+  }
+  return result;
+}
+
 void init_logging(const config::LogConfig& cfg) {
   auto logger = spdlog::stderr_color_mt("capillary-bridge");
   if (cfg.format == "json") {

@@ -10,7 +10,9 @@
 #include "bridge/config/config.h"
 #include "bridge/deadletter/writer.h"
 #include "bridge/kafka/kafka_source.h"
+#include "bridge/metrics/http_server.h"
 #include "bridge/metrics/metrics.h"
+#include "bridge/pipeline/pipeline.h"
 #include "bridge/sink/sink.h"
 #include "transforms/api/router.h"
 
@@ -33,6 +35,21 @@ struct Components {
 
 // Creates the Kafka consumer, the configured sink and the dead-letter producer.
 core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics);
+
+// Everything `run` and `dev` start: the components, the pipeline over them and the operator
+// endpoint. Members are declared in dependency order (destroyed in reverse).
+struct Service {
+  metrics::Metrics metrics;
+  Components parts;
+  std::unique_ptr<pipeline::Pipeline> pipeline;
+  std::unique_ptr<metrics::HttpServer> http;
+};
+
+// Builds and wires a Service from a validated config; the pipeline is not running yet.
+core::Result<std::unique_ptr<Service>> start_service(const Validated& validated);
+
+// Runs the service's pipeline until it stops by itself or SIGTERM/SIGINT asks it to drain.
+core::Result<void> run_until_stopped(Service& service);
 
 void init_logging(const config::LogConfig& cfg);
 

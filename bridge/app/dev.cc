@@ -11,7 +11,6 @@
 #include "bridge/app/embedded.h"
 #include "bridge/kafka/mock_cluster.h"
 #include "bridge/kafka/producer.h"
-#include "bridge/metrics/http_server.h"
 #include "bridge/pipeline/pipeline.h"
 
 namespace bridge::app {
@@ -138,43 +137,33 @@ int dev(const DevOptions& options) {
   std::fprintf(stderr, "  seeded                : %llu sample events (some malformed on purpose)\n",
                static_cast<unsigned long long>(seeded));
 
-  metrics::Metrics metrics;
-  auto parts = make_components(cfg, metrics);
-  if (!parts) {
-    std::fprintf(stderr, "error: %s\n", parts.error().message.c_str());
+  auto service = start_service(*validated);
+  if (!service) {
+    std::fprintf(stderr, "error: %s\n", service.error().message.c_str());
     return kExitFailure;
   }
-  pipeline::Pipeline pipeline(
-      {*parts->source, *parts->sink, *parts->dead_letters, metrics, validated->plan},
-      cfg.pipeline);
-  auto http = metrics::HttpServer::start(
-      cfg.metrics.listen, metrics,
-      {[&pipeline] { return pipeline.healthy(); }, [&pipeline] { return pipeline.ready(); }});
-  if (!http) {
-    std::fprintf(stderr, "error: %s\n", http.error().message.c_str());
-    return kExitFailure;
-  }
-  Progress progress(*parts->source);
+  pipeline::Pipeline& pipeline = *(*service)->pipeline;
+  Progress progress(*(*service)->parts.source);
   pipeline.set_tick([&](const pipeline::Stats& s) {
     progress.update(s);
     if (options.exit_when_done && s.delivered + s.dead_lettered + s.filtered >= seeded) {
       pipeline.request_stop();
     }
   });
-
-  core::Result<void> result;
-  {
-    StopSignalWatcher watcher([&pipeline] { pipeline.request_stop(); });
-    result = pipeline.run();
-  }
+  const auto result = run_until_stopped(**service);
   progress.finish();
   const auto s = pipeline.stats();
+  std::string reasons;
+  for (const auto& [reason, count] : s.dead_letter_reasons) {
+    reasons += fmt::format("{}{} {}", reasons.empty() ? "" : ", ", reason, count);
+  }
   std::fprintf(stderr,
-               "summary: consumed %llu, delivered %llu, dead-lettered %llu (see topic %s), "
+               "summary: consumed %llu, delivered %llu, dead-lettered %llu%s (topic %s), "
                "filtered %llu, sink retries %llu\n",
                static_cast<unsigned long long>(s.consumed),
                static_cast<unsigned long long>(s.delivered),
-               static_cast<unsigned long long>(s.dead_lettered), kDeadLetterTopic,
+               static_cast<unsigned long long>(s.dead_lettered),
+               reasons.empty() ? "" : fmt::format(" [{}]", reasons).c_str(), kDeadLetterTopic,
                static_cast<unsigned long long>(s.filtered),
                static_cast<unsigned long long>(s.retries));
   return result ? kExitOk : kExitFailure;

@@ -5,8 +5,6 @@
 #include "bridge/app/app.h"
 #include "bridge/app/components.h"
 #include "bridge/core/version.h"
-#include "bridge/metrics/http_server.h"
-#include "bridge/pipeline/pipeline.h"
 
 namespace bridge::app {
 
@@ -29,35 +27,16 @@ int run(const std::string& config_path) {
   init_logging(cfg.log);
   spdlog::info("capillary-bridge {} ({}) starting", core::version(), core::git_revision());
 
-  metrics::Metrics metrics;
-  auto parts = make_components(cfg, metrics);
-  if (!parts) {
-    spdlog::critical("{}", parts.error().message);
-    return kExitFailure;
-  }
-  pipeline::Pipeline pipeline(
-      {*parts->source, *parts->sink, *parts->dead_letters, metrics, validated->plan},
-      cfg.pipeline);
-  auto http = metrics::HttpServer::start(
-      cfg.metrics.listen, metrics,
-      {[&pipeline] { return pipeline.healthy(); }, [&pipeline] { return pipeline.ready(); }});
-  if (!http) {
-    spdlog::critical("{}", http.error().message);
+  auto service = start_service(*validated);
+  if (!service) {
+    spdlog::critical("{}", service.error().message);
     return kExitFailure;
   }
   spdlog::info("metrics on http://{}/metrics", cfg.metrics.listen);
-
-  core::Result<void> result;
-  {
-    StopSignalWatcher watcher([&pipeline] { pipeline.request_stop(); });
-    result = pipeline.run();
-  }
-  const auto s = pipeline.stats();
+  const auto result = run_until_stopped(**service);
+  const auto s = (*service)->pipeline->stats();
   spdlog::info("stopped: consumed {}, delivered {}, dead-lettered {}, filtered {}", s.consumed,
                s.delivered, s.dead_lettered, s.filtered);
-  if (!parts->dead_letters->flush(std::chrono::seconds(5))) {
-    spdlog::warn("dead-letter producer did not flush in time");
-  }
   return result ? kExitOk : kExitFailure;
 }
 

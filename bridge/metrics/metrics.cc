@@ -30,15 +30,6 @@ prometheus::Gauge& gauge(prometheus::Registry& r, const std::string& name,
   return BuildGauge().Name(name).Help(help).Register(r).Add({});
 }
 
-const std::string& cache_key(std::string& key, std::initializer_list<std::string_view> parts) {
-  key.clear();
-  for (auto p : parts) {
-    key.append(p);
-    key.push_back('\x1f');
-  }
-  return key;
-}
-
 }  // namespace
 
 Metrics::Metrics()
@@ -118,65 +109,50 @@ std::string_view Metrics::event_label(std::string_view event) {
   return it->second;
 }
 
-prometheus::Counter& Metrics::consumed(std::string_view topic) {
-  const auto& key = cache_key(key_, {"c", topic});
-  if (auto it = cache_.find(key); it != cache_.end()) {
+prometheus::Counter& Metrics::labelled(prometheus::Family<prometheus::Counter>& family,
+                                       std::initializer_list<Label> labels) {
+  // Key: the family's address, then each label value followed by a unit separator.
+  const auto* family_address = &family;
+  key_.assign(reinterpret_cast<const char*>(&family_address), sizeof(family_address));
+  for (const auto& label : labels) {
+    key_.append(label.second);
+    key_.push_back('\x1f');
+  }
+  if (auto it = cache_.find(key_); it != cache_.end()) {
     return *it->second;
   }
-  auto& c = consumed_family_.Add({{"topic", std::string(topic)}});
-  cache_.emplace(key, &c);
-  return c;
+  std::map<std::string, std::string> values;
+  for (const auto& [name, value] : labels) {
+    values.emplace(std::string(name), std::string(value));
+  }
+  auto& counter = family.Add(values);
+  cache_.emplace(key_, &counter);
+  return counter;
+}
+
+prometheus::Counter& Metrics::consumed(std::string_view topic) {
+  return labelled(consumed_family_, {{"topic", topic}});
 }
 
 prometheus::Counter& Metrics::routed(std::string_view topic, std::string_view event,
                                      std::string_view transform) {
-  const auto& key = cache_key(key_, {"r", topic, event, transform});
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    return *it->second;
-  }
-  auto& c = routed_family_.Add({{"topic", std::string(topic)},
-                                {"event", std::string(event)},
-                                {"transform", std::string(transform)}});
-  cache_.emplace(key, &c);
-  return c;
+  return labelled(routed_family_, {{"topic", topic}, {"event", event}, {"transform", transform}});
 }
 
 prometheus::Counter& Metrics::transformed(std::string_view topic, std::string_view event,
                                           std::string_view transform) {
-  const auto& key = cache_key(key_, {"t", topic, event, transform});
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    return *it->second;
-  }
-  auto& c = transformed_family_.Add({{"topic", std::string(topic)},
-                                     {"event", std::string(event)},
-                                     {"transform", std::string(transform)}});
-  cache_.emplace(key, &c);
-  return c;
+  return labelled(transformed_family_,
+                  {{"topic", topic}, {"event", event}, {"transform", transform}});
 }
 
 prometheus::Counter& Metrics::outputs_delivered(std::string_view sink, std::string_view kind,
                                                 std::string_view target) {
-  const auto& key = cache_key(key_, {"d", sink, kind, target});
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    return *it->second;
-  }
-  auto& c = delivered_family_.Add({{"sink", std::string(sink)},
-                                   {"kind", std::string(kind)},
-                                   {"target", std::string(target)}});
-  cache_.emplace(key, &c);
-  return c;
+  return labelled(delivered_family_, {{"sink", sink}, {"kind", kind}, {"target", target}});
 }
 
 prometheus::Counter& Metrics::dead_lettered(std::string_view topic, std::string_view event,
                                             std::string_view reason) {
-  const auto& key = cache_key(key_, {"x", topic, event, reason});
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    return *it->second;
-  }
-  auto& c = dead_lettered_family_.Add(
-      {{"topic", std::string(topic)}, {"event", std::string(event)}, {"reason", std::string(reason)}});
-  cache_.emplace(key, &c);
-  return c;
+  return labelled(dead_lettered_family_, {{"topic", topic}, {"event", event}, {"reason", reason}});
 }
 
 prometheus::Gauge& Metrics::consumer_lag(std::string_view topic, std::int32_t partition) {

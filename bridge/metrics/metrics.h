@@ -8,11 +8,13 @@
 // are called from the pipeline thread only.
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -71,6 +73,10 @@ class Metrics {
   static constexpr std::size_t kMaxEventLabels = 256;
 
  private:
+  using Label = std::pair<std::string_view, std::string_view>;
+  prometheus::Counter& labelled(prometheus::Family<prometheus::Counter>& family,
+                                std::initializer_list<Label> labels);
+
   prometheus::Family<prometheus::Counter>& consumed_family_;
   prometheus::Family<prometheus::Counter>& routed_family_;
   prometheus::Family<prometheus::Counter>& transformed_family_;
@@ -78,7 +84,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& dead_lettered_family_;
   prometheus::Family<prometheus::Gauge>& lag_family_;
 
-  // Labelled counters by "kind\x1flabel\x1f...": looked up with key_ (a reused buffer), so a
+  // Labelled counters by family address + label values: looked up with key_ (a reused buffer), so a
   // warm lookup allocates nothing. Used from the pipeline thread only.
   std::unordered_map<std::string, prometheus::Counter*> cache_;
   std::string key_;

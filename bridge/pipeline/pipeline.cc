@@ -342,6 +342,7 @@ void Pipeline::on_dead_letter_result(const deadletter::WriteResult& result) {
     return;
   }
   ++stats_.dead_lettered;
+  ++stats_.dead_letter_reasons[p.reason];
   deps_.metrics.dead_lettered(p.record.view().topic, p.event, p.reason).Increment();
   p.fate = Fate::dead_lettered;
   maybe_settle(p);  // waits for outputs still in the sink, if any

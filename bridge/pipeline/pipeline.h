@@ -38,6 +38,7 @@ struct Stats {
   std::uint64_t delivered = 0;      // records whose outputs were all delivered
   std::uint64_t filtered = 0;       // records a transform turned into zero outputs
   std::uint64_t dead_lettered = 0;  // records written to the dead-letter topic
+  std::map<std::string, std::uint64_t> dead_letter_reasons;  // reason code -> records
   std::uint64_t retries = 0;        // outputs re-sent after a `retry` verdict
   std::int64_t inflight_records = 0;
   std::int64_t inflight_bytes = 0;
