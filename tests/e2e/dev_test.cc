@@ -3,12 +3,12 @@
 // - without it, it keeps serving: /metrics counts exactly what reached the output, /healthz
 //   answers 200, and SIGTERM exits 0.
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
 #include <csignal>
 #include <iostream>
 #include <set>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
 
 #include "tests/harness/bridge.h"
 #include "tests/harness/process.h"
@@ -33,8 +33,9 @@ std::vector<std::string> sample_lines(const std::string& relative) {
 ChildOptions dev_command(const TempDir& dir, const std::string& output, std::uint16_t port,
                          bool exit_when_done) {
   ChildOptions o;
-  o.args = {bridge_binary(), "dev", "--output", output, "--metrics-listen",
-            fmt::format("127.0.0.1:{}", port)};
+  o.args = {bridge_binary(),    "dev",
+            "--output",         output,
+            "--metrics-listen", fmt::format("127.0.0.1:{}", port)};
   if (exit_when_done) {
     o.args.emplace_back("--exit-when-done");
   }
@@ -87,12 +88,14 @@ TEST(DevCommandTest, MetricsMatchTheOutputAndSigtermExitsCleanly) {
   const std::uint16_t port = free_port();
   ChildProcess dev(dev_command(dir, output, port, false));
 
-  // Poll until the delivered counter is positive, equals the output's line count, and has
-  // stopped moving (every seeded event settled).
+  // Every well-formed sample is delivered and every malformed one dead-lettered (the first test
+  // checks the output itself); poll until the counters say so and match the output file.
+  const auto samples = sample_lines("config/samples/capillary-events.jsonl");
+  const auto malformed = sample_lines("config/samples/malformed.jsonl");
   std::optional<double> delivered;
+  std::optional<double> dead_lettered;
   std::size_t lines = 0;
-  int stable_polls = 0;
-  double previous = -1;
+  std::string history;  // how the counter moved, for the failure message
   const bool ok = wait_until(
       [&] {
         if (!dev.running()) {
@@ -102,22 +105,27 @@ TEST(DevCommandTest, MetricsMatchTheOutputAndSigtermExitsCleanly) {
         if (r.status != 200) {
           return false;
         }
+        const auto before = delivered;
         delivered = metric_sum(r.body, "capillary_bridge_records_delivered_total");
+        dead_lettered = metric_sum(r.body, "capillary_bridge_records_dead_lettered_total");
         lines = read_ndjson(output).size();
-        if (!delivered || *delivered <= 0 || *delivered != static_cast<double>(lines)) {
-          stable_polls = 0;
-          return false;
+        if (delivered != before) {
+          history += fmt::format(" {}", delivered.value_or(-1));
         }
-        stable_polls = *delivered == previous ? stable_polls + 1 : 0;
-        previous = *delivered;
-        return stable_polls >= 3;
+        return delivered.value_or(0) > 0 && *delivered == static_cast<double>(samples.size()) &&
+               *delivered == static_cast<double>(lines) &&
+               dead_lettered.value_or(0) == static_cast<double>(malformed.size());
       },
-      seconds(120), milliseconds(300));
+      seconds(120), milliseconds(200));
   ASSERT_TRUE(dev.running()) << "dev exited without --exit-when-done\n" << logs(dev);
   ASSERT_TRUE(ok) << "capillary_bridge_records_delivered_total=" << delivered.value_or(-1)
-                  << ", output lines=" << lines << "\n"
+                  << " (expected " << samples.size() << "; went" << history
+                  << "), output lines=" << lines
+                  << ", capillary_bridge_records_dead_lettered_total=" << dead_lettered.value_or(-1)
+                  << " (expected " << malformed.size() << ")\n"
                   << logs(dev);
-  std::cerr << fmt::format("dev: records_delivered_total={} output lines={}\n", *delivered, lines);
+  std::cerr << fmt::format("dev: records_delivered_total={} (went{}) output lines={}\n", *delivered,
+                           history, lines);
 
   const auto health = http_get("127.0.0.1", port, "/healthz");
   EXPECT_EQ(health.status, 200) << health.body;

@@ -131,7 +131,7 @@ class FakeSource final : public source::Source {
     if (!all.empty() && listener_ != nullptr) {
       listener_->on_revoked(all, false);
     }
-    commit(true).value();
+    (void)commit(true);
     assigned.clear();
   }
 

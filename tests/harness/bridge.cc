@@ -1,6 +1,7 @@
 #include "tests/harness/bridge.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -13,8 +14,6 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace bridge::harness {
 
@@ -119,8 +118,8 @@ void BridgeProcess::start() {
     std::ofstream log(log_path_, std::ios::app);
     log << "=== test harness: starting " << name_ << " ===\n";
   }
-  process_ = std::make_unique<ChildProcess>(ChildOptions{
-      {bridge_binary(), "run", "-c", config_path_}, {}, log_path_, log_path_, {}});
+  process_ = std::make_unique<ChildProcess>(
+      ChildOptions{{bridge_binary(), "run", "-c", config_path_}, {}, log_path_, log_path_, {}});
 }
 
 void BridgeProcess::kill(int sig) {
@@ -149,7 +148,9 @@ std::optional<ExitStatus> BridgeProcess::wait(std::chrono::milliseconds timeout)
   return process_->wait(timeout);
 }
 
-bool BridgeProcess::running() { return process_ && process_->running(); }
+bool BridgeProcess::running() {
+  return process_ && process_->running();
+}
 
 std::string BridgeProcess::log_tail(std::size_t lines) const {
   return fmt::format("--- {} log ({}) ---\n{}", name_, log_path_, tail_file(log_path_, lines));
@@ -275,8 +276,8 @@ HttpResponse http_get(const std::string& host, std::uint16_t port, const std::st
     ::close(fd);
     return response;
   }
-  const std::string request = fmt::format(
-      "GET {} HTTP/1.0\r\nHost: {}:{}\r\nConnection: close\r\n\r\n", path, host, port);
+  const std::string request =
+      fmt::format("GET {} HTTP/1.0\r\nHost: {}:{}\r\nConnection: close\r\n\r\n", path, host, port);
   std::size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);

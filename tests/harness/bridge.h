@@ -26,7 +26,7 @@ struct BridgeConfig {
   std::vector<std::string> topics;
   std::string dlq_topic;
   std::string sink_path;
-  std::string metrics_listen;  // "" = 127.0.0.1:<a free port>, chosen by BridgeProcess
+  std::string metrics_listen;             // "" = 127.0.0.1:<a free port>, chosen by BridgeProcess
   std::vector<std::string> route_events;  // empty = every event name goes to passthrough
   int commit_interval_ms = 200;
   int session_timeout_ms = 6000;  // the broker's minimum: a SIGKILLed member expires quickly
@@ -130,7 +130,6 @@ struct HttpResponse {
 
 // Sum over every series of metric `name` in a Prometheus text exposition (labels ignored);
 // nullopt when the metric has no series.
-[[nodiscard]] std::optional<double> metric_sum(std::string_view exposition,
-                                               std::string_view name);
+[[nodiscard]] std::optional<double> metric_sum(std::string_view exposition, std::string_view name);
 
 }  // namespace bridge::harness

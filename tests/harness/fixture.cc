@@ -7,33 +7,51 @@
 
 namespace bridge::harness {
 
-std::unique_ptr<KafkaBroker> BrokerTest::broker_;
-std::string BrokerTest::start_error_;
+namespace {
+
+// The suite's broker; one suite runs at a time (gtest runs suites sequentially).
+std::unique_ptr<KafkaBroker>& shared_broker() {
+  static std::unique_ptr<KafkaBroker> broker;
+  return broker;
+}
+
+std::string& start_error() {
+  static std::string error;
+  return error;
+}
+
+}  // namespace
+
+KafkaBroker& BrokerTest::broker() {
+  return *shared_broker();
+}
 
 void BrokerTest::SetUpTestSuite() {
-  start_error_.clear();
-  broker_ = std::make_unique<KafkaBroker>();
+  start_error().clear();
+  shared_broker() = std::make_unique<KafkaBroker>();
   try {
     const auto t0 = std::chrono::steady_clock::now();
-    broker_->start();
-    std::cerr << "kafka broker up at " << broker_->bootstrap() << " in "
+    shared_broker()->start();
+    std::cerr << "kafka broker up at " << shared_broker()->bootstrap() << " in "
               << std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - t0)
                      .count()
               << " ms\n";
   } catch (const std::exception& e) {
-    start_error_ = e.what();
+    start_error() = e.what();
   }
 }
 
-void BrokerTest::TearDownTestSuite() { broker_.reset(); }
+void BrokerTest::TearDownTestSuite() {
+  shared_broker().reset();
+}
 
 void BrokerTest::SetUp() {
-  if (!start_error_.empty()) {
-    GTEST_FAIL() << "the Kafka broker did not start:\n" << start_error_;
+  if (!start_error().empty()) {
+    GTEST_FAIL() << "the Kafka broker did not start:\n" << start_error();
   }
-  if (!broker_->running()) {
-    GTEST_FAIL() << "the Kafka broker is no longer running\n" << broker_->log_tail();
+  if (!shared_broker()->running()) {
+    GTEST_FAIL() << "the Kafka broker is no longer running\n" << shared_broker()->log_tail();
   }
 }
 
@@ -54,8 +72,7 @@ std::string BrokerTest::unique_name(const std::string& prefix) {
   return name;
 }
 
-void BrokerTest::create_topics(const std::string& events, int partitions,
-                               const std::string& dlq) {
+void BrokerTest::create_topics(const std::string& events, int partitions, const std::string& dlq) {
   broker().create_topic(events, partitions, {{"max.message.bytes", "4194304"}});
   broker().create_topic(dlq, 1, {{"max.message.bytes", "4194304"}});
 }
@@ -64,7 +81,7 @@ BridgeConfig BrokerTest::bridge_config(const std::string& events, const std::str
                                        const std::string& group,
                                        const std::string& sink_name) const {
   BridgeConfig cfg;
-  cfg.brokers = broker_->bootstrap();
+  cfg.brokers = shared_broker()->bootstrap();
   cfg.group_id = group;
   cfg.topics = {events};
   cfg.dlq_topic = dlq;

@@ -3,11 +3,11 @@
 // few seconds), a fresh temporary directory per test, and unique topic/group names per test so
 // the tests of a suite never see each other's data.
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "tests/harness/bridge.h"
 #include "tests/harness/kafka_broker.h"
@@ -20,7 +20,7 @@ class BrokerTest : public ::testing::Test {
   static void TearDownTestSuite();
   void SetUp() override;
 
-  static KafkaBroker& broker() { return *broker_; }
+  static KafkaBroker& broker();
   // "<prefix>.<test name>": a topic or group name no other test of the suite uses.
   [[nodiscard]] static std::string unique_name(const std::string& prefix);
   // Creates the events topic and a dead-letter topic sized for 2 MB records.
@@ -31,10 +31,6 @@ class BrokerTest : public ::testing::Test {
                                            const std::string& sink_name = "sink.ndjson") const;
 
   TempDir dir_{"capillary-it"};
-
- private:
-  static std::unique_ptr<KafkaBroker> broker_;
-  static std::string start_error_;
 };
 
 // Seed for randomized tests: BRIDGE_TEST_SEED when set, else random; always printed so a failing

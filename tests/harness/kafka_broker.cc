@@ -1,5 +1,7 @@
 #include "tests/harness/kafka_broker.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -9,8 +11,6 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
-
-#include <fmt/format.h>
 
 namespace bridge::harness {
 namespace {
@@ -101,8 +101,8 @@ void on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* msg, void* /*opaq
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     const std::lock_guard lock(state->mutex);
     if (state->failed++ == 0) {
-      state->first_error = fmt::format("partition {}: {}", msg->partition,
-                                       rd_kafka_err2str(msg->err));
+      state->first_error =
+          fmt::format("partition {}: {}", msg->partition, rd_kafka_err2str(msg->err));
     }
   }
   --state->pending;
@@ -202,7 +202,9 @@ bool ConsumedMessage::has_header(const std::string& name) const {
 
 KafkaBroker::KafkaBroker() : log_path_(dir_.file("broker.log")) {}
 
-KafkaBroker::~KafkaBroker() { stop(); }
+KafkaBroker::~KafkaBroker() {
+  stop();
+}
 
 void KafkaBroker::fail(const std::string& what) const {
   throw std::runtime_error(fmt::format("{}\n{}", what, log_tail()));
@@ -230,9 +232,9 @@ void KafkaBroker::start(std::chrono::seconds timeout) {
                         {}});
     const auto st = fetch.wait(std::chrono::minutes(10));
     if (!st || !st->exited || st->code != 0) {
-      throw std::runtime_error(fmt::format(
-          "tools/kafka/fetch.sh failed ({}):\n{}", st ? to_string(*st) : "timed out",
-          tail_file(dir_.file("fetch.err"))));
+      throw std::runtime_error(fmt::format("tools/kafka/fetch.sh failed ({}):\n{}",
+                                           st ? to_string(*st) : "timed out",
+                                           tail_file(dir_.file("fetch.err"))));
     }
   }
   std::string jars = read_file(dir_.file("fetch.out"));
@@ -246,7 +248,24 @@ void KafkaBroker::start(std::chrono::seconds timeout) {
     throw std::runtime_error("tools/kafka/fetch.sh printed no jar directory");
   }
 
-  // 2. Configuration.
+  // 2.-4. Configure, format and start; a port taken between free_port() and the JVM's bind is
+  // retried with fresh ports.
+  std::string why;
+  for (int attempt = 1;; ++attempt) {
+    if (launch(jars, attempt, timeout, why)) {
+      return;
+    }
+    const std::string log = read_file(log_path_) + read_file(dir_.file("jvm.out"));
+    const bool port_clash = log.find("Address already in use") != std::string::npos;
+    if (!port_clash || attempt == 3) {
+      fail(why);
+    }
+    client_.reset();
+  }
+}
+
+bool KafkaBroker::launch(const std::string& jars, int attempt, std::chrono::seconds timeout,
+                         std::string& why) {
   const std::uint16_t port = free_port();
   std::uint16_t controller_port = free_port();
   while (controller_port == port) {
@@ -276,7 +295,7 @@ void KafkaBroker::start(std::chrono::seconds timeout) {
                          "replica.fetch.max.bytes=8388608\n"
                          "num.network.threads=2\n"
                          "num.io.threads=4\n",
-                         port, controller_port, dir_.file("data")));
+                         port, controller_port, dir_.file(fmt::format("data-{}", attempt))));
   write_file(log4j_path, fmt::format("log4j.rootLogger=WARN, file\n"
                                      "log4j.appender.file=org.apache.log4j.FileAppender\n"
                                      "log4j.appender.file.File={}\n"
@@ -291,14 +310,15 @@ void KafkaBroker::start(std::chrono::seconds timeout) {
   const std::string log4j_flag = "-Dlog4j.configuration=file:" + log4j_path;
 
   // 3. Format the storage directory.
+  const std::string cluster_id = random_cluster_id();
   {
-    ChildProcess format({{"java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", classpath,
-                          log4j_flag, "kafka.tools.StorageTool", "format", "-t",
-                          random_cluster_id(), "-c", props_path},
-                         {},
-                         dir_.file("format.out"),
-                         dir_.file("format.err"),
-                         {}});
+    ChildProcess format(
+        {{"java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", classpath, log4j_flag,
+          "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", props_path},
+         {},
+         dir_.file("format.out"),
+         dir_.file("format.err"),
+         {}});
     const auto st = format.wait(std::chrono::minutes(2));
     if (!st || !st->exited || st->code != 0) {
       throw std::runtime_error(fmt::format(
@@ -321,7 +341,8 @@ void KafkaBroker::start(std::chrono::seconds timeout) {
     if (!jvm_->running()) {
       const auto st = *jvm_->status();
       jvm_.reset();
-      fail(fmt::format("the Kafka broker JVM exited during start-up ({})", to_string(st)));
+      why = fmt::format("the Kafka broker JVM exited during start-up ({})", to_string(st));
+      return false;
     }
     if (Clock::now() >= deadline) {
       fail(fmt::format("the Kafka broker at {} did not answer a metadata request within {} s",
@@ -330,8 +351,12 @@ void KafkaBroker::start(std::chrono::seconds timeout) {
     const rd_kafka_metadata_t* md = nullptr;
     if (rd_kafka_metadata(client(), 1, nullptr, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const Metadata owned(md);
-      if (owned->broker_cnt > 0) {
-        return;
+      // Our broker, not whatever else may have grabbed the port meanwhile.
+      char* id = rd_kafka_clusterid(client(), 1000);
+      const bool ours = id != nullptr && cluster_id == id;
+      rd_kafka_mem_free(client(), id);
+      if (owned->broker_cnt > 0 && ours) {
+        return true;
       }
     }
     std::this_thread::sleep_for(milliseconds(100));
@@ -351,7 +376,9 @@ void KafkaBroker::stop() {
   jvm_.reset();
 }
 
-bool KafkaBroker::running() { return jvm_ && jvm_->running(); }
+bool KafkaBroker::running() {
+  return jvm_ && jvm_->running();
+}
 
 rd_kafka_t* KafkaBroker::client() {
   if (!client_) {
@@ -393,8 +420,7 @@ void KafkaBroker::create_topic(const std::string& name, int partitions,
     }
     std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter> options(
         rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
-    (void)rd_kafka_AdminOptions_set_operation_timeout(options.get(), 30000, err.data(),
-                                                      err.size());
+    (void)rd_kafka_AdminOptions_set_operation_timeout(options.get(), 30000, err.data(), err.size());
     (void)rd_kafka_AdminOptions_set_request_timeout(options.get(), 30000, err.data(), err.size());
     std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk));
     rd_kafka_NewTopic_t* raw = topic.get();
@@ -509,7 +535,8 @@ void KafkaBroker::produce(const std::string& topic, const std::vector<ProduceMes
             fmt::format("produce to {}: {}", topic, rd_kafka_error_string(error.get())));
       }
       if (Clock::now() >= deadline) {
-        throw std::runtime_error(fmt::format("produce to {}: local queue full until timeout", topic));
+        throw std::runtime_error(
+            fmt::format("produce to {}: local queue full until timeout", topic));
       }
       rd_kafka_poll(rk, 10);
     }
@@ -613,9 +640,10 @@ std::vector<ConsumedMessage> KafkaBroker::consume_all(const std::string& topic,
         left += fmt::format(" {}(hw {})", p, hi);
       }
       rd_kafka_consumer_close(consumer.get());
-      fail(fmt::format("consume_all {}: not finished within {} ms; {} message(s) read; partitions "
-                       "left:{}",
-                       topic, timeout.count(), out.size(), left));
+      fail(
+          fmt::format("consume_all {}: not finished within {} ms; {} message(s) read; partitions "
+                      "left:{}",
+                      topic, timeout.count(), out.size(), left));
     }
     rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer.get(), 200);
     if (msg == nullptr) {

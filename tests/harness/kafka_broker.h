@@ -10,6 +10,8 @@
 // Threading: start/stop/create_topic from one thread; produce(), high_watermarks(),
 // consume_all() and committed_offsets() may run concurrently once start() returned.
 
+#include <librdkafka/rdkafka.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -17,8 +19,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <librdkafka/rdkafka.h>
 
 #include "tests/harness/process.h"
 
@@ -92,6 +92,10 @@ class KafkaBroker {
                                                                        const std::string& topic);
 
  private:
+  // Writes the config, formats a fresh data directory and starts the JVM; false (and `why`) when
+  // the JVM exited during start-up. Throws on other failures.
+  bool launch(const std::string& jars, int attempt, std::chrono::seconds timeout,
+              std::string& why);
   rd_kafka_t* client();  // producer handle used for produce, admin and metadata
   [[noreturn]] void fail(const std::string& what) const;
 

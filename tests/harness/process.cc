@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -20,8 +21,6 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <fmt/format.h>
-
 extern char** environ;
 
 namespace bridge::harness {
@@ -34,10 +33,10 @@ namespace {
 std::string env_or_throw(const char* name) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') {
-    throw std::runtime_error(fmt::format(
-        "{} is not set: run this test through ctest (it sets BRIDGE_SOURCE_DIR and "
-        "BRIDGE_BINARY_DIR)",
-        name));
+    throw std::runtime_error(
+        fmt::format("{} is not set: run this test through ctest (it sets BRIDGE_SOURCE_DIR and "
+                    "BRIDGE_BINARY_DIR)",
+                    name));
   }
   return v;
 }
@@ -45,13 +44,17 @@ std::string env_or_throw(const char* name) {
 // Resolves a program name against PATH before fork (execvp is not async-signal-safe).
 std::string resolve_program(const std::string& program) {
   if (program.find('/') != std::string::npos) {
+    if (::access(program.c_str(), X_OK) != 0) {
+      throw std::runtime_error(
+          fmt::format("{} is not an executable file (not built yet?)", program));
+    }
     return program;
   }
   const char* path = std::getenv("PATH");
   std::stringstream dirs(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
   std::string dir;
   while (std::getline(dirs, dir, ':')) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    std::string candidate = fmt::format("{}/{}", dir.empty() ? "." : dir, program);
     if (::access(candidate.c_str(), X_OK) == 0) {
       return candidate;
     }
@@ -94,14 +97,20 @@ std::uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-std::string source_dir() { return env_or_throw("BRIDGE_SOURCE_DIR"); }
-std::string binary_dir() { return env_or_throw("BRIDGE_BINARY_DIR"); }
-std::string bridge_binary() { return binary_dir() + "/bridge/capillary-bridge"; }
+std::string source_dir() {
+  return env_or_throw("BRIDGE_SOURCE_DIR");
+}
+std::string binary_dir() {
+  return env_or_throw("BRIDGE_BINARY_DIR");
+}
+std::string bridge_binary() {
+  return binary_dir() + "/bridge/capillary-bridge";
+}
 
 TempDir::TempDir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = fmt::format("{}/{}-XXXXXX", tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                 prefix);
+  std::string tmpl =
+      fmt::format("{}/{}-XXXXXX", tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", prefix);
   if (::mkdtemp(tmpl.data()) == nullptr) {
     fail_errno("mkdtemp " + tmpl);
   }
@@ -177,6 +186,7 @@ ChildProcess::ChildProcess(ChildOptions options) : options_(std::move(options)) 
   // Everything the child needs is prepared before fork: after fork only async-signal-safe calls.
   const std::string program = resolve_program(options_.args.front());
   std::vector<char*> argv;
+  argv.reserve(options_.args.size() + 1);
   for (auto& a : options_.args) {
     argv.push_back(a.data());
   }
@@ -196,9 +206,10 @@ ChildProcess::ChildProcess(ChildOptions options) : options_(std::move(options)) 
   std::vector<std::string> env_strings;
   env_strings.reserve(env_map.size());
   for (const auto& [k, v] : env_map) {
-    env_strings.push_back(k + "=" + v);
+    env_strings.push_back(fmt::format("{}={}", k, v));
   }
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& s : env_strings) {
     envp.push_back(s.data());
   }
@@ -272,7 +283,9 @@ bool ChildProcess::reap(bool block) {
   }
 }
 
-bool ChildProcess::running() { return !reap(false); }
+bool ChildProcess::running() {
+  return !reap(false);
+}
 
 void ChildProcess::kill(int sig) {
   if (!status_) {

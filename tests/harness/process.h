@@ -48,7 +48,7 @@ void write_file(const std::string& path, const std::string& content);
 [[nodiscard]] std::string tail_file(const std::string& path, std::size_t lines = 40);
 
 struct ExitStatus {
-  bool exited = false;   // normal exit: `code` is valid
+  bool exited = false;  // normal exit: `code` is valid
   int code = 0;
   bool signaled = false;  // killed by a signal: `signal` is valid
   int signal = 0;
@@ -56,11 +56,11 @@ struct ExitStatus {
 [[nodiscard]] std::string to_string(const ExitStatus& status);
 
 struct ChildOptions {
-  std::vector<std::string> args;            // args[0] is the program (PATH is searched)
-  std::map<std::string, std::string> env;   // added to (overriding) the test's environment
-  std::string stdout_path;                  // "" = /dev/null
-  std::string stderr_path;                  // "" = /dev/null
-  std::string cwd;                          // "" = the test's working directory
+  std::vector<std::string> args;           // args[0] is the program (PATH is searched)
+  std::map<std::string, std::string> env;  // added to (overriding) the test's environment
+  std::string stdout_path;                 // "" = /dev/null
+  std::string stderr_path;                 // "" = /dev/null
+  std::string cwd;                         // "" = the test's working directory
 };
 
 // A child process in its own process group, killed (SIGKILL) if the test process dies first.

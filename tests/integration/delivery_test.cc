@@ -2,12 +2,12 @@
 // binary and a real broker: 100,000 events over 6 partitions all reach the file sink, in offset
 // order per key; SIGTERM exits 0 and the group's committed offsets equal the high watermarks.
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
 #include <csignal>
 #include <iostream>
 #include <map>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
 
 #include "tests/harness/fixture.h"
 
@@ -84,8 +84,7 @@ TEST_F(DeliveryTest, EveryEventDeliveredAndCommittedOnSigterm) {
       "delivered {} events ({} lines, {} duplicates) in {:.1f} s after start ({:.0f}/s); produce "
       "took {:.1f} s\n",
       counter.unique(), counter.lines(), counter.duplicates(), secs,
-      static_cast<double>(kEvents) / secs,
-      std::chrono::duration<double>(t_start - t0).count());
+      static_cast<double>(kEvents) / secs, std::chrono::duration<double>(t_start - t0).count());
 
   EXPECT_EQ(counter.missing_count(ids), 0U);
   EXPECT_EQ(counter.without_id(), 0U) << "lines in the sink that are not our events";

@@ -2,15 +2,14 @@
 // SIGTERM while events keep flowing and the other takes its partitions over. Every event arrives
 // (in one of the two sinks) and the group's committed offsets end at the high watermarks.
 
-#include <atomic>
-#include <csignal>
-#include <iostream>
-#include <thread>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <iostream>
+
+#include "tests/harness/background_producer.h"
 #include "tests/harness/fixture.h"
 
 namespace bridge::harness {
@@ -20,59 +19,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 class GroupRebalanceTest : public BrokerTest {};
-
-// Produces small batches until stopped; ids are "c-<n>". Errors end the loop and are kept.
-class BackgroundProducer {
- public:
-  BackgroundProducer(KafkaBroker& broker, std::string topic)
-      : broker_(broker), topic_(std::move(topic)), thread_([this] { loop(); }) {}
-  ~BackgroundProducer() { stop(); }
-  BackgroundProducer(const BackgroundProducer&) = delete;
-  BackgroundProducer& operator=(const BackgroundProducer&) = delete;
-
-  void stop() {
-    stop_.store(true);
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-  }
-  [[nodiscard]] int produced() const { return produced_.load(); }
-  [[nodiscard]] const std::string& error() const { return error_; }  // after stop()
-  [[nodiscard]] std::vector<std::string> ids() const {  // after stop()
-    std::vector<std::string> out;
-    for (int i = 0; i < produced_.load(); ++i) {
-      out.push_back(id(i));
-    }
-    return out;
-  }
-
- private:
-  static std::string id(int n) { return fmt::format("c-{:07}", n); }
-  void loop() {
-    try {
-      while (!stop_.load()) {
-        std::vector<ProduceMessage> batch;
-        const int first = produced_.load();
-        for (int i = first; i < first + 500; ++i) {
-          batch.push_back(
-              {fmt::format("cust-{}", i % 499), make_event(id(i)), {}, RD_KAFKA_PARTITION_UA});
-        }
-        broker_.produce(topic_, batch);
-        produced_.store(first + 500);
-        std::this_thread::sleep_for(milliseconds(50));
-      }
-    } catch (const std::exception& e) {
-      error_ = e.what();
-    }
-  }
-
-  KafkaBroker& broker_;
-  std::string topic_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> produced_{0};
-  std::string error_;
-  std::thread thread_;
-};
 
 std::optional<double> assigned(const BridgeProcess& b) {
   const auto r = http_get("127.0.0.1", b.metrics_port(), "/metrics", seconds(2));
@@ -91,7 +37,7 @@ TEST_F(GroupRebalanceTest, SurvivorTakesOverWhenOneInstanceStops) {
 
   BridgeProcess a(dir_, "bridge-a", bridge_config(topic, dlq, group, "sink-a.ndjson"));
   BridgeProcess b(dir_, "bridge-b", bridge_config(topic, dlq, group, "sink-b.ndjson"));
-  BackgroundProducer producer(broker(), topic);
+  BackgroundProducer producer(broker(), topic, {.id_prefix = "c-"});
   a.start();
   b.start();
   const auto logs = [&] { return a.log_tail(40) + b.log_tail(40); };
@@ -128,9 +74,9 @@ TEST_F(GroupRebalanceTest, SurvivorTakesOverWhenOneInstanceStops) {
   EXPECT_TRUE(st_a->exited && st_a->code == 0) << to_string(*st_a) << "\n" << logs();
 
   // B takes every partition over and keeps delivering what is produced after A left.
-  const bool took_over = wait_until(
-      [&] { return assigned(b).value_or(0) == kPartitions || !b.running(); }, seconds(60),
-      milliseconds(250));
+  const bool took_over =
+      wait_until([&] { return assigned(b).value_or(0) == kPartitions || !b.running(); },
+                 seconds(60), milliseconds(250));
   ASSERT_TRUE(b.running()) << logs();
   ASSERT_TRUE(took_over) << "b has " << assigned(b).value_or(-1) << " partitions\n" << logs();
   wait_until([&] { return producer.produced() >= produced_at_stop + 10'000; }, seconds(30));
@@ -150,9 +96,8 @@ TEST_F(GroupRebalanceTest, SurvivorTakesOverWhenOneInstanceStops) {
       },
       seconds(120), milliseconds(500));
   ASSERT_TRUE(b.running()) << logs();
-  EXPECT_TRUE(all) << counter.missing_count(ids) << " of " << ids.size()
-                   << " never arrived, e.g. " << fmt::format("{}", fmt::join(counter.missing(ids), ", "))
-                   << "\n"
+  EXPECT_TRUE(all) << counter.missing_count(ids) << " of " << ids.size() << " never arrived, e.g. "
+                   << fmt::format("{}", fmt::join(counter.missing(ids), ", ")) << "\n"
                    << logs();
   EXPECT_EQ(counter.without_id(), 0U);
   std::cerr << fmt::format("{} events, {} lines, {} duplicates across the two sinks\n", ids.size(),

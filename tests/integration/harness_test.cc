@@ -1,10 +1,10 @@
 // The integration harness itself, against the real broker: if these fail, every other
 // integration test's failure is suspect. Also covers the helpers that need no broker.
 
+#include <gtest/gtest.h>
+
 #include <csignal>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "tests/harness/bridge.h"
 #include "tests/harness/kafka_broker.h"
@@ -89,6 +89,7 @@ TEST(KafkaBrokerTest, ProduceConsumeHeadersWatermarksCommitted) {
   EXPECT_EQ(broker.partition_count("harness.events"), 3);
 
   std::vector<ProduceMessage> batch;
+  batch.reserve(3001);
   for (int i = 0; i < 3000; ++i) {
     batch.push_back({"k" + std::to_string(i), make_event("h-" + std::to_string(i)), {}, i % 3});
   }
@@ -117,7 +118,7 @@ TEST(KafkaBrokerTest, ProduceConsumeHeadersWatermarksCommitted) {
   EXPECT_EQ(ids.size(), 3000U);
 
   // A 2 MB record fits a topic with max.message.bytes=4194304.
-  broker.produce("harness.big", {{"big", std::string(2 * 1024 * 1024, 'x'), {}, 0}});
+  broker.produce("harness.big", {{"big", std::string(std::size_t{2} * 1024 * 1024, 'x'), {}, 0}});
   const auto big = broker.consume_all("harness.big");
   ASSERT_EQ(big.size(), 1U);
   EXPECT_EQ(big[0].value.size(), 2U * 1024 * 1024);

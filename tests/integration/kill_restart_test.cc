@@ -1,14 +1,17 @@
-// Guarantee 1 under crashes: SIGKILL the bridge at random moments while it consumes, restart it,
-// and at the end every event has arrived. Duplicates are allowed (at-least-once) and counted.
-// The kill points are random but seeded (printed; replay with BRIDGE_TEST_SEED).
+// Guarantee 1 under crashes: SIGKILL the bridge at random moments while it consumes a live
+// stream, restart it, and at the end every event has arrived. Duplicates are allowed
+// (at-least-once) and counted. The kill points are random but seeded (printed; replay with
+// BRIDGE_TEST_SEED).
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <gtest/gtest.h>
 
 #include <csignal>
 #include <iostream>
 #include <random>
 
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-
+#include "tests/harness/background_producer.h"
 #include "tests/harness/fixture.h"
 
 namespace bridge::harness {
@@ -21,7 +24,7 @@ class KillRestartTest : public BrokerTest {};
 
 TEST_F(KillRestartTest, EveryEventArrivesDespiteSigkills) {
   constexpr int kKills = 3;
-  constexpr int kEventsPerPhase = 50'000;  // (kKills + 1) phases: 200,000 events
+  constexpr int kEvents = 200'000;
   constexpr int kPartitions = 6;
   const std::string topic = unique_name("it.events");
   const std::string dlq = unique_name("it.dlq");
@@ -33,21 +36,6 @@ TEST_F(KillRestartTest, EveryEventArrivesDespiteSigkills) {
   cfg.commit_interval_ms = 100;
   BridgeProcess bridge(dir_, "bridge", cfg);
 
-  std::vector<std::string> ids;
-  int next_id = 0;
-  // Each phase produces a fresh slice before starting the bridge, so every kill lands while
-  // there is unconsumed work (the previous slices' leftovers plus the new one).
-  const auto produce_phase = [&] {
-    std::vector<ProduceMessage> batch;
-    batch.reserve(kEventsPerPhase);
-    for (int i = 0; i < kEventsPerPhase; ++i, ++next_id) {
-      ids.push_back(fmt::format("b-{:07}", next_id));
-      batch.push_back(
-          {fmt::format("cust-{}", next_id % 1009), make_event(ids.back()), {}, RD_KAFKA_PARTITION_UA});
-    }
-    broker().produce(topic, batch);
-  };
-
   NdjsonFollower follower(cfg.sink_path);
   DeliveryCounter counter;
   std::vector<std::string> lines;
@@ -55,39 +43,49 @@ TEST_F(KillRestartTest, EveryEventArrivesDespiteSigkills) {
     lines.clear();
     follower.poll(lines);
     counter.add_all(lines);
-    return lines.size();
   };
 
+  // A live stream of about 8,000 events/s that runs until every kill happened and at least
+  // kEvents were produced: every kill lands while records are arriving and in flight (each
+  // restart first waits out the killed member's session, 6 s, before it gets partitions).
+  BackgroundProducer producer(
+      broker(), topic,
+      {.id_prefix = "b-", .batch = 800, .interval = milliseconds(100), .customers = 1009});
   for (int kill = 0; kill < kKills; ++kill) {
-    produce_phase();
     const std::size_t before = counter.lines();
     bridge.start();
-    // Wait for this run to deliver something (group join after a SIGKILL waits for the dead
-    // member's session to expire), then kill it after a random delay.
+    // Wait for this run to deliver something, then kill it after a random delay.
     const bool progressed = wait_until(
         [&] {
           drain_output();
           return counter.lines() > before || !bridge.running();
         },
-        seconds(90), milliseconds(20));
+        seconds(90), milliseconds(10));
     ASSERT_TRUE(bridge.running()) << "the bridge exited on its own\n" << bridge.log_tail();
     ASSERT_TRUE(progressed) << "run " << kill << " delivered nothing in 90 s\n"
                             << bridge.log_tail();
-    const auto delay = milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng));
+    const auto delay = milliseconds(std::uniform_int_distribution<int>(0, 2500)(rng));
     std::this_thread::sleep_for(delay);
+    const int produced_at_kill = producer.produced();
     bridge.kill(SIGKILL);
     const auto st = bridge.wait(seconds(10));
     ASSERT_TRUE(st && st->signaled && st->signal == SIGKILL) << bridge.log_tail();
     drain_output();
     std::cerr << fmt::format(
-        "kill {}: SIGKILL {} ms after the first output of the run; {} of {} produced ids "
-        "delivered so far ({} lines)\n",
-        kill + 1, delay.count(), counter.unique(), ids.size(), counter.lines());
+        "kill {}: SIGKILL {} ms after the run's first output; {} produced, {} delivered "
+        "({} lines) at that point\n",
+        kill + 1, delay.count(), produced_at_kill, counter.unique(), counter.lines());
+    ASSERT_FALSE(producer.finished()) << "the producer failed: " << producer.error();
   }
 
   // Last run: no kill. Everything must arrive.
-  produce_phase();
   bridge.start();
+  ASSERT_TRUE(wait_until([&] { return producer.produced() >= kEvents || producer.finished(); },
+                         seconds(120)));
+  producer.stop();
+  ASSERT_EQ(producer.error(), "");
+  const std::vector<std::string> ids = producer.ids();
+  ASSERT_GE(ids.size(), static_cast<std::size_t>(kEvents));
   const bool all = wait_until(
       [&] {
         drain_output();

@@ -3,15 +3,15 @@
 // payload, invalid UTF-8). Every good event is delivered, every bad one is in the dead-letter
 // topic with the right capillary-bridge.reason, the process keeps running and exits 0 on SIGTERM.
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <map>
 #include <random>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <gtest/gtest.h>
 
 #include "tests/harness/fixture.h"
 
@@ -55,7 +55,8 @@ TEST_F(MalformedInputTest, BadRecordsAreDeadLetteredWithReasonAndTheStreamGoesOn
   for (int i = 0; i < 2; ++i) {
     // Valid JSON, a known event, 2 MB: over pipeline.max_event_bytes (1 MiB by default).
     std::string big = make_event(fmt::format("e-big-{}", i));
-    big.insert(big.size() - 2, R"(,"padding":")" + std::string(2 * 1024 * 1024, 'p') + "\"");
+    big.insert(big.size() - 2,
+               R"(,"padding":")" + std::string(std::size_t{2} * 1024 * 1024, 'p') + "\"");
     add_bad(std::move(big), "too-large");
   }
   for (int i = 0; i < 100; ++i) {
@@ -71,8 +72,8 @@ TEST_F(MalformedInputTest, BadRecordsAreDeadLetteredWithReasonAndTheStreamGoesOn
   std::vector<std::string> good_ids;
   for (int i = 0; i < kGood; ++i) {
     good_ids.push_back(fmt::format("e-good-{:05}", i));
-    messages.push_back({fmt::format("cust-{}", i % 101), make_event(good_ids.back()), {},
-                        RD_KAFKA_PARTITION_UA});
+    messages.push_back(
+        {fmt::format("cust-{}", i % 101), make_event(good_ids.back()), {}, RD_KAFKA_PARTITION_UA});
   }
   std::mt19937_64 rng(test_seed());
   std::shuffle(messages.begin(), messages.end(), rng);
@@ -92,7 +93,8 @@ TEST_F(MalformedInputTest, BadRecordsAreDeadLetteredWithReasonAndTheStreamGoesOn
         counter = DeliveryCounter();
         counter.add_all(read_ndjson(cfg.sink_path));
         return counter.unique() >= good_ids.size() &&
-               broker().high_watermarks(dlq).at(0) >= static_cast<std::int64_t>(expected_reason.size());
+               broker().high_watermarks(dlq).at(0) >=
+                   static_cast<std::int64_t>(expected_reason.size());
       },
       seconds(180), milliseconds(500));
   ASSERT_TRUE(bridge.running()) << "the bridge stopped on bad input\n" << bridge.log_tail();
@@ -123,7 +125,8 @@ TEST_F(MalformedInputTest, BadRecordsAreDeadLetteredWithReasonAndTheStreamGoesOn
     ++reasons[it->second][letter.header(kReasonHeader)];
     EXPECT_EQ(letter.value, original[letter.key]) << letter.key;
     const std::string source = letter.header(kSourceHeader);
-    EXPECT_EQ(source.rfind(topic + "/", 0), 0U) << letter.key << ": source header '" << source << "'";
+    EXPECT_EQ(source.rfind(topic + "/", 0), 0U)
+        << letter.key << ": source header '" << source << "'";
   }
   for (const auto& [expected, actual] : reasons) {
     std::cerr << "expected " << expected << ":";
@@ -132,8 +135,8 @@ TEST_F(MalformedInputTest, BadRecordsAreDeadLetteredWithReasonAndTheStreamGoesOn
     }
     std::cerr << "\n";
     for (const auto& [reason, n] : actual) {
-      EXPECT_EQ(reason, expected) << n << " record(s) expected to be dead-lettered as '"
-                                  << expected << "' carry reason '" << reason << "'";
+      EXPECT_EQ(reason, expected) << n << " record(s) expected to be dead-lettered as '" << expected
+                                  << "' carry reason '" << reason << "'";
     }
   }
   std::size_t missing = 0;

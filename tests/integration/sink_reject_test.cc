@@ -2,14 +2,18 @@
 // DeadLetterWriter against the real broker, the real Pipeline, and a test sink that rejects one
 // record. The rejected record lands in the dead-letter topic with the sink's reason and its source
 // coordinates; everything else is delivered; and the committed offsets reach the high watermarks
-// (the commit moved past the rejected record only because it was dead-lettered, never around it).
-
-#include <mutex>
-#include <set>
-#include <thread>
+// (the commit moved past the rejected record only because it was dead-lettered, never around it:
+// the second test holds the dead letter back and watches the commit wait for it).
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <thread>
 
 #include "bridge/app/components.h"
 #include "bridge/config/config.h"
@@ -28,7 +32,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // Delivers every message synchronously except the one whose eventId is `reject_id`.
-// Threading: send/poll on the pipeline thread; delivered_ids() from the test thread.
+// Threading: send/poll on the pipeline thread; the accessors from the test thread.
 class RejectingSink final : public sink::Sink {
  public:
   explicit RejectingSink(std::string reject_id) : reject_id_(std::move(reject_id)) {}
@@ -40,8 +44,8 @@ class RejectingSink final : public sink::Sink {
       std::string id = extract_event_id(m.body);
       if (id == reject_id_) {
         ++rejections_;
-        ready_.push_back({m.ticket, sink::Verdict::rejected, "test-reject",
-                          "rejected by the test sink"});
+        ready_.push_back(
+            {m.ticket, sink::Verdict::rejected, "test-reject", "rejected by the test sink"});
         continue;
       }
       order_violations_ += !last_offset_.contains(m.source_partition) ||
@@ -96,98 +100,227 @@ class RejectingSink final : public sink::Sink {
   std::size_t sends_ = 0;
 };
 
-class SinkRejectTest : public BrokerTest {};
+// The real KafkaSource, DeadLetterWriter and Pipeline from a harness config, running on their
+// own thread. The destructor stops and joins.
+class InProcessBridge {
+ public:
+  InProcessBridge(const BridgeConfig& yaml, std::string reject_id) : sink_(std::move(reject_id)) {
+    const config::Loaded loaded = config::load_string(yaml.to_yaml(), "sink_reject_test.yaml");
+    validated_ = app::load_and_validate(loaded);
+    if (!validated_) {
+      throw std::runtime_error("config rejected: " + loaded.diagnostics.to_string());
+    }
+    const config::Config& cfg = validated_->config;
+    auto source = kafka::KafkaSource::create(cfg.kafka, metrics_);
+    if (!source) {
+      throw std::runtime_error(source.error().message);
+    }
+    source_ = std::move(*source);
+    auto dead_letters = kafka::DeadLetterWriter::create(cfg.kafka, cfg.dead_letter);
+    if (!dead_letters) {
+      throw std::runtime_error(dead_letters.error().message);
+    }
+    dead_letters_ = std::move(*dead_letters);
+    pipeline_ = std::make_unique<pipeline::Pipeline>(
+        pipeline::Dependencies{*source_, sink_, *dead_letters_, metrics_, validated_->plan},
+        cfg.pipeline);
+    runner_ = std::thread([this] { result_ = pipeline_->run(); });
+  }
+  ~InProcessBridge() { stop(); }
+  InProcessBridge(const InProcessBridge&) = delete;
+  InProcessBridge& operator=(const InProcessBridge&) = delete;
 
-TEST_F(SinkRejectTest, RejectedRecordIsDeadLetteredAndNeverSkipped) {
-  constexpr int kPartitions = 3;
-  constexpr int kEvents = 3000;
-  const std::string topic = unique_name("it.events");
-  const std::string dlq = unique_name("it.dlq");
-  const std::string group = unique_name("it.group");
-  create_topics(topic, kPartitions, dlq);
+  // Requests a stop and waits for run() to drain, commit and close.
+  void stop() {
+    if (runner_.joinable()) {
+      pipeline_->request_stop();
+      runner_.join();
+    }
+  }
+  [[nodiscard]] RejectingSink& sink() { return sink_; }
+  [[nodiscard]] kafka::DeadLetterWriter& dead_letters() { return *dead_letters_; }
+  // Valid after stop().
+  [[nodiscard]] const core::Result<void>& result() const { return result_; }
+  [[nodiscard]] pipeline::Stats stats() const { return pipeline_->stats(); }  // after stop()
 
+ private:
+  RejectingSink sink_;
+  std::optional<app::Validated> validated_;
+  metrics::Metrics metrics_;
+  std::unique_ptr<kafka::KafkaSource> source_;
+  std::unique_ptr<kafka::DeadLetterWriter> dead_letters_;
+  std::unique_ptr<pipeline::Pipeline> pipeline_;
+  core::Result<void> result_;
+  std::thread runner_;
+};
+
+class SinkRejectTest : public BrokerTest {
+ protected:
+  static constexpr int kPartitions = 3;
+  static constexpr int kEvents = 3000;
   // Round-robin over the partitions: event i is at partition i % 3, offset i / 3. The rejected
   // one sits in the middle of partition 0 with records before and after it.
-  std::vector<ProduceMessage> batch;
-  for (int i = 0; i < kEvents; ++i) {
-    batch.push_back({fmt::format("cust-{}", i % 50), make_event(fmt::format("d-{}", i)),
-                     {{"trace", fmt::format("t-{}", i)}}, i % kPartitions});
+  static constexpr int kRejected = 1500;
+  static constexpr std::int32_t kRejectedPartition = kRejected % kPartitions;
+  static constexpr std::int64_t kRejectedOffset = kRejected / kPartitions;
+
+  void SetUp() override {
+    BrokerTest::SetUp();
+    topic_ = unique_name("it.events");
+    dlq_ = unique_name("it.dlq");
+    group_ = unique_name("it.group");
+    reject_id_ = fmt::format("d-{}", kRejected);
   }
-  constexpr int kRejected = 1500;
-  const std::string reject_id = fmt::format("d-{}", kRejected);
-  broker().produce(topic, batch);
 
-  const config::Loaded loaded =
-      config::load_string(bridge_config(topic, dlq, group).to_yaml(), "sink_reject_test.yaml");
-  const auto validated = app::load_and_validate(loaded);
-  ASSERT_TRUE(validated) << "config rejected: " << loaded.diagnostics.to_string();
-  const config::Config& cfg = validated->config;
+  void produce_events() {
+    for (int i = 0; i < kEvents; ++i) {
+      batch_.push_back({fmt::format("cust-{}", i % 50),
+                        make_event(fmt::format("d-{}", i)),
+                        {{"trace", fmt::format("t-{}", i)}},
+                        i % kPartitions});
+    }
+    broker().produce(topic_, batch_);
+  }
 
-  metrics::Metrics metrics;
-  auto source = kafka::KafkaSource::create(cfg.kafka, metrics);
-  ASSERT_TRUE(source) << source.error().message;
-  auto dead_letters = kafka::DeadLetterWriter::create(cfg.kafka, cfg.dead_letter);
-  ASSERT_TRUE(dead_letters) << dead_letters.error().message;
-  RejectingSink sink(reject_id);
+  [[nodiscard]] BridgeConfig yaml() const {
+    BridgeConfig cfg = bridge_config(topic_, dlq_, group_);
+    cfg.metrics_listen = fmt::format("127.0.0.1:{}", free_port());  // required; not served here
+    return cfg;
+  }
 
-  pipeline::Pipeline pipeline({**source, sink, **dead_letters, metrics, validated->plan},
-                              cfg.pipeline);
-  core::Result<void> result;
-  std::thread runner([&] { result = pipeline.run(); });
-  struct Joiner {
-    pipeline::Pipeline& p;
-    std::thread& t;
-    ~Joiner() {
-      p.request_stop();
-      if (t.joinable()) {
-        t.join();
+  // Everything but the rejected record reached the sink, in order.
+  void expect_all_others_delivered(const RejectingSink& sink) const {
+    EXPECT_EQ(sink.order_violations(), 0);
+    EXPECT_FALSE(sink.delivered(reject_id_));
+    for (int i = 0; i < kEvents; ++i) {
+      if (i != kRejected) {
+        ASSERT_TRUE(sink.delivered(fmt::format("d-{}", i))) << "d-" << i << " was not delivered";
       }
     }
-  } joiner{pipeline, runner};
+  }
+
+  // The dead letter: original key, value and headers, plus why and where from.
+  void expect_dead_letter(const ConsumedMessage& letter) const {
+    EXPECT_EQ(letter.key, batch_[kRejected].key);
+    EXPECT_EQ(letter.value, batch_[kRejected].value);
+    EXPECT_EQ(letter.header("trace"), fmt::format("t-{}", kRejected));
+    EXPECT_EQ(letter.header(std::string(deadletter::kReasonHeader)), "test-reject");
+    EXPECT_EQ(letter.header(std::string(deadletter::kSourceHeader)),
+              fmt::format("{}/{}/{}", topic_, kRejectedPartition, kRejectedOffset));
+    EXPECT_FALSE(letter.header(std::string(deadletter::kVersionHeader)).empty());
+    EXPECT_FALSE(letter.header(std::string(deadletter::kMessageHeader)).empty());
+  }
+
+  void expect_committed_at_high_watermarks() {
+    const auto hw = broker().high_watermarks(topic_);
+    const auto committed = broker().committed_offsets(group_, topic_);
+    for (const auto& [p, high] : hw) {
+      EXPECT_EQ(committed.at(p), high) << "partition " << p;
+    }
+  }
+
+  std::string topic_;
+  std::string dlq_;
+  std::string group_;
+  std::string reject_id_;
+  std::vector<ProduceMessage> batch_;
+};
+
+TEST_F(SinkRejectTest, RejectedRecordIsDeadLetteredAndEverythingElseDelivered) {
+  create_topics(topic_, kPartitions, dlq_);
+  produce_events();
+  InProcessBridge bridge(yaml(), reject_id_);
 
   const bool done = wait_until(
       [&] {
-        return sink.delivered_count() >= kEvents - 1 && broker().high_watermarks(dlq).at(0) >= 1;
+        return bridge.sink().delivered_count() >= static_cast<std::size_t>(kEvents - 1) &&
+               broker().high_watermarks(dlq_).at(0) >= 1;
       },
       seconds(120), milliseconds(100));
-  // Pipeline::stats() belongs to the pipeline thread: read only after run() returned.
-  pipeline.request_stop();
-  runner.join();
-  ASSERT_TRUE(result) << result.error().message;
-  ASSERT_TRUE(done) << "delivered " << sink.delivered_count() << " of " << kEvents - 1;
-  ASSERT_TRUE((*dead_letters)->flush(seconds(10)));
+  bridge.stop();
+  ASSERT_TRUE(bridge.result()) << bridge.result().error().message;
+  ASSERT_TRUE(done) << "delivered " << bridge.sink().delivered_count() << " of " << kEvents - 1;
+  ASSERT_TRUE(bridge.dead_letters().flush(seconds(10)));
 
-  EXPECT_EQ(sink.rejections(), 1);
-  EXPECT_EQ(sink.order_violations(), 0);
-  EXPECT_FALSE(sink.delivered(reject_id));
-  for (int i = 0; i < kEvents; ++i) {
-    if (i != kRejected) {
-      ASSERT_TRUE(sink.delivered(fmt::format("d-{}", i))) << "d-" << i << " was not delivered";
-    }
-  }
-  const auto stats = pipeline.stats();
+  EXPECT_EQ(bridge.sink().rejections(), 1);
+  expect_all_others_delivered(bridge.sink());
+  const auto stats = bridge.stats();
   EXPECT_EQ(stats.consumed, static_cast<std::uint64_t>(kEvents));
   EXPECT_EQ(stats.delivered, static_cast<std::uint64_t>(kEvents - 1));
   EXPECT_EQ(stats.dead_lettered, 1U);
 
-  // The dead letter: original key, value and headers, plus why and where from.
-  const auto letters = broker().consume_all(dlq);
+  const auto letters = broker().consume_all(dlq_);
   ASSERT_EQ(letters.size(), 1U);
-  const ConsumedMessage& letter = letters.front();
-  EXPECT_EQ(letter.key, batch[kRejected].key);
-  EXPECT_EQ(letter.value, batch[kRejected].value);
-  EXPECT_EQ(letter.header("trace"), fmt::format("t-{}", kRejected));
-  EXPECT_EQ(letter.header(std::string(deadletter::kReasonHeader)), "test-reject");
-  EXPECT_EQ(letter.header(std::string(deadletter::kSourceHeader)),
-            fmt::format("{}/{}/{}", topic, kRejected % kPartitions, kRejected / kPartitions));
-  EXPECT_FALSE(letter.header(std::string(deadletter::kVersionHeader)).empty());
-  EXPECT_FALSE(letter.header(std::string(deadletter::kMessageHeader)).empty());
+  expect_dead_letter(letters.front());
+  expect_committed_at_high_watermarks();
+}
 
-  const auto hw = broker().high_watermarks(topic);
-  const auto committed = broker().committed_offsets(group, topic);
-  for (const auto& [p, high] : hw) {
-    EXPECT_EQ(committed.at(p), high) << "partition " << p;
+// The dead-letter topic does not exist yet, so the dead letter cannot be written: the rejected
+// record's partition must not commit past it, however many later records were delivered, while
+// the other partitions commit normally. Once the topic exists the dead letter goes through and the
+// commit catches up.
+TEST_F(SinkRejectTest, CommitNeverPassesARejectedRecordBeforeItsDeadLetterIsWritten) {
+  broker().create_topic(topic_, kPartitions);
+  produce_events();
+  InProcessBridge bridge(yaml(), reject_id_);
+
+  ASSERT_TRUE(wait_until(
+      [&] { return bridge.sink().delivered_count() >= static_cast<std::size_t>(kEvents - 1); },
+      seconds(120), milliseconds(100)))
+      << "delivered " << bridge.sink().delivered_count() << " of " << kEvents - 1;
+  // Several commit intervals with everything else delivered: partition 0 stays at the rejected
+  // record, the others reach their high watermarks.
+  const auto hw = broker().high_watermarks(topic_);
+  const bool others_committed = wait_until(
+      [&] {
+        const auto c = broker().committed_offsets(group_, topic_);
+        for (const auto& [p, high] : hw) {
+          if (p != kRejectedPartition && c.at(p) != high) {
+            return false;
+          }
+        }
+        return true;
+      },
+      seconds(30), milliseconds(200));
+  EXPECT_TRUE(others_committed);
+  const bool up_to_rejected = wait_until(
+      [&] {
+        return broker().committed_offsets(group_, topic_).at(kRejectedPartition) == kRejectedOffset;
+      },
+      seconds(30), milliseconds(200));
+  EXPECT_TRUE(up_to_rejected) << "partition " << kRejectedPartition
+                              << " should commit every record before the rejected one";
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(milliseconds(300));
+    const auto c = broker().committed_offsets(group_, topic_);
+    EXPECT_LE(c.at(kRejectedPartition), kRejectedOffset)
+        << "partition " << kRejectedPartition << " committed past the rejected record at offset "
+        << kRejectedOffset << " before its dead letter was written";
   }
+
+  broker().create_topic(dlq_, 1, {{"max.message.bytes", "4194304"}});
+  const bool written = wait_until([&] { return broker().high_watermarks(dlq_).at(0) >= 1; },
+                                  seconds(90), milliseconds(200));
+  EXPECT_TRUE(written) << "the dead letter was not written within 90 s of creating the topic";
+  // The commit catches up once the dead letter is settled.
+  const bool caught_up = wait_until(
+      [&] {
+        return broker().committed_offsets(group_, topic_).at(kRejectedPartition) ==
+               hw.at(kRejectedPartition);
+      },
+      seconds(30), milliseconds(200));
+  EXPECT_TRUE(caught_up);
+  bridge.stop();
+  ASSERT_TRUE(bridge.result()) << bridge.result().error().message;
+  ASSERT_TRUE(bridge.dead_letters().flush(seconds(10)));
+
+  expect_all_others_delivered(bridge.sink());
+  const auto letters = broker().consume_all(dlq_);
+  ASSERT_GE(letters.size(), 1U);  // a retried write may duplicate it (at-least-once)
+  for (const auto& letter : letters) {
+    expect_dead_letter(letter);
+  }
+  expect_committed_at_high_watermarks();
 }
 
 }  // namespace

@@ -3,7 +3,12 @@
 # prints the directory holding the jars. Idempotent: a marker file records a complete download.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-version="$(sed -n 's:.*<artifactId>kafka_2.13</artifactId>.*::p;/kafka_2.13/{n;s:.*<version>\(.*\)</version>.*:\1:p}' "$here/pom.xml" | head -1)"
+version="$(grep -A1 '<artifactId>kafka_2.13</artifactId>' "$here/pom.xml" |
+  sed -n 's:.*<version>\(.*\)</version>.*:\1:p')"
+if [ -z "$version" ]; then
+  echo "fetch.sh: cannot read the kafka_2.13 version from $here/pom.xml" >&2
+  exit 1
+fi
 cache="${BRIDGE_CACHE_DIR:-$HOME/.cache/capillary-bridge}/kafka-${version}"
 if [ ! -f "$cache/.complete" ]; then
   rm -rf "$cache/libs"
