@@ -14,6 +14,7 @@
 // (repeatable; librdkafka properties for the bridge's consumer).
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,8 +28,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "tests/harness/bridge.h"
 #include "tests/harness/kafka_broker.h"
@@ -87,7 +86,9 @@ long peak_rss_kib(pid_t pid) {
   return -1;
 }
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 std::int64_t arg(int argc, char** argv, const char* name, std::int64_t fallback) {
   for (int i = 1; i + 1 < argc; ++i) {
@@ -109,8 +110,7 @@ double kcat_seconds(const std::string& bootstrap, const std::string& topic, cons
   options.stdout_path = out;
   options.stderr_path = dir.file("kcat.err");
   ChildProcess kcat(options);
-  if (!kcat.wait(std::chrono::minutes(10)) || !kcat.status()->exited ||
-      kcat.status()->code != 0) {
+  if (!kcat.wait(std::chrono::minutes(10)) || !kcat.status()->exited || kcat.status()->code != 0) {
     std::fprintf(stderr, "kcat failed: %s\n", kcat.stderr_tail().c_str());
     return -1;
   }
@@ -152,11 +152,11 @@ int main(int argc, char** argv) {
   TempDir dir("capillary-bench");
   const double null_s = kcat_seconds(broker.bootstrap(), topic, dir, "/dev/null");
   const double kcat_s = kcat_seconds(broker.bootstrap(), topic, dir, dir.file("kcat.ndjson"));
-  for (const auto& [what, s] : {std::pair{"kcat -> /dev/null", null_s},
-                                std::pair{"kcat -> file (ceiling)", kcat_s}}) {
+  for (const auto& [what, s] :
+       {std::pair{"kcat -> /dev/null", null_s}, std::pair{"kcat -> file (ceiling)", kcat_s}}) {
     if (s > 0) {
-      std::printf("%s: %.0f events/s, %.1f MB/s (%.2f s)\n", what,
-                  static_cast<double>(n) / s, static_cast<double>(bytes) / 1e6 / s, s);
+      std::printf("%s: %.0f events/s, %.1f MB/s (%.2f s)\n", what, static_cast<double>(n) / s,
+                  static_cast<double>(bytes) / 1e6 / s, s);
     }
   }
   std::remove(dir.file("kcat.ndjson").c_str());
@@ -269,10 +269,11 @@ int main(int argc, char** argv) {
     const auto idx = static_cast<std::size_t>(p * static_cast<double>(latencies.size() - 1));
     return static_cast<double>(latencies[idx]) / 1000.0;
   };
-  std::printf("latency at %lld events/s for %lld s (%zu events): p50 %.1f ms, p90 %.1f ms, "
-              "p99 %.1f ms, max %.1f ms\n",
-              static_cast<long long>(rate), static_cast<long long>(latency_seconds),
-              latencies.size(), pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+  std::printf(
+      "latency at %lld events/s for %lld s (%zu events): p50 %.1f ms, p90 %.1f ms, "
+      "p99 %.1f ms, max %.1f ms\n",
+      static_cast<long long>(rate), static_cast<long long>(latency_seconds), latencies.size(),
+      pct(0.5), pct(0.9), pct(0.99), pct(1.0));
   std::printf("bridge peak RSS overall: %.1f MiB\n",
               static_cast<double>(peak_rss_kib(bridge.pid())) / 1024.0);
   bridge.kill(SIGTERM);

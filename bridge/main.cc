@@ -6,7 +6,8 @@
 #include "bridge/core/version.h"
 
 int main(int argc, char** argv) {
-  CLI::App cli{"capillary-bridge: Capillary loyalty events from Kafka to Adobe Experience Platform"};
+  CLI::App cli{
+      "capillary-bridge: Capillary loyalty events from Kafka to Adobe Experience Platform"};
   cli.set_version_flag("--version", std::string(bridge::core::version()));
   cli.require_subcommand(1);
 

@@ -1,12 +1,12 @@
 #include "bridge/app/components.h"
 
-#include <csignal>
-#include <cstdio>
-
 #include <fmt/format.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
 
 #include "bridge/kafka/dead_letter_writer.h"
 #include "bridge/kafka/kafka_sink.h"

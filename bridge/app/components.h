@@ -4,8 +4,8 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <thread>
 #include <optional>
+#include <thread>
 
 #include "bridge/config/config.h"
 #include "bridge/deadletter/writer.h"

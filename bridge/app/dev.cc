@@ -1,10 +1,9 @@
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "bridge/app/app.h"
 #include "bridge/app/components.h"
@@ -106,9 +105,8 @@ int dev(const DevOptions& options) {
   ::setenv("CAPILLARY_BRIDGE_DEV_BROKERS", (*cluster)->bootstrap().c_str(), 1);
   ::setenv("CAPILLARY_BRIDGE_DEV_OUTPUT", options.output.c_str(), 1);
   ::setenv("CAPILLARY_BRIDGE_DEV_METRICS", options.metrics_listen.c_str(), 1);
-  const auto validated =
-      load_and_validate(config::load_string(std::string(embedded::dev_config()),
-                                            "config/dev.yaml (embedded)"));
+  const auto validated = load_and_validate(
+      config::load_string(std::string(embedded::dev_config()), "config/dev.yaml (embedded)"));
   if (!validated) {
     return kExitConfig;
   }
@@ -157,15 +155,14 @@ int dev(const DevOptions& options) {
   for (const auto& [reason, count] : s.dead_letter_reasons) {
     reasons += fmt::format("{}{} {}", reasons.empty() ? "" : ", ", reason, count);
   }
-  std::fprintf(stderr,
-               "summary: consumed %llu, delivered %llu, dead-lettered %llu%s (topic %s), "
-               "filtered %llu, sink retries %llu\n",
-               static_cast<unsigned long long>(s.consumed),
-               static_cast<unsigned long long>(s.delivered),
-               static_cast<unsigned long long>(s.dead_lettered),
-               reasons.empty() ? "" : fmt::format(" [{}]", reasons).c_str(), kDeadLetterTopic,
-               static_cast<unsigned long long>(s.filtered),
-               static_cast<unsigned long long>(s.retries));
+  std::fprintf(
+      stderr,
+      "summary: consumed %llu, delivered %llu, dead-lettered %llu%s (topic %s), "
+      "filtered %llu, sink retries %llu\n",
+      static_cast<unsigned long long>(s.consumed), static_cast<unsigned long long>(s.delivered),
+      static_cast<unsigned long long>(s.dead_lettered),
+      reasons.empty() ? "" : fmt::format(" [{}]", reasons).c_str(), kDeadLetterTopic,
+      static_cast<unsigned long long>(s.filtered), static_cast<unsigned long long>(s.retries));
   return result ? kExitOk : kExitFailure;
 }
 

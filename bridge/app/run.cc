@@ -1,6 +1,6 @@
-#include <cstdio>
-
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
 
 #include "bridge/app/app.h"
 #include "bridge/app/components.h"

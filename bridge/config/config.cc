@@ -1,5 +1,7 @@
 #include "bridge/config/config.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -11,8 +13,6 @@
 #include <set>
 #include <sstream>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace bridge::config {
 namespace {
@@ -58,11 +58,10 @@ bool expand_env(std::string_view in, std::string& out, const YAML::Node& node, D
     const std::string_view ref = in.substr(i + 2, close - i - 2);
     const std::size_t sep = ref.find(":-");
     const std::string name(ref.substr(0, sep));
-    const bool valid_name =
-        !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
-          return ch == '_' || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                 (ch >= '0' && ch <= '9');
-        });
+    const bool valid_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+      return ch == '_' || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+             (ch >= '0' && ch <= '9');
+    });
     if (!valid_name) {
       d.error(node, fmt::format("invalid environment reference '${{{}}}'", ref));
       ok = false;
@@ -273,12 +272,13 @@ class Section {
                                                  {"KiB", 1024},
                                                  {"MiB", 1024 * 1024},
                                                  {"GiB", 1024 * 1024 * 1024}}};
-    const auto* u = std::find_if(kUnits.begin(), kUnits.end(),
-                                 [&](const Unit& x) { return x.name == unit; });
+    const auto* u =
+        std::find_if(kUnits.begin(), kUnits.end(), [&](const Unit& x) { return x.name == unit; });
     if (ec != std::errc() || ptr == value.data() || u == kUnits.end() ||
         v > std::numeric_limits<std::int64_t>::max() / u->factor) {
-      d_.error(get(key), fmt::format("{} must be a size such as 1048576, 512KiB or 64MiB (got '{}')",
-                                     at(key), value));
+      d_.error(get(key),
+               fmt::format("{} must be a size such as 1048576, 512KiB or 64MiB (got '{}')", at(key),
+                           value));
       return;
     }
     v *= u->factor;
@@ -353,8 +353,8 @@ class Section {
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-      d_.error(get(file_key), fmt::format("{}: cannot read '{}': {}", at(file_key), path,
-                                          std::strerror(errno)));
+      d_.error(get(file_key),
+               fmt::format("{}: cannot read '{}': {}", at(file_key), path, std::strerror(errno)));
       return;
     }
     std::ostringstream contents;
@@ -388,9 +388,9 @@ class Section {
 
 void read_security(const YAML::Node& node, KafkaSecurity& s, Diagnostics& d) {
   Section sec(node, "kafka.security", d,
-              {"protocol", "sasl_mechanism", "sasl_username", "sasl_password",
-               "sasl_password_file", "ssl_ca_location", "ssl_certificate_location",
-               "ssl_key_location", "ssl_key_password", "ssl_key_password_file"});
+              {"protocol", "sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file",
+               "ssl_ca_location", "ssl_certificate_location", "ssl_key_location",
+               "ssl_key_password", "ssl_key_password_file"});
   sec.one_of("protocol", s.protocol, {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"});
   sec.one_of("sasl_mechanism", s.sasl_mechanism,
              {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"});
@@ -411,10 +411,10 @@ void read_security(const YAML::Node& node, KafkaSecurity& s, Diagnostics& d) {
 }
 
 void read_kafka(const YAML::Node& node, KafkaConfig& k, Diagnostics& d) {
-  Section sec(node, "kafka", d,
-              {"brokers", "group_id", "client_id", "topics", "topic_regex", "prefetch_bytes",
-               "auto_offset_reset", "commit_interval_ms", "session_timeout_ms", "security",
-               "properties"});
+  Section sec(
+      node, "kafka", d,
+      {"brokers", "group_id", "client_id", "topics", "topic_regex", "prefetch_bytes",
+       "auto_offset_reset", "commit_interval_ms", "session_timeout_ms", "security", "properties"});
   if (!node.IsDefined() || node.IsNull()) {
     d.error("kafka is required (at least kafka.brokers and kafka.topics)");
     return;
@@ -442,8 +442,8 @@ void read_kafka(const YAML::Node& node, KafkaConfig& k, Diagnostics& d) {
 
 void read_pipeline(const YAML::Node& node, PipelineConfig& p, Diagnostics& d) {
   Section sec(node, "pipeline", d,
-              {"max_inflight_bytes", "max_inflight_records", "max_event_bytes",
-               "drain_timeout_ms", "retry_backoff_initial_ms", "retry_backoff_max_ms"});
+              {"max_inflight_bytes", "max_inflight_records", "max_event_bytes", "drain_timeout_ms",
+               "retry_backoff_initial_ms", "retry_backoff_max_ms"});
   sec.bytes("max_inflight_bytes", p.max_inflight_bytes, 1024);
   sec.integer("max_inflight_records", p.max_inflight_records, 1);
   sec.bytes("max_event_bytes", p.max_event_bytes, 1);
@@ -554,11 +554,10 @@ void read_metrics(const YAML::Node& node, MetricsConfig& m, Diagnostics& d) {
   const char* begin = m.listen.data() + (colon == std::string::npos ? 0 : colon + 1);
   const char* end = m.listen.data() + m.listen.size();
   const auto [ptr, ec] = std::from_chars(begin, end, port);
-  if (colon == std::string::npos || colon == 0 || ec != std::errc() || ptr != end ||
-      port > 65535) {
-    d.error(sec.get("listen"),
-            fmt::format("metrics.listen must be host:port, e.g. 0.0.0.0:9464 (got '{}')",
-                        m.listen));
+  if (colon == std::string::npos || colon == 0 || ec != std::errc() || ptr != end || port > 65535) {
+    d.error(
+        sec.get("listen"),
+        fmt::format("metrics.listen must be host:port, e.g. 0.0.0.0:9464 (got '{}')", m.listen));
   }
 }
 
@@ -590,9 +589,9 @@ Loaded load_string(const std::string& yaml_text, const std::string& file) {
   }
   try {
     expand_tree(root, d);
-    Section top(root, "", d,
-                {"kafka", "pipeline", "dead_letter", "targets", "routes", "sink", "metrics",
-                 "log"});
+    Section top(
+        root, "", d,
+        {"kafka", "pipeline", "dead_letter", "targets", "routes", "sink", "metrics", "log"});
     Config& c = out.config;
     read_kafka(top.get("kafka"), c.kafka, d);
     read_pipeline(top.get("pipeline"), c.pipeline, d);

@@ -3,14 +3,14 @@
 // ${ENV} and ${ENV:-default} inside scalar values, resolves `*_file` secret indirection, rejects
 // unknown keys, and reports every problem with file:line:column in one pass.
 
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 #include "bridge/core/diagnostics.h"
 #include "transforms/api/transform.h"
@@ -30,8 +30,9 @@ class Secret {
 };
 
 struct KafkaSecurity {
-  std::string protocol;        // security.protocol: PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
-  std::string sasl_mechanism;  // sasl.mechanisms: PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 | OAUTHBEARER
+  std::string protocol;  // security.protocol: PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+  std::string
+      sasl_mechanism;  // sasl.mechanisms: PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 | OAUTHBEARER
   std::string sasl_username;
   Secret sasl_password;                  // or sasl_password_file
   std::string ssl_ca_location;           // ssl.ca.location
@@ -50,7 +51,7 @@ struct KafkaConfig {
   // when this fills, so too small a value starves the pipeline: 16 MiB gave 55k events/s, 64 MiB
   // 124k events/s (1 KB events, 6 partitions, bench/e2e_bench).
   std::int64_t prefetch_bytes = 64 * 1024 * 1024;
-  std::string auto_offset_reset = "earliest";      // earliest | latest
+  std::string auto_offset_reset = "earliest";  // earliest | latest
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds session_timeout{45000};
   KafkaSecurity security;
@@ -84,7 +85,7 @@ struct RouteConfig {
 enum class SinkType { file, stdout_, kafka };
 
 struct FileSinkConfig {
-  std::string path;   // NDJSON, appended
+  std::string path;    // NDJSON, appended
   bool fsync = false;  // fsync before acknowledging (survives power loss, slower)
 };
 

@@ -16,7 +16,9 @@ void Diagnostics::error(const YAML::Mark& mark, std::string message) {
   items_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
 }
 
-void Diagnostics::error(std::string message) { items_.push_back({file_, 0, 0, std::move(message)}); }
+void Diagnostics::error(std::string message) {
+  items_.push_back({file_, 0, 0, std::move(message)});
+}
 
 std::string Diagnostics::to_string() const {
   std::string out;

@@ -2,10 +2,10 @@
 // Configuration problems collected during startup. Every problem carries file:line:column so one
 // run of `capillary-bridge validate` can list them all.
 
+#include <yaml-cpp/yaml.h>
+
 #include <string>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 namespace bridge::core {
 

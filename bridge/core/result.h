@@ -3,9 +3,8 @@
 // The error kind tells the caller what to do next.
 
 #include <string>
-#include <utility>
-
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace bridge::core {
 

@@ -1,9 +1,9 @@
 #include "bridge/kafka/client_config.h"
 
-#include <array>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <array>
 
 namespace bridge::kafka {
 
@@ -18,19 +18,19 @@ core::Result<void> set(rd_kafka_conf_t* conf, const std::string& name, const std
 }
 
 void install_logger(rd_kafka_conf_t* conf) {
-  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t* rk, int level, const char* fac,
-                                    const char* buf) {
-    const auto* name = rd_kafka_name(rk);
-    if (level <= 3) {
-      spdlog::error("librdkafka {} {}: {}", name, fac, buf);
-    } else if (level <= 4) {
-      spdlog::warn("librdkafka {} {}: {}", name, fac, buf);
-    } else if (level <= 6) {
-      spdlog::info("librdkafka {} {}: {}", name, fac, buf);
-    } else {
-      spdlog::debug("librdkafka {} {}: {}", name, fac, buf);
-    }
-  });
+  rd_kafka_conf_set_log_cb(conf,
+                           [](const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+                             const auto* name = rd_kafka_name(rk);
+                             if (level <= 3) {
+                               spdlog::error("librdkafka {} {}: {}", name, fac, buf);
+                             } else if (level <= 4) {
+                               spdlog::warn("librdkafka {} {}: {}", name, fac, buf);
+                             } else if (level <= 6) {
+                               spdlog::info("librdkafka {} {}: {}", name, fac, buf);
+                             } else {
+                               spdlog::debug("librdkafka {} {}: {}", name, fac, buf);
+                             }
+                           });
 }
 
 core::Result<ConfPtr> base_conf(const config::KafkaConfig& cfg, const std::string& brokers,

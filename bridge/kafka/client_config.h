@@ -3,11 +3,11 @@
 // settings, then the user's pass-through properties (which win), then the settings the bridge's
 // guarantees depend on (which the user cannot override: see kFixedConsumerProperties).
 
+#include <librdkafka/rdkafka.h>
+
 #include <map>
 #include <memory>
 #include <string>
-
-#include <librdkafka/rdkafka.h>
 
 #include "bridge/config/config.h"
 #include "bridge/core/result.h"

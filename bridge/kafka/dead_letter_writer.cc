@@ -48,9 +48,9 @@ void DeadLetterWriter::poll(std::vector<deadletter::WriteResult>& out,
   reports_.clear();
   producer_.poll(reports_, out.empty() ? wait : std::chrono::milliseconds(0));
   for (const auto& r : reports_) {
-    out.push_back({r.ticket, r.error == RD_KAFKA_RESP_ERR_NO_ERROR,
-                   r.error == RD_KAFKA_RESP_ERR_NO_ERROR ? std::string()
-                                                         : rd_kafka_err2str(r.error)});
+    out.push_back(
+        {r.ticket, r.error == RD_KAFKA_RESP_ERR_NO_ERROR,
+         r.error == RD_KAFKA_RESP_ERR_NO_ERROR ? std::string() : rd_kafka_err2str(r.error)});
   }
 }
 

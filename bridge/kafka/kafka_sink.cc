@@ -63,6 +63,8 @@ void KafkaSink::poll(std::vector<sink::Outcome>& out, std::chrono::milliseconds 
   }
 }
 
-bool KafkaSink::flush(std::chrono::milliseconds deadline) { return producer_.flush(deadline); }
+bool KafkaSink::flush(std::chrono::milliseconds deadline) {
+  return producer_.flush(deadline);
+}
 
 }  // namespace bridge::kafka

@@ -30,7 +30,7 @@ class KafkaSink final : public sink::Sink {
 
   Producer producer_;
   std::string topic_;
-  std::vector<DeliveryReport> reports_;  // reused
+  std::vector<DeliveryReport> reports_;   // reused
   std::vector<sink::Outcome> immediate_;  // verdicts known at enqueue time
   std::atomic<bool> healthy_{true};
 };

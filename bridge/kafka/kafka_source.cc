@@ -1,11 +1,11 @@
 #include "bridge/kafka/kafka_source.h"
 
-#include <array>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
+
+#include <array>
+#include <cstring>
 
 namespace bridge::kafka {
 namespace {
@@ -99,7 +99,9 @@ core::Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const config::Kaf
   return self;
 }
 
-KafkaSource::~KafkaSource() { close(); }
+KafkaSource::~KafkaSource() {
+  close();
+}
 
 void KafkaSource::on_rebalance(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t* parts, void* opaque) {
@@ -113,7 +115,8 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
   const auto tps = from_list(parts);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     metrics_.rebalance_assign.Increment();
-    spdlog::info("assigned {} partition(s) ({})", tps.size(), cooperative ? "incremental" : "eager");
+    spdlog::info("assigned {} partition(s) ({})", tps.size(),
+                 cooperative ? "incremental" : "eager");
     if (listener_ != nullptr) {
       listener_->on_assigned(tps);
     }
@@ -249,8 +252,8 @@ core::Result<void> KafkaSource::poll(std::vector<source::Record>& out, std::size
       const void* value = nullptr;
       size_t size = 0;
       headers.reserve(rd_kafka_header_cnt(hdrs));
-      for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-                         RD_KAFKA_RESP_ERR_NO_ERROR;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
            ++i) {
         headers.push_back({name, {static_cast<const char*>(value), value ? size : 0}});
       }

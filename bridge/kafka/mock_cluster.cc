@@ -1,8 +1,8 @@
 #include "bridge/kafka/mock_cluster.h"
 
-#include <array>
-
 #include <fmt/format.h>
+
+#include <array>
 
 namespace bridge::kafka {
 

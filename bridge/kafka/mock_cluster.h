@@ -3,11 +3,11 @@
 // listens on free 127.0.0.1 ports, so kcat and other clients can produce into it while the
 // bridge runs. Not a test stand-in for Apache Kafka: integration tests use the real broker.
 
-#include <memory>
-#include <string>
-
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+
+#include <memory>
+#include <string>
 
 #include "bridge/core/result.h"
 #include "bridge/kafka/client_config.h"

@@ -1,8 +1,8 @@
 #include "bridge/kafka/producer.h"
 
-#include <array>
-
 #include <fmt/format.h>
+
+#include <array>
 
 namespace bridge::kafka {
 
@@ -42,8 +42,8 @@ void Producer::on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* msg, vo
 }
 
 rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view key,
-                                      std::string_view value,
-                                      std::span<const core::Header> headers, std::uint64_t ticket) {
+                                      std::string_view value, std::span<const core::Header> headers,
+                                      std::uint64_t ticket) {
   rd_kafka_headers_t* hdrs = nullptr;
   if (!headers.empty()) {
     hdrs = rd_kafka_headers_new(headers.size());

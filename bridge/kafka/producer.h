@@ -23,7 +23,8 @@ struct DeliveryReport {
 
 class Producer {
  public:
-  static core::Result<Producer> create(const config::KafkaConfig& cluster, const std::string& brokers,
+  static core::Result<Producer> create(const config::KafkaConfig& cluster,
+                                       const std::string& brokers,
                                        const std::map<std::string, std::string>& properties);
 
   // Enqueues a copy of the message. Waits (serving delivery reports) while the local queue is
@@ -44,7 +45,8 @@ class Producer {
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
 
   KafkaPtr rk_;
-  std::unique_ptr<std::vector<DeliveryReport>> reports_ = std::make_unique<std::vector<DeliveryReport>>();
+  std::unique_ptr<std::vector<DeliveryReport>> reports_ =
+      std::make_unique<std::vector<DeliveryReport>>();
 };
 
 }  // namespace bridge::kafka

@@ -1,7 +1,6 @@
 #include "bridge/metrics/http_server.h"
 
 #include <CivetServer.h>
-
 #include <fmt/format.h>
 
 namespace bridge::metrics {
@@ -52,8 +51,7 @@ struct HttpServer::Handlers {
 };
 
 core::Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
-                                                            const Metrics& metrics,
-                                                            Probes probes) {
+                                                            const Metrics& metrics, Probes probes) {
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->handlers_ = std::make_unique<Handlers>(metrics, std::move(probes));
   const std::vector<std::string> options = {"listening_ports", listen, "num_threads", "2"};

@@ -1,9 +1,9 @@
 #include "bridge/metrics/metrics.h"
 
-#include <sstream>
-
 #include <fmt/format.h>
 #include <prometheus/text_serializer.h>
+
+#include <sstream>
 
 #include "bridge/core/version.h"
 
@@ -56,8 +56,8 @@ Metrics::Metrics()
               .Help("Time from handing an output to the sink to its final verdict")
               .Register(*registry_)
               .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                               0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                                               2.5, 5, 10, 30})),
+                                                               0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+                                                               5, 10, 30})),
       rebalance_assign(rebalance_family_.Add({{"type", "assign"}})),
       rebalance_revoke(rebalance_family_.Add({{"type", "revoke"}})),
       rebalance_lost(rebalance_family_.Add({{"type", "lost"}})),
@@ -160,7 +160,8 @@ prometheus::Gauge& Metrics::consumer_lag(std::string_view topic, std::int32_t pa
   if (auto it = lag_cache_.find(key); it != lag_cache_.end()) {
     return *it->second;
   }
-  auto& g = lag_family_.Add({{"topic", std::string(topic)}, {"partition", std::to_string(partition)}});
+  auto& g =
+      lag_family_.Add({{"topic", std::string(topic)}, {"partition", std::to_string(partition)}});
   lag_cache_.emplace(std::move(key), &g);
   return g;
 }

@@ -7,6 +7,12 @@
 // Threading: prometheus-cpp metrics are thread-safe; the label-lookup helpers below are not and
 // are called from the pipeline thread only.
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -15,12 +21,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
-
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 
 namespace bridge::metrics {
 
@@ -32,9 +32,7 @@ class Metrics {
  public:
   Metrics();
 
-  [[nodiscard]] const std::shared_ptr<prometheus::Registry>& registry() const {
-    return registry_;
-  }
+  [[nodiscard]] const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
   // Prometheus text exposition of every metric (what /metrics serves).
   [[nodiscard]] std::string expose() const;
 

@@ -1,10 +1,10 @@
 #include "bridge/pipeline/pipeline.h"
 
-#include <algorithm>
-#include <random>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
 
 namespace bridge::pipeline {
 namespace {
@@ -42,7 +42,9 @@ Pipeline::Pipeline(Dependencies deps, config::PipelineConfig cfg)
   last_turn_ns_.store(now_ns(), std::memory_order_relaxed);
 }
 
-Pipeline::~Pipeline() { deps_.source.set_listener(nullptr); }
+Pipeline::~Pipeline() {
+  deps_.source.set_listener(nullptr);
+}
 
 bool Pipeline::healthy() const {
   return now_ns() - last_turn_ns_.load(std::memory_order_relaxed) < 30'000'000'000;
@@ -205,8 +207,8 @@ void Pipeline::send_outputs(Pending& p) {
     o.state = OutputState::sent;
     ++p.outstanding;
     send_batch_.push_back({p.seq * kOutputsPerRecord + i, o.kind, o.target, v.key,
-                           o.unchanged ? v.payload : std::string_view(o.body), v.topic,
-                           v.partition, v.offset});
+                           o.unchanged ? v.payload : std::string_view(o.body), v.topic, v.partition,
+                           v.offset});
   }
 }
 
@@ -273,8 +275,8 @@ void Pipeline::on_outcome(const sink::Outcome& outcome) {
         part.blocked = true;
         part.retry_at = Clock::now() + backoff(part.retry_attempts++);
         set_paused(part, true);
-        spdlog::warn("sink asked to retry {}/{} at offset {} ({}); partition paused",
-                     part.tp.topic, part.tp.partition, p.record.view().offset, outcome.reason);
+        spdlog::warn("sink asked to retry {}/{} at offset {} ({}); partition paused", part.tp.topic,
+                     part.tp.partition, p.record.view().offset, outcome.reason);
       }
       break;
     }
@@ -506,8 +508,8 @@ void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bo
     }
     std::erase_if(dl_retry_, [this](const auto& e) { return !pending_.contains(e.second); });
     if (dropped > 0) {
-      spdlog::info("{}/{}: dropped {} undelivered record(s) on {}", tp.topic, tp.partition,
-                   dropped, lost ? "loss" : "revoke");
+      spdlog::info("{}/{}: dropped {} undelivered record(s) on {}", tp.topic, tp.partition, dropped,
+                   lost ? "loss" : "revoke");
     }
     partitions_.erase(it);
   }

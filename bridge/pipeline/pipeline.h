@@ -39,7 +39,7 @@ struct Stats {
   std::uint64_t filtered = 0;       // records a transform turned into zero outputs
   std::uint64_t dead_lettered = 0;  // records written to the dead-letter topic
   std::map<std::string, std::uint64_t> dead_letter_reasons;  // reason code -> records
-  std::uint64_t retries = 0;        // outputs re-sent after a `retry` verdict
+  std::uint64_t retries = 0;  // outputs re-sent after a `retry` verdict
   std::int64_t inflight_records = 0;
   std::int64_t inflight_bytes = 0;
   int assigned_partitions = 0;
@@ -95,7 +95,12 @@ class Pipeline final : public source::RebalanceListener {
     OutputState state;
   };
 
-  enum class Fate : std::uint8_t { delivering, dead_lettering, dead_letter_retry_wait, dead_lettered };
+  enum class Fate : std::uint8_t {
+    delivering,
+    dead_lettering,
+    dead_letter_retry_wait,
+    dead_lettered
+  };
   struct Pending {
     Pending(source::Record r, Partition* part, std::uint64_t s)
         : record(std::move(r)), partition(part), seq(s) {}
@@ -105,8 +110,8 @@ class Pipeline final : public source::RebalanceListener {
     std::vector<Output> outputs;
     std::uint32_t outstanding = 0;  // outputs sent without a verdict
     Fate fate = Fate::delivering;
-    std::string reason;   // dead-letter reason code
-    std::string message;  // dead-letter message
+    std::string reason;      // dead-letter reason code
+    std::string message;     // dead-letter message
     std::string_view event;  // Capillary event name (Metrics::event_label storage), when known
     Clock::time_point sent_at;
   };

@@ -1,12 +1,11 @@
 #include "bridge/sink/file_sink.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace bridge::sink {
 
@@ -79,6 +78,8 @@ void FileSink::poll(std::vector<Outcome>& out, std::chrono::milliseconds /*wait*
   ready_.clear();
 }
 
-bool FileSink::flush(std::chrono::milliseconds /*deadline*/) { return true; }
+bool FileSink::flush(std::chrono::milliseconds /*deadline*/) {
+  return true;
+}
 
 }  // namespace bridge::sink

@@ -30,8 +30,7 @@ class Record {
  public:
   using Releaser = void (*)(void* handle);
 
-  Record(core::RecordView view, std::vector<core::Header> headers, void* handle,
-         Releaser release)
+  Record(core::RecordView view, std::vector<core::Header> headers, void* handle, Releaser release)
       : view_(view), headers_(std::move(headers)), handle_(handle, release) {}
 
   [[nodiscard]] core::RecordView view() const {

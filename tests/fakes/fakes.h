@@ -220,8 +220,8 @@ struct Letter {
 
 class FakeDeadLetters final : public deadletter::Writer {
  public:
-  int fail_next = 0;   // this many writes fail before writes succeed
-  bool hold = false;   // keep results back
+  int fail_next = 0;  // this many writes fail before writes succeed
+  bool hold = false;  // keep results back
 
   void write(const deadletter::Letter& l) override {
     const auto& r = *l.record;

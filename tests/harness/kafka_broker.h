@@ -94,8 +94,7 @@ class KafkaBroker {
  private:
   // Writes the config, formats a fresh data directory and starts the JVM; false (and `why`) when
   // the JVM exited during start-up. Throws on other failures.
-  bool launch(const std::string& jars, int attempt, std::chrono::seconds timeout,
-              std::string& why);
+  bool launch(const std::string& jars, int attempt, std::chrono::seconds timeout, std::string& why);
   rd_kafka_t* client();  // producer handle used for produce, admin and metadata
   [[noreturn]] void fail(const std::string& what) const;
 

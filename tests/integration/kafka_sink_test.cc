@@ -87,7 +87,8 @@ TEST_F(KafkaSinkTest, DeliveredOnlyOnDeliveryReportAndNothingLostWhileTheSinkIsD
           return consumed >= kEvents;
         },
         seconds(60)))
-        << "consumed " << consumed << "\n" << bridge.log_tail();
+        << "consumed " << consumed << "\n"
+        << bridge.log_tail();
     std::this_thread::sleep_for(seconds(2));
     const auto r = http_get("127.0.0.1", bridge.metrics_port(), "/metrics");
     EXPECT_EQ(metric_sum(r.body, "capillary_bridge_records_delivered_total").value_or(-1), 0);
@@ -107,7 +108,8 @@ TEST_F(KafkaSinkTest, DeliveredOnlyOnDeliveryReportAndNothingLostWhileTheSinkIsD
   // offsets reach the end of every partition.
   {
     BridgeProcess bridge(dir_, "up", cfg);
-    std::ofstream(bridge.config_path()) << kafka_sink_yaml(bridge.config(), out, broker().bootstrap(), "");
+    std::ofstream(bridge.config_path())
+        << kafka_sink_yaml(bridge.config(), out, broker().bootstrap(), "");
     bridge.start();
     std::int64_t written = 0;
     ASSERT_TRUE(wait_until(
@@ -119,7 +121,8 @@ TEST_F(KafkaSinkTest, DeliveredOnlyOnDeliveryReportAndNothingLostWhileTheSinkIsD
           return written >= kEvents;
         },
         seconds(120)))
-        << "outbound topic has " << written << "\n" << bridge.log_tail();
+        << "outbound topic has " << written << "\n"
+        << bridge.log_tail();
     const auto status = bridge.stop(seconds(30));
     ASSERT_TRUE(status && status->exited) << bridge.log_tail();
     EXPECT_EQ(status->code, 0) << bridge.log_tail();

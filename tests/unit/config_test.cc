@@ -2,12 +2,12 @@
 // file:line:column, all in one pass.
 #include "bridge/config/config.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace bridge::config {
 namespace {
@@ -25,7 +25,9 @@ std::string source_dir() {
   return dir != nullptr ? dir : ".";
 }
 
-std::string render(const Loaded& loaded) { return loaded.diagnostics.to_string(); }
+std::string render(const Loaded& loaded) {
+  return loaded.diagnostics.to_string();
+}
 
 TEST(Config, MinimalFileGetsDefaults) {
   const auto loaded = load_string(kMinimal, "minimal.yaml");

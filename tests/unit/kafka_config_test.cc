@@ -1,12 +1,12 @@
 // The librdkafka configuration the bridge builds: SASL/SSL settings from config reach librdkafka,
 // pass-through properties apply, the guarantees' settings win over the user's, and a bad property
 // is reported without echoing its value (it may be a secret).
-#include "bridge/kafka/client_config.h"
+#include <gtest/gtest.h>
 
 #include <array>
 #include <string>
 
-#include <gtest/gtest.h>
+#include "bridge/kafka/client_config.h"
 
 namespace bridge::kafka {
 namespace {

@@ -1,16 +1,16 @@
 // The operator endpoint over real HTTP (libcurl against civetweb on a free loopback port):
 // Prometheus exposition with the bridge's metric names, liveness and readiness probes, and the
 // cap on event-name label values (event names come from input).
-#include "bridge/metrics/http_server.h"
-
-#include <atomic>
-#include <string>
+#include "bridge/metrics/metrics.h"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "bridge/metrics/metrics.h"
+#include <atomic>
+#include <string>
+
+#include "bridge/metrics/http_server.h"
 
 namespace bridge::metrics {
 namespace {
@@ -65,7 +65,8 @@ TEST(MetricsEndpoint, ServesExpositionAndProbes) {
   for (const char* line : {
            "capillary_bridge_records_delivered_total 41",
            "capillary_bridge_records_consumed_total{topic=\"capillary.events\"} 45",
-           "capillary_bridge_records_dead_lettered_total{event=\"pointsIssued\",reason=\"unmapped\","
+           "capillary_bridge_records_dead_lettered_total{event=\"pointsIssued\",reason="
+           "\"unmapped\","
            "topic=\"capillary.events\"} 1",
            "capillary_bridge_sink_latency_seconds_count 1",
            "# TYPE capillary_bridge_inflight_bytes gauge",
@@ -83,15 +84,16 @@ TEST(MetricsEndpoint, ServesExpositionAndProbes) {
 
 TEST(MetricsEndpoint, UnhealthyPipelineFailsLiveness) {
   Metrics metrics;
-  auto server = HttpServer::start("127.0.0.1:0", metrics,
-                                  {[] { return false; }, [] { return false; }});
+  auto server =
+      HttpServer::start("127.0.0.1:0", metrics, {[] { return false; }, [] { return false; }});
   ASSERT_TRUE(server) << server.error().message;
   EXPECT_EQ(get((*server)->port(), "/healthz").status, 503);
 }
 
 TEST(MetricsEndpoint, PortInUseIsAnErrorNotACrash) {
   Metrics metrics;
-  auto first = HttpServer::start("127.0.0.1:0", metrics, {[] { return true; }, [] { return true; }});
+  auto first =
+      HttpServer::start("127.0.0.1:0", metrics, {[] { return true; }, [] { return true; }});
   ASSERT_TRUE(first);
   auto second = HttpServer::start(fmt::format("127.0.0.1:{}", (*first)->port()), metrics,
                                   {[] { return true; }, [] { return true; }});

@@ -1,9 +1,10 @@
 // The pipeline against fakes: at-least-once offset bookkeeping, dead letters, retries in order,
 // backpressure, rebalances and shutdown, all on one thread and deterministic.
 
+#include "bridge/pipeline/pipeline.h"
+
 #include <gtest/gtest.h>
 
-#include "bridge/pipeline/pipeline.h"
 #include "tests/fakes/fakes.h"
 #include "transforms/api/registry.h"
 #include "transforms/builtin/builtin.h"
@@ -35,7 +36,10 @@ class PipelineTest : public ::testing::Test {
         std::vector<transforms::Target>{target_});
     core::Diagnostics diags("test");
     std::vector<transforms::RouteSpec> specs;
-    specs.push_back({{kTopic}, std::move(events), "passthrough", YAML::Load("{target: default}"),
+    specs.push_back({{kTopic},
+                     std::move(events),
+                     "passthrough",
+                     YAML::Load("{target: default}"),
                      YAML::Mark()});
     auto built = transforms::RouterPlan::build(specs, registry_, std::move(targets), diags);
     EXPECT_TRUE(diags.ok()) << diags.to_string();

@@ -8,13 +8,13 @@
 // which is only ever used from that worker's thread. Views in Input are valid only for the
 // duration of apply(); bodies passed to Emitter::emit are copied by the emitter.
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <yaml-cpp/yaml.h>
 
 #include "bridge/core/diagnostics.h"
 #include "bridge/core/record.h"
@@ -44,9 +44,9 @@ struct Target {
 
 // Which documented envelope shape the record came in (reference/capillary-events.md section 3).
 enum class EnvelopeVariant : std::uint8_t {
-  e1_flat,          // { eventName, eventId, orgId, createdAt, data, ... }
-  e2_wrapped,       // { eventId, eventType, actionType, timeStamp, attributes:{ eventName, data, ... } }
-  e3_body,          // { "body": E1 }
+  e1_flat,     // { eventName, eventId, orgId, createdAt, data, ... }
+  e2_wrapped,  // { eventId, eventType, actionType, timeStamp, attributes:{ eventName, data, ... } }
+  e3_body,     // { "body": E1 }
   e4_api_response,  // { "data": E1, "errors": ..., "warnings": ... }
   e5_raw,           // internal event log: E1 keys plus eventLogId / traceAttributes
 };
