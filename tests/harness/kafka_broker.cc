@@ -314,7 +314,7 @@ bool KafkaBroker::launch(const std::string& jars, int attempt, std::chrono::seco
   {
     ChildProcess format(
         {{"java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", classpath, log4j_flag,
-          "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", props_path},
+          "kafka.tools.StorageTool", "format", "--cluster-id=" + cluster_id, "-c", props_path},
          {},
          dir_.file("format.out"),
          dir_.file("format.err"),
