@@ -4,6 +4,7 @@
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -111,7 +112,10 @@ void KafkaSource::on_rebalance(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
 void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
                                    rd_kafka_topic_partition_list_t* parts) {
   rd_kafka_t* rk = rk_.get();
-  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  if (cooperative_ < 0) {
+    cooperative_ = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0 ? 1 : 0;
+  }
+  const bool cooperative = cooperative_ == 1;
   const auto tps = from_list(parts);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     metrics_.rebalance_assign.Increment();
@@ -134,6 +138,14 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
   const bool lost = rd_kafka_assignment_lost(rk) != 0;
   (lost ? metrics_.rebalance_lost : metrics_.rebalance_revoke).Increment();
   spdlog::info("{} {} partition(s)", lost ? "lost" : "revoked", tps.size());
+  if (collecting_ != nullptr) {
+    std::erase_if(*collecting_, [&tps](const source::Record& r) {
+      const auto v = r.view();
+      return std::any_of(tps.begin(), tps.end(), [&v](const source::TopicPartition& tp) {
+        return tp.partition == v.partition && tp.topic == v.topic;
+      });
+    });
+  }
   if (listener_ != nullptr) {
     listener_->on_revoked(tps, lost);
   }
@@ -217,12 +229,18 @@ void KafkaSource::update_lag(std::string_view stats_json) {
 core::Result<void> KafkaSource::poll(std::vector<source::Record>& out, std::size_t max,
                                      std::chrono::milliseconds timeout) {
   int wait_ms = static_cast<int>(timeout.count());
+  collecting_ = &out;
+  struct Reset {
+    std::vector<source::Record>*& target;
+    ~Reset() { target = nullptr; }
+  } reset{collecting_};
   for (std::size_t n = 0; n < max; ++n) {
     rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk_.get(), wait_ms);
     wait_ms = 0;
     if (msg == nullptr) {
       break;
     }
+
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       const auto err = msg->err;
       const std::string text = rd_kafka_message_errstr(msg);

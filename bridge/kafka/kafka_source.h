@@ -58,6 +58,14 @@ class KafkaSource final : public source::Source {
   std::atomic<int> assigned_{0};
   std::atomic<std::int64_t> total_lag_{0};
   bool closed_ = false;
+  // 1 cooperative, 0 eager, -1 not known yet. Read once at the first assignment: calling
+  // rd_kafka_rebalance_protocol() from the revoke inside consumer_close can hang (librdkafka
+  // #4041).
+  int cooperative_ = -1;
+  // The batch poll() is filling, so a revoke in the middle of it can drop that batch's records
+  // of the revoked partitions (they belong to the old assignment; the new owner, maybe this
+  // instance again, refetches them from the committed offset).
+  std::vector<source::Record>* collecting_ = nullptr;
 };
 
 }  // namespace bridge::kafka

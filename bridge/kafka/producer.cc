@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <chrono>
 
 namespace bridge::kafka {
 
@@ -53,6 +54,9 @@ rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view k
     }
   }
   const std::string topic_name(topic);
+  // A full local queue means the cluster is slow or gone: wait a little for room, then give the
+  // caller QUEUE_FULL (a retry later) instead of blocking the pipeline thread without bound.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (;;) {
     // rd_kafka_produceva copies key and value (RD_KAFKA_MSG_F_COPY) and takes the headers on
     // success. The vu array form avoids the old-style casts inside the producev macros.
@@ -81,7 +85,7 @@ rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view k
       err = rd_kafka_error_code(error);
       rd_kafka_error_destroy(error);
     }
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
       rd_kafka_poll(rk_.get(), 10);
       continue;
     }

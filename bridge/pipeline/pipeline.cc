@@ -116,7 +116,16 @@ core::Result<void> Pipeline::run() {
   if (auto r = deps_.source.commit(true); !r) {
     spdlog::warn("final commit failed: {}", r.error().message);
   }
-  deps_.source.close();  // revoke callbacks drop whatever is still pending
+  // Release every consumed message before the consumer is closed and destroyed (librdkafka's
+  // destroy waits for outstanding messages), whether or not close delivers a revoke. Positions
+  // were stored and committed above, so this is the "lost" path: drop, store nothing more.
+  std::vector<source::TopicPartition> all;
+  all.reserve(partitions_.size());
+  for (const auto& [tp, part] : partitions_) {
+    all.push_back(tp);
+  }
+  on_revoked(all, true);
+  deps_.source.close();
   publish_gauges();
   if (tick_) {
     tick_(stats_);
@@ -340,7 +349,7 @@ void Pipeline::on_dead_letter_result(const deadletter::WriteResult& result) {
     deps_.metrics.dead_letter_write_failures.Increment();
     spdlog::error("dead-letter write failed ({}); retrying", result.error);
     p.fate = Fate::dead_letter_retry_wait;
-    dl_retry_.emplace_back(Clock::now() + backoff(1), p.seq);
+    dl_retry_.emplace_back(Clock::now() + backoff(++p.dead_letter_attempts), p.seq);
     return;
   }
   ++stats_.dead_lettered;
@@ -490,6 +499,9 @@ void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bo
       continue;
     }
     Partition& part = *it->second;
+    // librdkafka keeps a partition's pause flag across unassign and reassign: resume it now, or
+    // it would stay paused forever if it comes back to this instance.
+    set_paused(part, false);
     if (!lost) {
       if (auto pos = part.tracker.commit_position(); pos && pos != part.stored) {
         deps_.source.store(part.tp, *pos);

@@ -110,8 +110,9 @@ class Pipeline final : public source::RebalanceListener {
     std::vector<Output> outputs;
     std::uint32_t outstanding = 0;  // outputs sent without a verdict
     Fate fate = Fate::delivering;
-    std::string reason;      // dead-letter reason code
-    std::string message;     // dead-letter message
+    std::string reason;            // dead-letter reason code
+    std::string message;           // dead-letter message
+    int dead_letter_attempts = 0;  // failed dead-letter writes so far (backoff grows with them)
     std::string_view event;  // Capillary event name (Metrics::event_label storage), when known
     Clock::time_point sent_at;
   };

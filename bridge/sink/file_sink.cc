@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace bridge::sink {
 
@@ -64,14 +65,21 @@ void FileSink::send(std::span<const Message> messages) {
   }
   // One write per batch: either the whole batch is acknowledged, or none of it is and every
   // message is retried in order (a partial write can leave a duplicate line, never a gap).
-  healthy_ = write_all(buffer_);
-  const Verdict verdict = healthy_ ? Verdict::delivered : Verdict::retry;
+  const bool written = write_all(buffer_);
+  healthy_.store(written, std::memory_order_relaxed);
+  const Verdict verdict = written ? Verdict::delivered : Verdict::retry;
   for (const auto& m : messages) {
-    ready_.push_back({m.ticket, verdict, healthy_ ? std::string() : "sink-write", {}});
+    ready_.push_back({m.ticket, verdict, written ? std::string() : "sink-write", {}});
   }
 }
 
-void FileSink::poll(std::vector<Outcome>& out, std::chrono::milliseconds /*wait*/) {
+void FileSink::poll(std::vector<Outcome>& out, std::chrono::milliseconds wait) {
+  if (ready_.empty() && wait.count() > 0) {
+    // Verdicts are known at send(); with none pending, honour the wait instead of letting the
+    // pipeline spin (e.g. while a partition sits out a retry backoff).
+    std::this_thread::sleep_for(wait);
+    return;
+  }
   for (auto& o : ready_) {
     out.push_back(std::move(o));
   }

@@ -3,6 +3,7 @@
 // once write(2) returned for it (and fsync, when configured), so a SIGKILL loses nothing that was
 // acknowledged. Synchronous: verdicts are ready when send() returns.
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -23,7 +24,8 @@ class FileSink final : public Sink {
   void send(std::span<const Message> messages) override;
   void poll(std::vector<Outcome>& out, std::chrono::milliseconds wait) override;
   [[nodiscard]] bool flush(std::chrono::milliseconds deadline) override;
-  [[nodiscard]] bool ready() const override { return healthy_; }
+  // Read by the metrics server's threads (/readyz).
+  [[nodiscard]] bool ready() const override { return healthy_.load(std::memory_order_relaxed); }
 
  private:
   FileSink(int fd, bool owns_fd, bool fsync, std::string name);
@@ -32,7 +34,7 @@ class FileSink final : public Sink {
   int fd_;
   bool owns_fd_;
   bool fsync_;
-  bool healthy_ = true;
+  std::atomic<bool> healthy_{true};
   std::string name_;
   std::string buffer_;  // one write per send() batch; reused
   std::vector<Outcome> ready_;

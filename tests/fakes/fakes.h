@@ -68,7 +68,7 @@ class FakeSource final : public source::Source {
           committed[tp] = stored[tp];
         }
         assigned.erase(tp);
-        paused.erase(tp);
+        // Like librdkafka, a pause outlives the assignment: only resume() clears it.
       }
     }
     for (auto& [tp, q] : queues_) {

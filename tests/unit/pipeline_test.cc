@@ -219,6 +219,32 @@ TEST_F(PipelineTest, RevokeStoresTheSettledPrefixAndDropsUndeliveredWork) {
   EXPECT_FALSE(p.ready()) << "nothing assigned";
 }
 
+TEST_F(PipelineTest, PartitionPausedForARetryIsResumedWhenRevokedSoItCanComeBack) {
+  for (int i = 0; i < 20; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  bool sink_up = false;
+  sink_.policy = [&](const testing::SentMessage& m, int /*attempt*/) {
+    return sink_up || m.offset < 5 ? sink::Verdict::delivered : sink::Verdict::retry;
+  };
+  int phase = 0;  // 0: wait for the pause, 1: revoked, 2: reassigned
+  step_ = [&](int /*polls*/) {
+    if (phase == 0 && !source_.paused.empty()) {
+      source_.revoke({{kTopic, 0}});
+      phase = 1;
+    } else if (phase == 1 && source_.assigned.empty()) {
+      sink_up = true;
+      source_.assign({{kTopic, 0}});
+      phase = 2;
+    }
+  };
+  auto p = make();
+  run_until(p, [&] { return phase == 2 && p.stats().delivered >= 20; });
+  EXPECT_TRUE(source_.paused.empty()) << "the partition came back paused and would never fetch";
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 20);
+}
+
 TEST_F(PipelineTest, ReassignedPartitionResumesFromTheCommittedOffset) {
   for (int i = 0; i < 10; ++i) {
     source_.add(kTopic, 0, event(i));
