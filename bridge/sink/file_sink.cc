@@ -65,7 +65,13 @@ void FileSink::send(std::span<const Message> messages) {
   }
   // One write per batch: either the whole batch is acknowledged, or none of it is and every
   // message is retried in order (a partial write can leave a duplicate line, never a gap).
+  // A regular file that fails mid-write (ENOSPC, EIO) is cut back to where the batch began, so
+  // the retried batch never merges with a fragment into one unreadable line.
+  const off_t before = owns_fd_ ? ::lseek(fd_, 0, SEEK_END) : -1;
   const bool written = write_all(buffer_);
+  if (!written && before >= 0 && ::ftruncate(fd_, before) != 0) {
+    // Not a regular file (or truncation refused): the retry may follow a partial line.
+  }
   healthy_.store(written, std::memory_order_relaxed);
   const Verdict verdict = written ? Verdict::delivered : Verdict::retry;
   for (const auto& m : messages) {
