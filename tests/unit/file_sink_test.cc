@@ -2,12 +2,12 @@
 // write, retry verdicts (and not ready) when the device refuses the bytes.
 #include "bridge/sink/file_sink.h"
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace bridge::sink {
 namespace {
