@@ -240,7 +240,6 @@ core::Result<void> KafkaSource::poll(std::vector<source::Record>& out, std::size
     if (msg == nullptr) {
       break;
     }
-
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       const auto err = msg->err;
       const std::string text = rd_kafka_message_errstr(msg);

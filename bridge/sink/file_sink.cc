@@ -69,8 +69,9 @@ void FileSink::send(std::span<const Message> messages) {
   // the retried batch never merges with a fragment into one unreadable line.
   const off_t before = owns_fd_ ? ::lseek(fd_, 0, SEEK_END) : -1;
   const bool written = write_all(buffer_);
-  if (!written && before >= 0 && ::ftruncate(fd_, before) != 0) {
-    // Not a regular file (or truncation refused): the retry may follow a partial line.
+  if (!written && before >= 0) {
+    // Best effort: where truncation is refused the retried batch follows the fragment.
+    [[maybe_unused]] const int truncated = ::ftruncate(fd_, before);
   }
   healthy_.store(written, std::memory_order_relaxed);
   const Verdict verdict = written ? Verdict::delivered : Verdict::retry;
