@@ -18,6 +18,16 @@ int main(int argc, char** argv) {
   auto* validate = cli.add_subcommand("validate", "Check a configuration; list every problem");
   validate->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
 
+  bridge::app::TransformOptions transform_options;
+  auto* transform = cli.add_subcommand(
+      "transform", "Run the configured routes over events from a file or stdin; print outputs");
+  transform->add_option("-c,--config", transform_options.config_path, "Configuration file (YAML)")
+      ->required();
+  transform->add_option("input", transform_options.input_path,
+                        "Events, one JSON per line (default: stdin)");
+  transform->add_option("--topic", transform_options.topic,
+                        "Topic the routes see (default: the first of kafka.topics)");
+
   bridge::app::DevOptions dev_options;
   auto* dev = cli.add_subcommand(
       "dev", "Embedded broker, sample events and the real pipeline; no Kafka or config needed");
@@ -37,6 +47,9 @@ int main(int argc, char** argv) {
   }
   if (*validate) {
     return bridge::app::validate(config_path);
+  }
+  if (*transform) {
+    return bridge::app::transform(transform_options);
   }
   return bridge::app::dev(dev_options);
 }

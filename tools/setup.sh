@@ -19,7 +19,8 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git curl ca-certificates
   librdkafka-dev libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev
   libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev libexpected-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev libvalijson-dev
+  clang libclang-rt-14-dev
   kafkacat prometheus clang-format clang-tidy
 )
 if [ "$want_kafka" = 1 ]; then

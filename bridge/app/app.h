@@ -27,6 +27,16 @@ struct DevOptions {
   int partitions = 4;
 };
 
+struct TransformOptions {
+  std::string config_path;
+  std::string input_path;  // NDJSON events; empty or "-" for stdin
+  std::string topic;       // topic the routes see; default: the first of kafka.topics
+};
+
+// `capillary-bridge transform -c FILE [INPUT]`: one Platform streaming message per output line
+// on stdout, one JSON line per rejected event on stderr. Exit 0 unless the config is bad.
+int transform(const TransformOptions& options);
+
 // `capillary-bridge dev`: embedded broker, seeded sample events, the real pipeline.
 int dev(const DevOptions& options);
 

@@ -481,9 +481,10 @@ void read_targets(const YAML::Node& node, std::vector<transforms::Target>& targe
       transforms::Target t;
       t.name = name;
       Section sec(kv.second, fmt::format("targets.{}", name), d,
-                  {"dataset_id", "schema_ref", "flow_id", "topic"});
+                  {"dataset_id", "schema_ref", "content_type", "flow_id", "topic"});
       sec.str("dataset_id", t.dataset_id);
       sec.str("schema_ref", t.schema_ref);
+      sec.str("content_type", t.content_type);
       sec.str("flow_id", t.flow_id);
       sec.str("topic", t.topic);
       targets.push_back(std::move(t));
@@ -491,7 +492,9 @@ void read_targets(const YAML::Node& node, std::vector<transforms::Target>& targe
   }
   if (std::none_of(targets.begin(), targets.end(),
                    [](const transforms::Target& t) { return t.name == "default"; })) {
-    targets.push_back(transforms::Target{"default", {}, {}, {}, {}});
+    transforms::Target t;
+    t.name = "default";
+    targets.push_back(std::move(t));
   }
 }
 

@@ -73,6 +73,9 @@ Metrics::Metrics()
                                     "Records matched to a transform by topic and event name")),
       transformed_family_(counter_family(*registry_, "capillary_bridge_records_transformed_total",
                                          "Records a transform turned into outputs")),
+      warnings_family_(counter_family(*registry_, "capillary_bridge_transform_warnings_total",
+                                      "Non-fatal problems transforms found in records (a field "
+                                      "left out, an output over Platform's size guidance)")),
       delivered_family_(counter_family(*registry_, "capillary_bridge_outputs_delivered_total",
                                        "Outputs the sink accepted")),
       dead_lettered_family_(counter_family(*registry_,
@@ -143,6 +146,11 @@ prometheus::Counter& Metrics::transformed(std::string_view topic, std::string_vi
                                           std::string_view transform) {
   return labelled(transformed_family_,
                   {{"topic", topic}, {"event", event}, {"transform", transform}});
+}
+
+prometheus::Counter& Metrics::transform_warning(std::string_view transform,
+                                                std::string_view warning) {
+  return labelled(warnings_family_, {{"transform", transform}, {"warning", warning}});
 }
 
 prometheus::Counter& Metrics::outputs_delivered(std::string_view sink, std::string_view kind,

@@ -42,6 +42,8 @@ class Metrics {
                               std::string_view transform);
   prometheus::Counter& transformed(std::string_view topic, std::string_view event,
                                    std::string_view transform);
+  // `warning` is one of a transform's fixed warning codes (transforms::Emitter::warning).
+  prometheus::Counter& transform_warning(std::string_view transform, std::string_view warning);
   prometheus::Counter& outputs_delivered(std::string_view sink, std::string_view kind,
                                          std::string_view target);
   prometheus::Counter& dead_lettered(std::string_view topic, std::string_view event,
@@ -78,6 +80,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& consumed_family_;
   prometheus::Family<prometheus::Counter>& routed_family_;
   prometheus::Family<prometheus::Counter>& transformed_family_;
+  prometheus::Family<prometheus::Counter>& warnings_family_;
   prometheus::Family<prometheus::Counter>& delivered_family_;
   prometheus::Family<prometheus::Counter>& dead_lettered_family_;
   prometheus::Family<prometheus::Gauge>& lag_family_;

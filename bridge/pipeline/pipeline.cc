@@ -23,7 +23,8 @@ std::int64_t now_ns() {
 
 class Pipeline::Collector final : public transforms::Emitter {
  public:
-  explicit Collector(std::vector<Output>& out) : out_(out) {}
+  Collector(std::vector<Output>& out, metrics::Metrics& metrics, const transforms::Stage& stage)
+      : out_(out), metrics_(metrics), stage_(stage) {}
   void emit(transforms::OutputKind kind, const transforms::Target& target,
             std::string_view body) override {
     out_.push_back({kind, &target, std::string(body), false, OutputState::unsent});
@@ -31,9 +32,14 @@ class Pipeline::Collector final : public transforms::Emitter {
   void emit_unchanged(transforms::OutputKind kind, const transforms::Target& target) override {
     out_.push_back({kind, &target, {}, true, OutputState::unsent});
   }
+  void warning(std::string_view code) override {
+    metrics_.transform_warning(stage_.last_transform(), code).Increment();
+  }
 
  private:
   std::vector<Output>& out_;
+  metrics::Metrics& metrics_;
+  const transforms::Stage& stage_;
 };
 
 Pipeline::Pipeline(Dependencies deps, config::PipelineConfig cfg)
@@ -166,7 +172,8 @@ void Pipeline::handle_record(source::Record record) {
   Pending& p = it->second;
   part->order.push_back(seq);
   stats_.inflight_records += 1;
-  stats_.inflight_bytes += static_cast<std::int64_t>(p.record.size_bytes());
+  p.bytes = static_cast<std::int64_t>(p.record.size_bytes());
+  stats_.inflight_bytes += p.bytes;
 
   const core::RecordView v = p.record.view();
   if (static_cast<std::int64_t>(v.payload.size()) > cfg_.max_event_bytes) {
@@ -175,7 +182,7 @@ void Pipeline::handle_record(source::Record record) {
                             v.payload.size(), cfg_.max_event_bytes));
     return;
   }
-  Collector collector(p.outputs);
+  Collector collector(p.outputs, deps_.metrics, stage_);
   std::string_view event;
   auto result = stage_.process(v, collector, &event);
   p.event = deps_.metrics.event_label(event);
@@ -189,6 +196,10 @@ void Pipeline::handle_record(source::Record record) {
     return;
   }
   deps_.metrics.transformed(v.topic, p.event, transform).Increment();
+  for (const Output& o : p.outputs) {
+    p.bytes += static_cast<std::int64_t>(o.body.size());
+    stats_.inflight_bytes += static_cast<std::int64_t>(o.body.size());
+  }
   if (p.outputs.size() >= kOutputsPerRecord) {
     dead_letter(p, "too-many-outputs",
                 fmt::format("transform emitted {} outputs; the limit is {}", p.outputs.size(),
@@ -367,7 +378,7 @@ void Pipeline::settle(Pending& p) {
     part.dirty = true;
   }
   stats_.inflight_records -= 1;
-  stats_.inflight_bytes -= static_cast<std::int64_t>(p.record.size_bytes());
+  stats_.inflight_bytes -= p.bytes;
   while (!part.order.empty() && part.order.front() == p.seq) {
     part.order.pop_front();
   }
@@ -513,7 +524,7 @@ void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bo
     for (auto seq : part.order) {
       if (auto p = pending_.find(seq); p != pending_.end()) {
         stats_.inflight_records -= 1;
-        stats_.inflight_bytes -= static_cast<std::int64_t>(p->second.record.size_bytes());
+        stats_.inflight_bytes -= p->second.bytes;
         pending_.erase(p);
         ++dropped;
       }

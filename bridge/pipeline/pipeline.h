@@ -109,6 +109,7 @@ class Pipeline final : public source::RebalanceListener {
     std::uint64_t seq = 0;
     std::vector<Output> outputs;
     std::uint32_t outstanding = 0;  // outputs sent without a verdict
+    std::int64_t bytes = 0;         // counted in inflight_bytes: the record plus output bodies
     Fate fate = Fate::delivering;
     std::string reason;            // dead-letter reason code
     std::string message;           // dead-letter message

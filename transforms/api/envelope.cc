@@ -15,6 +15,8 @@
 #include <system_error>
 #include <utility>
 
+#include "transforms/api/values.h"
+
 namespace transforms {
 namespace {
 
@@ -26,224 +28,7 @@ constexpr const char* kMalformed = "malformed-json";
 constexpr const char* kEncoding = "encoding";
 constexpr const char* kEnvelope = "envelope";
 
-// Below this magnitude an epoch value is in seconds, not milliseconds (reference section 10.4).
-constexpr std::int64_t kSecondsThreshold = 100'000'000'000;
-
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-std::string_view trim_right(std::string_view s) {
-  while (!s.empty() && is_space(s.back())) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) {
-    s.remove_prefix(1);
-  }
-  return trim_right(s);
-}
-
-// RFC 8259 number grammar. simdjson's own number parsers reject valid JSON beyond 64-bit range,
-// which must not turn an otherwise fine record into `malformed-json`.
-bool is_json_number(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  const auto digits = [&] {
-    const std::size_t start = i;
-    while (i < n && is_digit(s[i])) {
-      ++i;
-    }
-    return i > start;
-  };
-  if (i < n && s[i] == '-') {
-    ++i;
-  }
-  if (i < n && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < n && s[i] == '.') {
-    ++i;
-    if (!digits()) {
-      return false;
-    }
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < n && (s[i] == '+' || s[i] == '-')) {
-      ++i;
-    }
-    if (!digits()) {
-      return false;
-    }
-  }
-  return i == n;
-}
-
-bool has_fraction_or_exponent(std::string_view number) {
-  return number.find_first_of(".eE") != std::string_view::npos;
-}
-
-std::optional<double> to_double(std::string_view number) {
-  double d = 0;
-  const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), d);
-  if (ec != std::errc{} || ptr != number.data() + number.size() || !std::isfinite(d)) {
-    return std::nullopt;
-  }
-  return d;
-}
-
-// A valid JSON number as an exact int64 (`50952.0` is accepted, `1.5` is not).
-std::optional<std::int64_t> to_integer(std::string_view number) {
-  if (!has_fraction_or_exponent(number)) {
-    std::int64_t v = 0;
-    const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), v);
-    if (ec != std::errc{} || ptr != number.data() + number.size()) {
-      return std::nullopt;
-    }
-    return v;
-  }
-  const auto d = to_double(number);
-  if (!d || *d != std::floor(*d) || std::fabs(*d) >= 9.0e18) {
-    return std::nullopt;
-  }
-  return static_cast<std::int64_t>(*d);
-}
-
-// Epoch milliseconds from a valid JSON number in ms or s (scientific notation allowed).
-std::optional<std::int64_t> epoch_ms_from_number(std::string_view number) {
-  if (!has_fraction_or_exponent(number)) {
-    const auto v = to_integer(number);
-    if (!v || *v <= 0) {
-      return std::nullopt;
-    }
-    return *v < kSecondsThreshold ? *v * 1000 : *v;
-  }
-  auto d = to_double(number);
-  if (!d || *d <= 0) {
-    return std::nullopt;
-  }
-  if (*d < static_cast<double>(kSecondsThreshold)) {
-    *d *= 1000;
-  }
-  if (*d >= 9.0e18) {
-    return std::nullopt;
-  }
-  return std::llround(*d);
-}
-
-// ISO-8601 date-time with a `Z` or numeric offset: `2024-07-01T13:40:26.172+0000`,
-// `2026-01-23T03:30:00Z`, `2024-07-01 19:10:26+05:30`. Seconds and fraction are optional.
-std::optional<std::int64_t> epoch_ms_from_iso(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  const auto fixed = [&](std::size_t count, int& out) {
-    if (n - i < count) {
-      return false;
-    }
-    out = 0;
-    for (std::size_t k = 0; k < count; ++k, ++i) {
-      if (!is_digit(s[i])) {
-        return false;
-      }
-      out = out * 10 + (s[i] - '0');
-    }
-    return true;
-  };
-  const auto expect = [&](char c) {
-    if (i < n && s[i] == c) {
-      ++i;
-      return true;
-    }
-    return false;
-  };
-  int year = 0;
-  int month = 0;
-  int day = 0;
-  int hour = 0;
-  int minute = 0;
-  int second = 0;
-  int millis = 0;
-  if (!fixed(4, year) || !expect('-') || !fixed(2, month) || !expect('-') || !fixed(2, day)) {
-    return std::nullopt;
-  }
-  if (!expect('T') && !expect('t') && !expect(' ')) {
-    return std::nullopt;
-  }
-  if (!fixed(2, hour) || !expect(':') || !fixed(2, minute)) {
-    return std::nullopt;
-  }
-  if (expect(':')) {
-    if (!fixed(2, second)) {
-      return std::nullopt;
-    }
-    if (expect('.') || expect(',')) {
-      const std::size_t start = i;
-      int scale = 100;
-      for (; i < n && is_digit(s[i]); ++i) {
-        millis += (s[i] - '0') * scale;
-        scale /= 10;
-      }
-      if (i == start) {
-        return std::nullopt;
-      }
-    }
-  }
-  int offset_minutes = 0;
-  if (expect('Z') || expect('z')) {
-    // UTC
-  } else if (i < n && (s[i] == '+' || s[i] == '-')) {
-    const int sign = s[i] == '-' ? -1 : 1;
-    ++i;
-    int off_hours = 0;
-    int off_minutes = 0;
-    if (!fixed(2, off_hours)) {
-      return std::nullopt;
-    }
-    if (i < n) {
-      expect(':');
-      if (!fixed(2, off_minutes)) {
-        return std::nullopt;
-      }
-    }
-    if (off_hours > 23 || off_minutes > 59) {
-      return std::nullopt;
-    }
-    offset_minutes = sign * (off_hours * 60 + off_minutes);
-  } else {
-    return std::nullopt;  // no offset: server or org time zone is anybody's guess
-  }
-  if (i != n || hour > 23 || minute > 59 || second > 60) {
-    return std::nullopt;
-  }
-  const std::chrono::year_month_day ymd{std::chrono::year{year},
-                                        std::chrono::month{static_cast<unsigned>(month)},
-                                        std::chrono::day{static_cast<unsigned>(day)}};
-  if (!ymd.ok()) {
-    return std::nullopt;
-  }
-  const std::int64_t days = std::chrono::sys_days{ymd}.time_since_epoch().count();
-  const std::int64_t seconds = days * 86'400 + std::int64_t{hour} * 3'600 +
-                               std::int64_t{minute} * 60 + second -
-                               std::int64_t{offset_minutes} * 60;
-  return seconds * 1000 + millis;
-}
-
-std::optional<std::int64_t> epoch_ms_from_text(std::string_view text) {
-  text = trim(text);
-  if (is_json_number(text)) {
-    return epoch_ms_from_number(text);
-  }
-  return epoch_ms_from_iso(text);
-}
+using namespace values;  // NOLINT(google-build-using-namespace): the shared value parsers
 
 // `150698_customerAdded` -> {`customerAdded`, 150698}. Names without a numeric prefix are
 // returned as they are.
@@ -270,12 +55,20 @@ struct Fields {
   std::optional<std::int64_t> org_id;
   std::optional<std::int64_t> created_at_ms;
   std::string_view data_raw;
+  std::string_view ref_id;
+  std::string_view api_request_id;
+  std::string_view loyalty_event_id;
+  std::string_view event_log_id;
   bool has_event_log_id = false;
   bool has_trace_attributes = false;
   std::string_view raw;  // this object's JSON text
-  // Backing store for event_name / event_id when their JSON text contains escapes.
+  // Backing store for the strings above when their JSON text contains escapes.
   std::string name_buf;
   std::string id_buf;
+  std::string ref_buf;
+  std::string request_buf;
+  std::string loyalty_buf;
+  std::string log_buf;
 
   void reset() {
     seen = false;
@@ -285,6 +78,10 @@ struct Fields {
     org_id.reset();
     created_at_ms.reset();
     data_raw = {};
+    ref_id = {};
+    api_request_id = {};
+    loyalty_event_id = {};
+    event_log_id = {};
     has_event_log_id = false;
     has_trace_attributes = false;
     raw = {};
@@ -523,14 +320,29 @@ class Walker {
     if (key == "createdAt") {
       return read_time(value, fields.created_at_ms);
     }
-    if (key == "eventLogId" || key == "traceAttributes") {
-      bool is_null = false;
+    if (key == "refId") {
+      return read_string_field(value, fields.ref_buf, fields.ref_id);
+    }
+    if (key == "apiRequestId") {
+      return read_string_field(value, fields.request_buf, fields.api_request_id);
+    }
+    if (key == "loyaltyEventId") {
+      return read_opaque_id(value, fields.loyalty_buf, fields.loyalty_event_id);
+    }
+    if (key == "eventLogId") {
       od::json_type type;
       if (auto e = value.type().get(type); e) {
         return e;
       }
-      is_null = type == od::json_type::null;
-      (key == "eventLogId" ? fields.has_event_log_id : fields.has_trace_attributes) = !is_null;
+      fields.has_event_log_id = type != od::json_type::null;
+      return read_opaque_id(value, fields.log_buf, fields.event_log_id);
+    }
+    if (key == "traceAttributes") {
+      od::json_type type;
+      if (auto e = value.type().get(type); e) {
+        return e;
+      }
+      fields.has_trace_attributes = type != od::json_type::null;
       return skip(value);
     }
     handled = false;
@@ -588,8 +400,12 @@ class Walker {
     return simdjson::SUCCESS;
   }
 
-  // eventId is opaque: a string (trimmed) or, unusually, a number kept as written.
   error_code read_event_id(od::value& value, Fields& fields) {
+    return read_opaque_id(value, fields.id_buf, fields.event_id);
+  }
+
+  // Ids are opaque: a string (trimmed) or a number kept as written; anything else is absent.
+  error_code read_opaque_id(od::value& value, std::string& buf, std::string_view& out) {
     od::json_type type;
     if (auto e = value.type().get(type); e) {
       return e;
@@ -599,10 +415,10 @@ class Walker {
       if (!is_json_number(token)) {
         return simdjson::NUMBER_ERROR;
       }
-      fields.event_id = in_payload(token);
+      out = in_payload(token);
       return simdjson::SUCCESS;
     }
-    return read_string_field(value, fields.id_buf, fields.event_id);
+    return read_string_field(value, buf, out);
   }
 
   // The text of a number, or of a string holding one; empty for anything else.
@@ -796,6 +612,13 @@ Result<Envelope> EnvelopeReader::State::read(std::string_view payload) {
     }
     env.event_raw = attrs.raw;
     env.data_raw = attrs.data_raw;
+    env.ref_id = !attrs.ref_id.empty() ? attrs.ref_id : top.event.ref_id;
+    env.api_request_id =
+        !attrs.api_request_id.empty() ? attrs.api_request_id : top.event.api_request_id;
+    env.loyalty_event_id =
+        !attrs.loyalty_event_id.empty() ? attrs.loyalty_event_id : top.event.loyalty_event_id;
+    env.event_log_id =
+        !top.event.event_log_id.empty() ? top.event.event_log_id : attrs.event_log_id;
     return env;
   } else if (top.body.seen && top.body.name_state == NameState::present) {
     event = &top.body;
@@ -826,6 +649,10 @@ Result<Envelope> EnvelopeReader::State::read(std::string_view payload) {
     env.has_created_at = true;
   }
   env.data_raw = event->data_raw;
+  env.ref_id = event->ref_id;
+  env.api_request_id = event->api_request_id;
+  env.loyalty_event_id = event->loyalty_event_id;
+  env.event_log_id = event->event_log_id;
   return env;
 }
 

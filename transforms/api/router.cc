@@ -100,6 +100,7 @@ Stage::Stage(std::shared_ptr<const RouterPlan> plan) : plan_(std::move(plan)) {
 Result<void> Stage::process(const bridge::core::RecordView& view, Emitter& out,
                             std::string_view* event_name_out) {
   last_transform_ = {};
+  last_event_id_ = {};
   if (event_name_out != nullptr) {
     *event_name_out = {};
   }
@@ -110,6 +111,7 @@ Result<void> Stage::process(const bridge::core::RecordView& view, Emitter& out,
   if (event_name_out != nullptr) {
     *event_name_out = envelope->event_name;
   }
+  last_event_id_ = envelope->event_id;
   const std::optional<std::size_t> index =
       plan_ ? plan_->match(view.topic, envelope->event_name) : std::nullopt;
   if (!index) {

@@ -82,12 +82,15 @@ class Stage {
   // Name of the transform the last process() call routed to; empty when none matched. For
   // metrics labels; valid for the Stage's life.
   [[nodiscard]] std::string_view last_transform() const { return last_transform_; }
+  // eventId of the last process() call's envelope; empty when unknown. Views the payload.
+  [[nodiscard]] std::string_view last_event_id() const { return last_event_id_; }
 
  private:
   std::shared_ptr<const RouterPlan> plan_;
   EnvelopeReader reader_;
   std::vector<std::unique_ptr<Transform>> instances_;  // per route, created on first use
   std::string_view last_transform_;
+  std::string_view last_event_id_;
 };
 
 }  // namespace transforms

@@ -38,8 +38,10 @@ struct Target {
   std::string name;        // config name, used in metrics labels
   std::string dataset_id;  // Platform dataset id (optional for non-Platform sinks)
   std::string schema_ref;  // Platform schema $id (optional)
-  std::string flow_id;     // Platform dataflow id (optional)
-  std::string topic;       // kafka sink: outbound topic override (optional)
+  // Platform schema representation, header.schemaRef.contentType.
+  std::string content_type = "application/vnd.adobe.xed-full+json;version=1";
+  std::string flow_id;  // Platform dataflow id (optional)
+  std::string topic;    // kafka sink: outbound topic override (optional)
 };
 
 // Which documented envelope shape the record came in (reference/capillary-events.md section 3).
@@ -65,6 +67,13 @@ struct Envelope {
   bool has_created_at = false;
   std::string_view event_raw;  // raw JSON of the object holding eventName (E2: `attributes`)
   std::string_view data_raw;   // raw JSON of `data`; empty when absent
+  // Optional envelope strings (trimmed; empty when absent or not a string/number). In E2 they
+  // come from `attributes` first. loyalty_event_id may also sit inside `data`: transforms look
+  // there when this is empty.
+  std::string_view ref_id;
+  std::string_view api_request_id;
+  std::string_view loyalty_event_id;
+  std::string_view event_log_id;  // a number's text as written, or a string
 };
 
 struct Input {
@@ -80,6 +89,10 @@ class Emitter {
   virtual void emit(OutputKind kind, const Target& target, std::string_view body) = 0;
   // The consumed payload goes out byte-for-byte, without a copy (fluent-bit's "unchanged").
   virtual void emit_unchanged(OutputKind kind, const Target& target) = 0;
+  // A non-fatal problem with the record: a field left out because it did not parse, an output
+  // over Platform's size guidance. `code` is a short, stable token from a small fixed set (it
+  // becomes a metric label); it never carries values from the record.
+  virtual void warning(std::string_view code) { static_cast<void>(code); }
 };
 
 class Transform {

@@ -1,0 +1,197 @@
+// Golden tests of the transform catalogue, through the real binary: for every directory
+// tests/golden/<group>/<case>/ with an input.jsonl, `capillary-bridge transform -c
+// tests/golden/<group>/bridge.yaml input.jsonl` must print exactly expected.jsonl on stdout and
+// rejects.jsonl on stderr. Every output is also checked against the project's XDM contract
+// schemas and Platform's extra rules (tests/contract), and — where ../shared/xdm exists (CI) —
+// against the public XDM schemas.
+//
+// After an intended change of output, regenerate with BRIDGE_UPDATE_GOLDEN=1 and review the diff.
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/contract/contract.h"
+#include "tests/harness/process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using bridge::harness::ChildOptions;
+using bridge::harness::ChildProcess;
+using bridge::harness::read_file;
+using bridge::harness::TempDir;
+
+struct RunResult {
+  std::string out;
+  std::string err;
+  int code = -1;
+};
+
+RunResult run_transform(const fs::path& config, const fs::path& input) {
+  TempDir dir("golden");
+  ChildOptions options;
+  options.args = {bridge::harness::bridge_binary(), "transform", "-c", config.string(),
+                  input.string()};
+  options.stdout_path = dir.file("out");
+  options.stderr_path = dir.file("err");
+  ChildProcess child(options);
+  const auto status = child.wait(std::chrono::seconds(60));
+  RunResult r;
+  r.out = read_file(dir.file("out"));
+  r.err = read_file(dir.file("err"));
+  r.code = status && status->exited ? status->code : -1;
+  return r;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    out.push_back(line);
+  }
+  return out;
+}
+
+struct Case {
+  std::string name;  // group/case
+  fs::path dir;
+  fs::path config;
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  const fs::path root = fs::path(bridge::harness::source_dir()) / "tests" / "golden";
+  for (const auto& group : fs::directory_iterator(root)) {
+    if (!group.is_directory() || !fs::exists(group.path() / "bridge.yaml")) {
+      continue;
+    }
+    for (const auto& c : fs::directory_iterator(group.path())) {
+      if (c.is_directory() && fs::exists(c.path() / "input.jsonl")) {
+        out.push_back({group.path().filename().string() + "/" + c.path().filename().string(),
+                       c.path(), group.path() / "bridge.yaml"});
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Case& a, const Case& b) { return a.name < b.name; });
+  return out;
+}
+
+class GoldenTest : public ::testing::TestWithParam<Case> {
+ protected:
+  static void SetUpTestSuite() {
+    const fs::path src = bridge::harness::source_dir();
+    contract_ = std::make_unique<tests::contract::Contract>(
+        tests::contract::Contract::load(src / "tests" / "contract" / "schemas"));
+    const char* shared = std::getenv("BRIDGE_SHARED_XDM_DIR");
+    public_xdm_ = std::make_unique<std::optional<tests::contract::PublicXdm>>(
+        tests::contract::PublicXdm::load_if_present(
+            shared != nullptr ? fs::path(shared) : src / ".." / "shared" / "xdm"));
+  }
+  static void TearDownTestSuite() {
+    contract_.reset();
+    public_xdm_.reset();
+  }
+
+  static std::unique_ptr<tests::contract::Contract> contract_;
+  static std::unique_ptr<std::optional<tests::contract::PublicXdm>> public_xdm_;
+};
+
+std::unique_ptr<tests::contract::Contract> GoldenTest::contract_;
+std::unique_ptr<std::optional<tests::contract::PublicXdm>> GoldenTest::public_xdm_;
+
+TEST_P(GoldenTest, MatchesExpectedAndTheXdmContract) {
+  const Case& c = GetParam();
+  const RunResult first = run_transform(c.config, c.dir / "input.jsonl");
+  ASSERT_EQ(first.code, 0) << first.err;
+
+  if (std::getenv("BRIDGE_UPDATE_GOLDEN") != nullptr) {
+    bridge::harness::write_file((c.dir / "expected.jsonl").string(), first.out);
+    bridge::harness::write_file((c.dir / "rejects.jsonl").string(), first.err);
+  }
+  const std::string expected = read_file((c.dir / "expected.jsonl").string());
+  const std::string rejects = read_file((c.dir / "rejects.jsonl").string());
+  ASSERT_FALSE(expected.empty() && rejects.empty())
+      << c.name << ": no expected.jsonl / rejects.jsonl; run with BRIDGE_UPDATE_GOLDEN=1";
+  EXPECT_EQ(first.out, expected) << c.name << ": stdout differs from expected.jsonl";
+  EXPECT_EQ(first.err, rejects) << c.name << ": stderr differs from rejects.jsonl";
+
+  // Determinism: a second run is byte-identical.
+  const RunResult second = run_transform(c.config, c.dir / "input.jsonl");
+  EXPECT_EQ(second.out, first.out) << c.name << ": output differs between two runs";
+  EXPECT_EQ(second.err, first.err);
+
+  // Every output: a Platform streaming message whose entity meets the contract.
+  simdjson::dom::parser parser;
+  std::map<std::string, std::string> entity_by_id;  // _id -> entity: one event, one body
+  std::size_t index = 0;
+  for (const std::string& line : lines(first.out)) {
+    ++index;
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << c.name << " output " << index;
+    std::string_view schema;
+    simdjson::dom::element entity;
+    ASSERT_EQ(doc.at_pointer("/header/schemaRef/id").get(schema), simdjson::SUCCESS);
+    ASSERT_EQ(doc.at_pointer("/body/xdmEntity").get(entity), simdjson::SUCCESS);
+    std::string_view meta_schema;
+    ASSERT_EQ(doc.at_pointer("/body/xdmMeta/schemaRef/id").get(meta_schema), simdjson::SUCCESS);
+    EXPECT_EQ(meta_schema, schema);
+    const bool is_event = entity.at_key("_id").error() == simdjson::SUCCESS;
+    const auto kind =
+        is_event ? tests::contract::Kind::experience_event : tests::contract::Kind::profile;
+    EXPECT_EQ(schema.find(is_event ? "9a8b7c6d" : "5e8f1a2b") != std::string_view::npos, true)
+        << c.name << " output " << index << ": sent to the wrong target";
+    const std::string body = simdjson::minify(entity);
+    for (const auto& problem : contract_->check(kind, body)) {
+      ADD_FAILURE() << c.name << " output " << index << ": " << problem;
+    }
+    if (*public_xdm_) {
+      for (const auto& problem : (*public_xdm_)->check(kind, body)) {
+        ADD_FAILURE() << c.name << " output " << index << " (public XDM): " << problem;
+      }
+    }
+    if (is_event) {
+      std::string_view id;
+      ASSERT_EQ(entity["_id"].get(id), simdjson::SUCCESS);
+      const auto [it, inserted] = entity_by_id.emplace(std::string(id), body);
+      // The same Capillary event in another envelope variant must map to the same body.
+      EXPECT_TRUE(inserted || it->second == body)
+          << c.name << ": two different bodies share _id " << id;
+    }
+  }
+
+  // Every reject names a reason; none quotes personal data from the samples.
+  for (const std::string& line : lines(first.err)) {
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << c.name << " stderr: " << line;
+    std::string_view reason;
+    ASSERT_EQ(doc["reason"].get(reason), simdjson::SUCCESS) << line;
+    static const std::set<std::string_view> kReasons = {
+        "envelope",  "identity",       "unmapped",      "encoding",
+        "too-large", "privacy-delete", "invalid-field", "malformed-json"};
+    EXPECT_TRUE(kReasons.count(reason) == 1) << c.name << ": unknown reason in " << line;
+    EXPECT_EQ(line.find("@example"), std::string::npos) << "an email in a reject: " << line;
+    EXPECT_EQ(line.find("5555550"), std::string::npos) << "a phone in a reject: " << line;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Catalogue, GoldenTest, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           std::string n = param_info.param.name;
+                           for (char& ch : n) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) {
+                               ch = '_';
+                             }
+                           }
+                           return n;
+                         });
+
+}  // namespace
