@@ -15,10 +15,14 @@
 //    document reachable from the kind's roots is copied under `definitions/<key>` of one bundle
 //    document and each $ref (remote `<$id>#<ptr>` or local `#<ptr>`) is rewritten to
 //    `#/definitions/<key><ptr>`, which makes every pointer unique.
+// On top of that, split() makes valijson report every failing class and field group, not only
+// the first, and FieldIndex reports fields the (open) public schemas do not declare.
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <map>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
@@ -32,21 +36,23 @@ constexpr std::string_view kExtensible = "https://ns.adobe.com/xdm/common/extens
 constexpr std::string_view kXdm = "https://ns.adobe.com/xdm/";
 
 // Roots for each kind ($id without the common prefix).
-const std::vector<std::string_view>& roots(Kind kind) {
-  static const std::vector<std::string_view> kProfile = {
-      "context/profile",
-      "context/identitymap",
-      "mixins/profile/profile-loyalty-details",
-      "context/profile-person-details",
-      "context/profile-personal-details",
-      "common/external-source-system-audit-details",
-  };
-  static const std::vector<std::string_view> kEvent = {
-      "context/experienceevent",
-      "context/experienceevent-commerce",
-      "context/experienceevent-loyalty-details",
-  };
-  return kind == Kind::profile ? kProfile : kEvent;
+constexpr std::array<std::string_view, 6> kProfileRoots = {
+    "context/profile",
+    "context/identitymap",
+    "mixins/profile/profile-loyalty-details",
+    "context/profile-person-details",
+    "context/profile-personal-details",
+    "common/external-source-system-audit-details",
+};
+constexpr std::array<std::string_view, 3> kEventRoots = {
+    "context/experienceevent",
+    "context/experienceevent-commerce",
+    "context/experienceevent-loyalty-details",
+};
+
+std::span<const std::string_view> roots(Kind kind) {
+  return kind == Kind::profile ? std::span<const std::string_view>(kProfileRoots)
+                               : std::span<const std::string_view>(kEventRoots);
 }
 
 std::string payload_name(std::string_view name) {
@@ -82,7 +88,7 @@ class Bundler {
 
   // Copies `id` and everything it references into bundle.definitions; returns its key.
   std::string add(const std::string& id, const std::string& referenced_from) {
-    const std::string key = key_for(id);
+    std::string key = key_for(id);
     if (added_.count(id) != 0) {
       return key;
     }
@@ -407,8 +413,9 @@ Checks compile(Kind kind, const std::map<std::string, Source>& sources,
     rapidjson::Value all_of(rapidjson::kArrayType);
     all_of.PushBack(ref, a);
     one.AddMember("allOf", all_of, a);
-    schemas.push_back(
-        std::make_unique<const detail::CompiledSchema>(std::move(one), what + " " + leaf));
+    std::string name = what;
+    name.append(" ").append(leaf);
+    schemas.push_back(std::make_unique<const detail::CompiledSchema>(std::move(one), name));
   }
   return {std::move(schemas), std::move(fields)};
 }

@@ -1,5 +1,7 @@
 // `capillary-bridge dev`, the whole binary with its embedded broker and sample events:
 // - with --exit-when-done it delivers the seeded sample events to the output file and exits 0;
+//   what arrives is exactly what `capillary-bridge transform` makes of the same samples with the
+//   same config (the pipeline and the CLI agree, output for output);
 // - without it, it keeps serving: /metrics counts exactly what reached the output, /healthz
 //   answers 200, and SIGTERM exits 0.
 
@@ -28,6 +30,40 @@ std::vector<std::string> sample_lines(const std::string& relative) {
     }
   }
   return out;
+}
+
+// What the catalogue makes of the samples, by the `transform` command with config/dev.yaml: the
+// XDM bodies (xdmEntity of each streaming message) and the number of rejected samples.
+struct Expected {
+  std::multiset<std::string> bodies;
+  std::size_t rejected = 0;
+};
+
+Expected expected_from_cli() {
+  TempDir dir("capillary-e2e-cli");
+  ChildOptions o;
+  o.args = {bridge_binary(), "transform", "-c", source_dir() + "/config/dev.yaml",
+            source_dir() + "/config/samples/capillary-events.jsonl"};
+  o.env = {{"CAPILLARY_BRIDGE_DEV_BROKERS", "127.0.0.1:9"}};
+  o.stdout_path = dir.file("out");
+  o.stderr_path = dir.file("err");
+  ChildProcess cli(o);
+  const auto st = cli.wait(seconds(60));
+  if (!st || !st->exited || st->code != 0) {
+    throw std::runtime_error("transform failed: " + cli.stderr_tail());
+  }
+  Expected e;
+  static constexpr std::string_view kEntity = "\"xdmEntity\":";
+  for (const auto& line : read_ndjson(dir.file("out"))) {
+    const auto at = line.find(kEntity);
+    if (at == std::string::npos || line.size() < at + kEntity.size() + 2) {
+      throw std::runtime_error("not a streaming message: " + line);
+    }
+    // {"header":…,"body":{"xdmMeta":…,"xdmEntity":<entity>}}
+    e.bodies.insert(line.substr(at + kEntity.size(), line.size() - at - kEntity.size() - 2));
+  }
+  e.rejected = read_ndjson(dir.file("err")).size();
+  return e;
 }
 
 ChildOptions dev_command(const TempDir& dir, const std::string& output, std::uint16_t port,
@@ -59,26 +95,22 @@ TEST(DevCommandTest, ExitWhenDoneDeliversTheSampleEvents) {
 
   const auto lines = read_ndjson(output);
   ASSERT_FALSE(lines.empty()) << "no output\n" << logs(dev);
-  // Passthrough: each output line is one seeded sample, byte for byte, and every well-formed
-  // sample arrives.
+  // The output is exactly what the transform command makes of the samples.
+  const Expected expected = expected_from_cli();
+  ASSERT_FALSE(expected.bodies.empty());
+  const std::multiset<std::string> got(lines.begin(), lines.end());
+  for (const auto& body : expected.bodies) {
+    EXPECT_EQ(got.count(body), expected.bodies.count(body))
+        << "output missing or duplicated: " << body.substr(0, 300);
+  }
+  for (const auto& line : got) {
+    EXPECT_TRUE(expected.bodies.contains(line)) << "unexpected output: " << line.substr(0, 300);
+  }
   const auto samples = sample_lines("config/samples/capillary-events.jsonl");
   const auto malformed = sample_lines("config/samples/malformed.jsonl");
-  ASSERT_FALSE(samples.empty());
-  std::multiset<std::string> seeded(samples.begin(), samples.end());
-  seeded.insert(malformed.begin(), malformed.end());
-  const std::set<std::string> delivered(lines.begin(), lines.end());
-  for (const auto& line : lines) {
-    EXPECT_TRUE(seeded.contains(line)) << "output line that was never seeded: " << line;
-  }
-  std::size_t missing = 0;
-  for (const auto& s : samples) {
-    if (!delivered.contains(s)) {
-      ++missing;
-      ADD_FAILURE() << "sample event not delivered: " << s.substr(0, 300);
-    }
-  }
-  std::cerr << fmt::format("dev: {} output lines; {} samples ({} missing), {} malformed samples\n",
-                           lines.size(), samples.size(), missing, malformed.size());
+  std::cerr << fmt::format(
+      "dev: {} output lines from {} samples ({} rejected by the catalogue) + {} malformed\n",
+      lines.size(), samples.size(), expected.rejected, malformed.size());
   EXPECT_TRUE(dev.stderr_tail(200).find("summary:") != std::string::npos) << logs(dev);
 }
 
@@ -88,10 +120,14 @@ TEST(DevCommandTest, MetricsMatchTheOutputAndSigtermExitsCleanly) {
   const std::uint16_t port = free_port();
   ChildProcess dev(dev_command(dir, output, port, false));
 
-  // Every well-formed sample is delivered and every malformed one dead-lettered (the first test
-  // checks the output itself); poll until the counters say so and match the output file.
+  // Every sample the catalogue maps is delivered, and every other one (unmapped, rejected,
+  // malformed) dead-lettered (the first test checks the output itself); poll until the counters
+  // say so and match the output file.
   const auto samples = sample_lines("config/samples/capillary-events.jsonl");
   const auto malformed = sample_lines("config/samples/malformed.jsonl");
+  const Expected expected = expected_from_cli();
+  const double want_delivered = static_cast<double>(samples.size() - expected.rejected);
+  const double want_dead = static_cast<double>(malformed.size() + expected.rejected);
   std::optional<double> delivered;
   std::optional<double> dead_lettered;
   std::size_t lines = 0;
@@ -112,17 +148,17 @@ TEST(DevCommandTest, MetricsMatchTheOutputAndSigtermExitsCleanly) {
         if (delivered != before) {
           history += fmt::format(" {}", delivered.value_or(-1));
         }
-        return delivered.value_or(0) > 0 && *delivered == static_cast<double>(samples.size()) &&
-               *delivered == static_cast<double>(lines) &&
-               dead_lettered.value_or(0) == static_cast<double>(malformed.size());
+        return delivered.value_or(0) > 0 && *delivered == want_delivered &&
+               static_cast<std::size_t>(lines) == expected.bodies.size() &&
+               dead_lettered.value_or(0) == want_dead;
       },
       seconds(120), milliseconds(200));
   ASSERT_TRUE(dev.running()) << "dev exited without --exit-when-done\n" << logs(dev);
   ASSERT_TRUE(ok) << "capillary_bridge_records_delivered_total=" << delivered.value_or(-1)
-                  << " (expected " << samples.size() << "; went" << history
-                  << "), output lines=" << lines
+                  << " (expected " << want_delivered << "; went" << history
+                  << "), output lines=" << lines << " (expected " << expected.bodies.size() << ")"
                   << ", capillary_bridge_records_dead_lettered_total=" << dead_lettered.value_or(-1)
-                  << " (expected " << malformed.size() << ")\n"
+                  << " (expected " << want_dead << ")\n"
                   << logs(dev);
   std::cerr << fmt::format("dev: records_delivered_total={} (went{}) output lines={}\n", *delivered,
                            history, lines);

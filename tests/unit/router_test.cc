@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,8 +70,15 @@ class LabelFactory final : public TransformFactory {
 
 std::shared_ptr<const std::vector<Target>> make_targets() {
   auto targets = std::make_shared<std::vector<Target>>();
-  targets->push_back({"default", "", "", "", ""});
-  targets->push_back({"profiles", "ds-profile", "https://ns.example.com/schema", "flow-1", ""});
+  Target fallback;
+  fallback.name = "default";
+  targets->push_back(fallback);
+  Target profiles;
+  profiles.name = "profiles";
+  profiles.dataset_id = "ds-profile";
+  profiles.schema_ref = "https://ns.example.com/schema";
+  profiles.flow_id = "flow-1";
+  targets->push_back(profiles);
   return targets;
 }
 
@@ -381,7 +389,10 @@ TEST(RegistryTest, FindAndNames) {
   ASSERT_NE(registry.find("passthrough"), nullptr);
   EXPECT_EQ(registry.find("passthrough")->name(), "passthrough");
   EXPECT_EQ(registry.find("Passthrough"), nullptr);
-  EXPECT_EQ(registry.names(), std::vector<std::string>{"passthrough"});
+  const std::vector<std::string> names = registry.names();
+  for (const char* name : {"passthrough", "capillary", "plugin"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+  }
 }
 
 TEST(RegistryDeathTest, DuplicateNameAborts) {

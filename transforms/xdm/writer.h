@@ -1,6 +1,7 @@
 #pragma once
-// A streaming JSON writer for XDM bodies, on top of RapidJSON's Writer (escaping and UTF-8
-// validation are RapidJSON's, not ours), with the one rule Platform adds: no null and no empty
+// A streaming JSON writer for XDM bodies, on top of RapidJSON's Writer (escaping is RapidJSON's,
+// not ours; strings must be valid UTF-8, which holds for anything taken from a payload the
+// envelope reader accepted), with the one rule Platform adds: no null and no empty
 // values. Objects and arrays open lazily — nothing is written until their first member — so a
 // container that ends up empty vanishes, and string setters skip empty or blank text.
 //
@@ -46,7 +47,7 @@ class Writer {
   // A complete, valid JSON value spliced as is (an untouched subtree of the input).
   void raw(std::string_view key, std::string_view json);
 
-  // True while every string written so far was valid UTF-8 and the nesting is balanced.
+  // True while every value was accepted and the nesting is balanced.
   [[nodiscard]] bool ok() const;
   // The document written so far (complete once every container is closed).
   [[nodiscard]] std::string_view view() const;

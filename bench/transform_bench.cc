@@ -1,0 +1,129 @@
+// Per-transform throughput of the built-in Capillary catalogue on realistic events (the first
+// line of each tests/golden/capillary/<event>/input.jsonl, ~0.6-1.5 KB), single thread:
+//   BM_Transform/<event>   transform only (apply() on an already unwrapped envelope)
+//   BM_Stage/<event>       envelope read (full validation) + routing + transform
+//   BM_SimdjsonDom/<event> simdjson DOM parse of the same bytes: the parse-rate ceiling
+// items_per_second is events/s per core; bytes_per_second is input bytes.
+
+#include <benchmark/benchmark.h>
+#include <simdjson.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bridge/core/diagnostics.h"
+#include "transforms/api/envelope.h"
+#include "transforms/api/registry.h"
+#include "transforms/api/router.h"
+#include "transforms/builtin/builtin.h"
+#include "transforms/capillary/capillary.h"
+
+namespace {
+
+class NullEmitter final : public transforms::Emitter {
+ public:
+  void emit(transforms::OutputKind, const transforms::Target&, std::string_view body) override {
+    bytes += body.size();
+  }
+  void emit_unchanged(transforms::OutputKind, const transforms::Target&) override {}
+  std::size_t bytes = 0;
+};
+
+std::string first_line(const std::string& event) {
+  std::ifstream in(std::string(BRIDGE_SOURCE_DIR) + "/tests/golden/capillary/" + event +
+                   "/input.jsonl");
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::shared_ptr<const transforms::RouterPlan> make_plan() {
+  static const std::shared_ptr<const transforms::RouterPlan> plan = [] {
+    transforms::Registry registry;
+    transforms::register_builtin_transforms(registry);
+    auto targets = std::make_shared<std::vector<transforms::Target>>();
+    targets->push_back({});
+    targets->back().name = "profiles";
+    targets->push_back({});
+    targets->back().name = "events";
+    transforms::RouteSpec spec;
+    spec.transform = "capillary";
+    spec.settings = YAML::Load(
+        "{tenant: acme, targets: {profile: profiles, experience_event: events}, "
+        "org_timezones: {50001: '+05:30'}, default_currency: USD}");
+    bridge::core::Diagnostics diags("bench");
+    auto built = transforms::RouterPlan::build({spec}, registry, targets, diags);
+    if (!built) {
+      std::fprintf(stderr, "bench plan: %s\n", diags.to_string().c_str());
+      std::abort();
+    }
+    return std::make_shared<const transforms::RouterPlan>(std::move(*built));
+  }();
+  return plan;
+}
+
+void BM_Transform(benchmark::State& state, const std::string& event) {
+  const std::string payload = first_line(event);
+  transforms::EnvelopeReader reader;
+  auto envelope = reader.read(payload);
+  if (!envelope) {
+    state.SkipWithError("envelope");
+    return;
+  }
+  auto transform = make_plan()->routes().front().creator();
+  bridge::core::RecordView view;
+  view.payload = payload;
+  NullEmitter out;
+  for (auto _ : state) {
+    auto r = transform->apply(transforms::Input{view, *envelope}, out);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(payload.size()));
+  state.counters["out_bytes/event"] =
+      static_cast<double>(out.bytes) / static_cast<double>(state.iterations());
+}
+
+void BM_Stage(benchmark::State& state, const std::string& event) {
+  const std::string payload = first_line(event);
+  transforms::Stage stage(make_plan());
+  bridge::core::RecordView view;
+  view.topic = "capillary.events";
+  view.payload = payload;
+  NullEmitter out;
+  for (auto _ : state) {
+    auto r = stage.process(view, out, nullptr);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(payload.size()));
+}
+
+void BM_SimdjsonDom(benchmark::State& state, const std::string& event) {
+  const simdjson::padded_string payload(first_line(event));
+  simdjson::dom::parser parser;
+  for (auto _ : state) {
+    simdjson::dom::element doc;
+    auto e = parser.parse(payload).get(doc);
+    benchmark::DoNotOptimize(e);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(payload.size()));
+}
+
+[[maybe_unused]] const bool registered = [] {
+  for (const std::string_view e : transforms::capillary::mapped_events()) {
+    const std::string name(e);
+    benchmark::RegisterBenchmark(("BM_Transform/" + name).c_str(), BM_Transform, name);
+  }
+  for (const std::string name : {"transactionAdded", "pointsIssued", "customerAdded"}) {
+    benchmark::RegisterBenchmark(("BM_Stage/" + name).c_str(), BM_Stage, name);
+    benchmark::RegisterBenchmark(("BM_SimdjsonDom/" + name).c_str(), BM_SimdjsonDom, name);
+  }
+  return true;
+}();
+
+}  // namespace
