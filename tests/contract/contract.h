@@ -77,8 +77,8 @@ class PublicXdm {
   //   experience_event: experienceevent (includes identitymap), experienceevent-commerce,
   //                     experienceevent-loyalty-details
   // Top-level tenant objects (`_x` other than `_id`) are dropped first: they are not public.
-  // The public schemas are open (no additionalProperties: false), so this catches wrong types,
-  // formats, patterns, enums and missing required fields, not unknown fields.
+  // Reports valijson's errors (types, formats, patterns, enums, `required`) and, because the
+  // public schemas are open (no additionalProperties: false), every field they do not declare.
   [[nodiscard]] std::vector<std::string> check(Kind kind, std::string_view json) const;
 
  private:

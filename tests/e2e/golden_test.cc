@@ -11,6 +11,7 @@
 #include <simdjson.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -144,11 +145,13 @@ TEST_P(GoldenTest, MatchesExpectedAndTheXdmContract) {
     std::string_view meta_schema;
     ASSERT_EQ(doc.at_pointer("/body/xdmMeta/schemaRef/id").get(meta_schema), simdjson::SUCCESS);
     EXPECT_EQ(meta_schema, schema);
-    const bool is_event = entity.at_key("_id").error() == simdjson::SUCCESS;
+    // The target decides the kind (tests/golden/*/bridge.yaml: the events schema id starts
+    // 9a8b7c6d, the profiles one 5e8f1a2b); an event must have an _id, a profile may.
+    const bool is_event = schema.find("/9a8b7c6d") != std::string_view::npos;
+    ASSERT_TRUE(is_event || schema.find("/5e8f1a2b") != std::string_view::npos)
+        << c.name << " output " << index << ": unknown target schema " << schema;
     const auto kind =
         is_event ? tests::contract::Kind::experience_event : tests::contract::Kind::profile;
-    EXPECT_EQ(schema.find(is_event ? "9a8b7c6d" : "5e8f1a2b") != std::string_view::npos, true)
-        << c.name << " output " << index << ": sent to the wrong target";
     const std::string body = simdjson::minify(entity);
     for (const auto& problem : contract_->check(kind, body)) {
       ADD_FAILURE() << c.name << " output " << index << ": " << problem;

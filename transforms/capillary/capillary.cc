@@ -139,12 +139,18 @@ class CapillaryTransform final : public Transform {
       wrong_type(path, v.kind, "a number or a numeric string");
       return std::nullopt;
     }
+    if (values::is_json_number(t)) {
+      return Number{t, 0};  // spliced as written; the double only on demand (value_of)
+    }
     const auto d = values::to_double(t);
     if (!d) {
       fail("invalid-field", fmt::format("{}: not a number", path));
       return std::nullopt;
     }
-    return Number{values::is_json_number(t) ? t : std::string_view{}, *d};
+    return Number{{}, *d};
+  }
+  static double value_of(const Number& n) {
+    return n.json.empty() ? n.value : values::to_double(n.json).value_or(0);
   }
   // An id XDM types as a string: integers keep their exact digits (`2649.0` → "2649").
   std::string_view id(const Scalar& v, std::string_view path, std::string& buf) {
@@ -675,9 +681,10 @@ void CapillaryTransform::transaction_body(bool purchase) {
     w_.string("SKU", sku);
     put_text("name", item.description, "data.lineItems[].description");
     if (const auto q = number(item.qty, "data.lineItems[].qty")) {
-      if (std::fabs(q->value) < 9.0e15) {
-        const double up = std::ceil(q->value);
-        fractional = fractional || up != q->value;
+      const double qty = value_of(*q);
+      if (std::fabs(qty) < 9.0e15) {
+        const double up = std::ceil(qty);
+        fractional = fractional || up != qty;
         w_.integer("quantity", static_cast<std::int64_t>(up));
       } else {
         fail("invalid-field", fmt::format("data.lineItems[{}].qty: out of range", index));
@@ -807,7 +814,7 @@ void CapillaryTransform::points_redeemed() {
     w_.end_array();
     const auto value =
         number(cap_[F::redeemed_points_currency_value], "data.redeemedPointsCurrencyValue");
-    if (value && value->value > 0) {
+    if (value && value_of(*value) > 0) {
       w_.begin_array("discounts");
       w_.begin_object();
       put_number("value", cap_[F::redeemed_points_currency_value],
@@ -966,7 +973,7 @@ void CapillaryTransform::reward_issued() {
   }
   begin_event("loyalty.rewardIssued", -1);
   const auto points = number(cap_[F::intouch_points], "data.intouchPoints");
-  if (points && points->value > 0) {
+  if (points && value_of(*points) > 0) {
     w_.begin_object("loyalty");
     w_.begin_array("pointsRedemption");
     w_.begin_object();

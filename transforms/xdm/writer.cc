@@ -5,10 +5,14 @@
 #if defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
 #define RAPIDJSON_SSE2
 #endif
+#include <rapidjson/internal/dtoa.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "transforms/api/values.h"
@@ -16,63 +20,125 @@
 namespace transforms::xdm {
 namespace {
 
-// No kWriteValidateEncodingFlag: every string written comes from a payload the envelope reader
-// has already validated as UTF-8 (or from configuration), and validation would also turn off
-// RapidJSON's SIMD scan. Escaping (quotes, backslashes, control characters) is RapidJSON's.
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-rapidjson::SizeType size_of(std::string_view s) {
-  return static_cast<rapidjson::SizeType>(s.size());
-}
-
 bool blank(std::string_view s) {
   return values::trim(s).empty();
 }
 
+// Whether JSON requires an escape anywhere in `s` (RFC 8259 section 7).
+bool needs_escape(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+  });
+}
+
 }  // namespace
 
+// Structure (braces, commas, keys) is written directly into `out`; string escaping is
+// RapidJSON's Writer (over `escape_buffer`), used only for values that need it.
 struct Writer::State {
   struct Frame {
     std::string_view key;
     bool has_key = false;
     bool array = false;
-    bool open = false;  // written to the output (it has, or is getting, a member)
+    bool open = false;   // written to the output
+    bool first = true;   // no member written yet
   };
 
-  rapidjson::StringBuffer buffer;
-  JsonWriter writer{buffer};
+  std::string out;
   std::vector<Frame> frames;
   std::size_t unopened = 0;  // index of the first frame not yet written
   bool ok = true;
+  bool root_written = false;
+  rapidjson::StringBuffer escape_buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> escaper{escape_buffer};
 
   void reset() {
-    buffer.Clear();
-    writer.Reset(buffer);
+    out.clear();
     frames.clear();
     unopened = 0;
     ok = true;
+    root_written = false;
+  }
+
+  // Separator before a new member of the innermost open container.
+  void separate() {
+    if (frames.empty()) {
+      ok = ok && !root_written;
+      root_written = true;
+      return;
+    }
+    Frame& f = frames.back();
+    if (!f.first) {
+      out.push_back(',');
+    }
+    f.first = false;
+  }
+
+  void put_key(std::string_view k) {
+    out.push_back('"');
+    out.append(k);
+    out.append("\":", 2);
   }
 
   // Writes every pending container down to the innermost one.
   void materialize() {
     for (; unopened < frames.size(); ++unopened) {
+      // The separator belongs to the parent frame (or the root).
+      if (unopened == 0) {
+        ok = ok && !root_written;
+        root_written = true;
+      } else {
+        Frame& parent = frames[unopened - 1];
+        if (!parent.first) {
+          out.push_back(',');
+        }
+        parent.first = false;
+      }
       Frame& f = frames[unopened];
       if (f.has_key) {
-        ok = writer.Key(f.key.data(), size_of(f.key)) && ok;
+        put_key(f.key);
       }
-      ok = (f.array ? writer.StartArray() : writer.StartObject()) && ok;
+      out.push_back(f.array ? '[' : '{');
       f.open = true;
     }
   }
 
-  // A member key inside an object.
-  void key(std::string_view k) {
+  // Starts a member: pending containers, separator, key (when given).
+  void member(std::string_view k, bool has_key) {
     materialize();
-    ok = writer.Key(k.data(), size_of(k)) && ok;
+    separate();
+    if (has_key) {
+      put_key(k);
+    }
+  }
+
+  void put_string(std::string_view v) {
+    if (!needs_escape(v)) {
+      out.push_back('"');
+      out.append(v);
+      out.push_back('"');
+      return;
+    }
+    escape_buffer.Clear();
+    escaper.Reset(escape_buffer);
+    ok = escaper.String(v.data(), static_cast<rapidjson::SizeType>(v.size())) && ok;
+    out.append(escape_buffer.GetString(), escape_buffer.GetSize());
+  }
+
+  void put_integer(std::int64_t v) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+    out.append(buf, r.ptr);
+  }
+
+  void put_double(double v) {
+    char buf[32];
+    const char* end = rapidjson::internal::dtoa(v, buf);
+    out.append(buf, static_cast<std::size_t>(end - buf));
   }
 
   void push(std::string_view k, bool has_key, bool array) {
-    frames.push_back({k, has_key, array, false});
+    frames.push_back({k, has_key, array, false, true});
   }
 
   void pop(bool array) {
@@ -83,11 +149,9 @@ struct Writer::State {
     const bool was_open = frames.back().open;
     frames.pop_back();
     if (was_open) {
-      ok = (array ? writer.EndArray() : writer.EndObject()) && ok;
+      out.push_back(array ? ']' : '}');
     }
-    if (unopened > frames.size()) {
-      unopened = frames.size();
-    }
+    unopened = std::min(unopened, frames.size());
   }
 };
 
@@ -121,68 +185,79 @@ void Writer::string(std::string_view key, std::string_view value) {
   if (blank(value)) {
     return;
   }
-  state_->key(key);
-  state_->ok = state_->writer.String(value.data(), size_of(value)) && state_->ok;
+  state_->member(key, true);
+  state_->put_string(value);
 }
 
 void Writer::string(std::string_view value) {
   if (blank(value)) {
     return;
   }
-  state_->materialize();
-  state_->ok = state_->writer.String(value.data(), size_of(value)) && state_->ok;
+  state_->member({}, false);
+  state_->put_string(value);
+}
+
+void Writer::string_token(std::string_view key, std::string_view token, std::string_view text) {
+  if (blank(text)) {
+    return;
+  }
+  state_->member(key, true);
+  state_->out.append(token);
+}
+
+void Writer::string_token(std::string_view token, std::string_view text) {
+  if (blank(text)) {
+    return;
+  }
+  state_->member({}, false);
+  state_->out.append(token);
 }
 
 void Writer::integer(std::string_view key, std::int64_t value) {
-  state_->key(key);
-  state_->ok = state_->writer.Int64(value) && state_->ok;
+  state_->member(key, true);
+  state_->put_integer(value);
 }
 
 void Writer::integer(std::int64_t value) {
-  state_->materialize();
-  state_->ok = state_->writer.Int64(value) && state_->ok;
+  state_->member({}, false);
+  state_->put_integer(value);
 }
 
 void Writer::number(std::string_view key, double value) {
   if (!std::isfinite(value)) {
     return;
   }
-  state_->key(key);
-  state_->ok = state_->writer.Double(value) && state_->ok;
+  state_->member(key, true);
+  state_->put_double(value);
 }
 
 void Writer::boolean(std::string_view key, bool value) {
-  state_->key(key);
-  state_->ok = state_->writer.Bool(value) && state_->ok;
+  state_->member(key, true);
+  state_->out.append(value ? "true" : "false");
 }
 
 void Writer::number_text(std::string_view key, std::string_view json_number) {
   if (json_number.empty()) {
     return;
   }
-  state_->key(key);
-  state_->ok =
-      state_->writer.RawValue(json_number.data(), json_number.size(), rapidjson::kNumberType) &&
-      state_->ok;
+  state_->member(key, true);
+  state_->out.append(json_number);
 }
 
 void Writer::number_text(std::string_view json_number) {
   if (json_number.empty()) {
     return;
   }
-  state_->materialize();
-  state_->ok =
-      state_->writer.RawValue(json_number.data(), json_number.size(), rapidjson::kNumberType) &&
-      state_->ok;
+  state_->member({}, false);
+  state_->out.append(json_number);
 }
 
 void Writer::raw(std::string_view key, std::string_view json) {
   if (json.empty()) {
     return;
   }
-  state_->key(key);
-  state_->ok =
-      state_->writer.RawValue(json.data(), json.size(), rapidjson::kObjectType) && state_->ok;
+  state_->member(key, true);
+  state_->out.append(json);
 }
 
 bool Writer::ok() const {
@@ -190,7 +265,7 @@ bool Writer::ok() const {
 }
 
 std::string_view Writer::view() const {
-  return {state_->buffer.GetString(), state_->buffer.GetSize()};
+  return state_->out;
 }
 
 }  // namespace transforms::xdm

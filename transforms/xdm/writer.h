@@ -7,7 +7,9 @@
 //
 // One writer per worker, reused: reset() keeps the buffer's capacity, so a warmed-up writer does
 // not allocate. Keys must stay alive until the enclosing container has been written (string
-// literals and configuration strings do).
+// literals and configuration strings do), and must not need escaping (they are literals, or
+// configuration values checked at startup). String values are escaped by RapidJSON; a value
+// without a character JSON requires escaped (`"`, `\`, below U+0020) is copied as is.
 
 #include <cstdint>
 #include <memory>
@@ -46,6 +48,11 @@ class Writer {
   void number_text(std::string_view json_number);
   // A complete, valid JSON value spliced as is (an untouched subtree of the input).
   void raw(std::string_view key, std::string_view json);
+  // A JSON string token exactly as it appears in a validated input (quotes and escapes
+  // included), spliced without unescaping and re-escaping. Skipped when `text` — the token's
+  // unescaped content — is blank.
+  void string_token(std::string_view key, std::string_view token, std::string_view text);
+  void string_token(std::string_view token, std::string_view text);
 
   // True while every value was accepted and the nesting is balanced.
   [[nodiscard]] bool ok() const;
