@@ -21,7 +21,8 @@ bool valid_currency(std::string_view s) {
 
 bool valid_symbol(std::string_view s) {
   return !s.empty() && std::none_of(s.begin(), s.end(), [](char c) {
-    return values::is_space(c) || c == '"' || c == '\\';
+    // Symbols become JSON keys written without escaping.
+    return values::is_space(c) || c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
   });
 }
 
