@@ -11,8 +11,8 @@
 #include <simdjson.h>
 
 #include <cstdlib>
-#include <iostream>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -196,5 +196,60 @@ INSTANTIATE_TEST_SUITE_P(Catalogue, GoldenTest, ::testing::ValuesIn(cases()),
                            }
                            return n;
                          });
+
+}  // namespace
+
+namespace {
+
+// The command itself: events from stdin, a bad config exits 2 with file:line:col, and a reject
+// names reason and event id on stderr while stdout stays a clean stream of messages.
+TEST(TransformCommandTest, ReadsStdinAndExitsTwoOnBadConfig) {
+  TempDir dir("transform-cmd");
+  const std::string bad = dir.file("bad.yaml");
+  bridge::harness::write_file(bad, R"(kafka: {brokers: 127.0.0.1:9, topics: [t]}
+dead_letter: {topic: dlq}
+routes:
+  - transform: capillary
+    settings: {tenant: acme, targets: {profile: missing}}
+)");
+  {
+    ChildOptions o;
+    o.args = {bridge::harness::bridge_binary(), "transform", "-c", bad};
+    o.stdout_path = dir.file("bad.out");
+    o.stderr_path = dir.file("bad.err");
+    ChildProcess child(o);
+    const auto st = child.wait(std::chrono::seconds(30));
+    ASSERT_TRUE(st && st->exited);
+    EXPECT_EQ(st->code, 2);
+    EXPECT_NE(read_file(dir.file("bad.err")).find("bad.yaml:5:"), std::string::npos)
+        << read_file(dir.file("bad.err"));
+  }
+  const fs::path config =
+      fs::path(bridge::harness::source_dir()) / "tests" / "golden" / "capillary" / "bridge.yaml";
+  const std::string input = dir.file("in.jsonl");
+  bridge::harness::write_file(
+      input,
+      R"({"eventName":"badgeEarned","eventId":"b-1","orgId":50001,"createdAt":1740000000000,"data":{"customerIdentifiers":{"customerId":7},"badgeId":"B1","earnId":"E1"}})"
+      "\n"
+      R"({"eventName":"streakSomething","eventId":"b-2","orgId":50001,"createdAt":1740000000000,"data":{}})"
+      "\nnot json\n");
+  ChildOptions o;
+  o.args = {"/bin/sh", "-c",
+            bridge::harness::bridge_binary() + " transform -c " + config.string() + " < " + input};
+  o.stdout_path = dir.file("out");
+  o.stderr_path = dir.file("err");
+  ChildProcess child(o);
+  const auto st = child.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(st && st->exited);
+  EXPECT_EQ(st->code, 0);
+  const auto out = lines(read_file(dir.file("out")));
+  ASSERT_EQ(out.size(), 1U) << read_file(dir.file("out"));
+  EXPECT_NE(out[0].find(R"("eventType":"loyalty.badgeEarned")"), std::string::npos);
+  const auto err = lines(read_file(dir.file("err")));
+  ASSERT_EQ(err.size(), 2U) << read_file(dir.file("err"));
+  EXPECT_NE(err[0].find(R"("reason":"unmapped")"), std::string::npos) << err[0];
+  EXPECT_NE(err[0].find(R"("eventId":"b-2")"), std::string::npos) << err[0];
+  EXPECT_NE(err[1].find(R"("line":3,"reason":"malformed-json")"), std::string::npos) << err[1];
+}
 
 }  // namespace
