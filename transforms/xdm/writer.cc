@@ -12,6 +12,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,48 @@ bool needs_escape(std::string_view s) {
 
 }  // namespace
 
+// A growable byte buffer whose appends inline to a bounds check and a copy (std::string's
+// push_back does not inline at -O2 and showed in profiles).
+class Buffer {
+ public:
+  Buffer() { grow(4096); }
+  ~Buffer() { std::free(data_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  void clear() { size_ = 0; }
+  void put(char c) {
+    if (size_ == capacity_) {
+      grow(1);
+    }
+    data_[size_++] = c;
+  }
+  void put(std::string_view s) {
+    if (capacity_ - size_ < s.size()) {
+      grow(s.size());
+    }
+    std::memcpy(data_ + size_, s.data(), s.size());
+    size_ += s.size();
+  }
+  void put(const char* p, std::size_t n) { put(std::string_view(p, n)); }
+  [[nodiscard]] std::string_view view() const { return {data_, size_}; }
+
+ private:
+  void grow(std::size_t at_least) {
+    const std::size_t wanted = std::max(capacity_ * 2, size_ + at_least);
+    auto* p = static_cast<char*>(std::realloc(data_, wanted));
+    if (p == nullptr) {
+      throw std::bad_alloc();
+    }
+    data_ = p;
+    capacity_ = wanted;
+  }
+
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
 // Structure (braces, commas, keys) is written directly into `out`; string escaping is
 // RapidJSON's Writer (over `escape_buffer`), used only for values that need it.
 struct Writer::State {
@@ -40,11 +85,11 @@ struct Writer::State {
     std::string_view key;
     bool has_key = false;
     bool array = false;
-    bool open = false;   // written to the output
-    bool first = true;   // no member written yet
+    bool open = false;  // written to the output
+    bool first = true;  // no member written yet
   };
 
-  std::string out;
+  Buffer out;
   std::vector<Frame> frames;
   std::size_t unopened = 0;  // index of the first frame not yet written
   bool ok = true;
@@ -69,15 +114,15 @@ struct Writer::State {
     }
     Frame& f = frames.back();
     if (!f.first) {
-      out.push_back(',');
+      out.put(',');
     }
     f.first = false;
   }
 
   void put_key(std::string_view k) {
-    out.push_back('"');
-    out.append(k);
-    out.append("\":", 2);
+    out.put('"');
+    out.put(k);
+    out.put("\":", 2);
   }
 
   // Writes every pending container down to the innermost one.
@@ -90,7 +135,7 @@ struct Writer::State {
       } else {
         Frame& parent = frames[unopened - 1];
         if (!parent.first) {
-          out.push_back(',');
+          out.put(',');
         }
         parent.first = false;
       }
@@ -98,14 +143,16 @@ struct Writer::State {
       if (f.has_key) {
         put_key(f.key);
       }
-      out.push_back(f.array ? '[' : '{');
+      out.put(f.array ? '[' : '{');
       f.open = true;
     }
   }
 
   // Starts a member: pending containers, separator, key (when given).
   void member(std::string_view k, bool has_key) {
-    materialize();
+    if (unopened < frames.size()) {
+      materialize();
+    }
     separate();
     if (has_key) {
       put_key(k);
@@ -114,27 +161,27 @@ struct Writer::State {
 
   void put_string(std::string_view v) {
     if (!needs_escape(v)) {
-      out.push_back('"');
-      out.append(v);
-      out.push_back('"');
+      out.put('"');
+      out.put(v);
+      out.put('"');
       return;
     }
     escape_buffer.Clear();
     escaper.Reset(escape_buffer);
     ok = escaper.String(v.data(), static_cast<rapidjson::SizeType>(v.size())) && ok;
-    out.append(escape_buffer.GetString(), escape_buffer.GetSize());
+    out.put(escape_buffer.GetString(), escape_buffer.GetSize());
   }
 
   void put_integer(std::int64_t v) {
     char buf[24];
     const auto r = std::to_chars(buf, buf + sizeof(buf), v);
-    out.append(buf, r.ptr);
+    out.put(buf, static_cast<std::size_t>(r.ptr - buf));
   }
 
   void put_double(double v) {
     char buf[32];
     const char* end = rapidjson::internal::dtoa(v, buf);
-    out.append(buf, static_cast<std::size_t>(end - buf));
+    out.put(buf, static_cast<std::size_t>(end - buf));
   }
 
   void push(std::string_view k, bool has_key, bool array) {
@@ -149,7 +196,7 @@ struct Writer::State {
     const bool was_open = frames.back().open;
     frames.pop_back();
     if (was_open) {
-      out.push_back(array ? ']' : '}');
+      out.put(array ? ']' : '}');
     }
     unopened = std::min(unopened, frames.size());
   }
@@ -202,7 +249,7 @@ void Writer::string_token(std::string_view key, std::string_view token, std::str
     return;
   }
   state_->member(key, true);
-  state_->out.append(token);
+  state_->out.put(token);
 }
 
 void Writer::string_token(std::string_view token, std::string_view text) {
@@ -210,7 +257,7 @@ void Writer::string_token(std::string_view token, std::string_view text) {
     return;
   }
   state_->member({}, false);
-  state_->out.append(token);
+  state_->out.put(token);
 }
 
 void Writer::integer(std::string_view key, std::int64_t value) {
@@ -233,7 +280,7 @@ void Writer::number(std::string_view key, double value) {
 
 void Writer::boolean(std::string_view key, bool value) {
   state_->member(key, true);
-  state_->out.append(value ? "true" : "false");
+  state_->out.put(value ? "true" : "false");
 }
 
 void Writer::number_text(std::string_view key, std::string_view json_number) {
@@ -241,7 +288,7 @@ void Writer::number_text(std::string_view key, std::string_view json_number) {
     return;
   }
   state_->member(key, true);
-  state_->out.append(json_number);
+  state_->out.put(json_number);
 }
 
 void Writer::number_text(std::string_view json_number) {
@@ -249,7 +296,7 @@ void Writer::number_text(std::string_view json_number) {
     return;
   }
   state_->member({}, false);
-  state_->out.append(json_number);
+  state_->out.put(json_number);
 }
 
 void Writer::raw(std::string_view key, std::string_view json) {
@@ -257,7 +304,7 @@ void Writer::raw(std::string_view key, std::string_view json) {
     return;
   }
   state_->member(key, true);
-  state_->out.append(json);
+  state_->out.put(json);
 }
 
 bool Writer::ok() const {
@@ -265,7 +312,7 @@ bool Writer::ok() const {
 }
 
 std::string_view Writer::view() const {
-  return state_->out;
+  return state_->out.view();
 }
 
 }  // namespace transforms::xdm
