@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,9 +48,11 @@ limits: {experience_event_bytes: 2048, profile_bytes: 4096, oversize: dead_lette
 )";
 
 std::shared_ptr<const transforms::RouterPlan> make_plan(const char* settings_yaml) {
-  auto targets = std::make_shared<std::vector<transforms::Target>>();
-  targets->push_back({"profiles", "6650a1b2c3d4e5f6a7b8c9d0", "", {}, "", ""});
-  targets->push_back({"events", "6650a1b2c3d4e5f6a7b8c9d1", "", {}, "", ""});
+  auto targets = std::make_shared<std::vector<transforms::Target>>(2);
+  (*targets)[0].name = "profiles";
+  (*targets)[0].dataset_id = "6650a1b2c3d4e5f6a7b8c9d0";
+  (*targets)[1].name = "events";
+  (*targets)[1].dataset_id = "6650a1b2c3d4e5f6a7b8c9d1";
   transforms::Registry registry;
   transforms::register_builtin_transforms(registry);
   const YAML::Node settings = YAML::Load(settings_yaml);

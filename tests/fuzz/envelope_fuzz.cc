@@ -59,9 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string id(copy.event_id);
   const auto again = reader.read(payload);
   FUZZ_CHECK(again.has_value(), "the same bytes are accepted again");
-  FUZZ_CHECK(again->event_name == name && again->variant == copy.variant &&
-                 again->event_id == id && again->org_id == copy.org_id &&
-                 again->has_org_id == copy.has_org_id &&
+  FUZZ_CHECK(again->event_name == name && again->variant == copy.variant && again->event_id == id &&
+                 again->org_id == copy.org_id && again->has_org_id == copy.has_org_id &&
                  again->created_at_ms == copy.created_at_ms &&
                  again->has_created_at == copy.has_created_at &&
                  again->data_raw.data() == copy.data_raw.data() &&

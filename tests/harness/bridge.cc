@@ -73,9 +73,6 @@ std::string BridgeConfig::to_yaml() const {
       "dead_letter:\n"
       "  topic: {}\n"
       "\n"
-      "targets:\n"
-      "  default: {{}}\n"
-      "\n"
       "{}"
       "\n"
       "sink:\n"
@@ -90,7 +87,9 @@ std::string BridgeConfig::to_yaml() const {
       "  level: {}\n"
       "{}",
       yaml_quote(brokers), yaml_quote(group_id), yaml_quote(client_id), yaml_list(topics),
-      commit_interval_ms, session_timeout_ms, drain_timeout_ms, yaml_quote(dlq_topic), routes,
+      commit_interval_ms, session_timeout_ms, drain_timeout_ms, yaml_quote(dlq_topic),
+      targets_and_routes_yaml.empty() ? "targets:\n  default: {}\n\n" + routes
+                                      : targets_and_routes_yaml,
       yaml_quote(sink_path), yaml_quote(metrics_listen), yaml_quote(log_level),
       extra_yaml.empty() ? "" : "\n" + extra_yaml);
 }

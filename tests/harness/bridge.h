@@ -28,6 +28,8 @@ struct BridgeConfig {
   std::string sink_path;
   std::string metrics_listen;             // "" = 127.0.0.1:<a free port>, chosen by BridgeProcess
   std::vector<std::string> route_events;  // empty = every event name goes to passthrough
+  // When set: replaces the generated `targets:` and `routes:` sections (verbatim YAML).
+  std::string targets_and_routes_yaml;
   int commit_interval_ms = 200;
   int session_timeout_ms = 6000;  // the broker's minimum: a SIGKILLed member expires quickly
   int drain_timeout_ms = 15000;
