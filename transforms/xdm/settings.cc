@@ -303,6 +303,18 @@ bool parse_output_settings(const FactoryContext& ctx, std::string_view transform
         p.error(kv.first, fmt::format("unknown setting '{}' (known: {})", k, known));
       }
     }
+    const IdentityNamespaces& ns = out.namespaces;
+    const std::string* symbols[] = {&ns.customer_id, &ns.email, &ns.phone, &ns.external_id,
+                                    &ns.card_number};
+    for (std::size_t i = 0; i < std::size(symbols); ++i) {
+      for (std::size_t j = i + 1; j < std::size(symbols); ++j) {
+        if (*symbols[i] == *symbols[j]) {
+          p.error(settings, fmt::format("identity namespace symbol '{}' is used for two "
+                                        "identities: each needs its own",
+                                        *symbols[i]));
+        }
+      }
+    }
     if (!has_tenant) {
       p.error(settings, "`tenant` is required (the tenant id, e.g. acme for _acme)");
     }
