@@ -5,12 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "transforms/api/values.h"
 
 namespace transforms {
 namespace {
@@ -390,6 +394,29 @@ TEST_F(EnvelopeTest, EveryMalformedSampleIsRejected) {
                 error.code == "envelope")
         << error.code;
   }
+}
+
+// Found by values_fuzz: a positive epoch below half a millisecond rounded to 0 and was taken as
+// 1970-01-01T00:00:00Z, where the integer 0 is refused as not a time.
+TEST_F(EnvelopeTest, EpochThatRoundsToZeroIsNotATime) {
+  for (const char* created : {"5e-9", "0.0000001", "\"4e-7\"", "0"}) {
+    const Envelope e = ok(std::string(R"({"eventName":"x","createdAt":)") + created + "}");
+    EXPECT_FALSE(e.has_created_at) << created << " -> " << e.created_at_ms;
+  }
+}
+
+// Found by values_fuzz (UBSan: signed overflow in the formatters' day arithmetic): the
+// formatters answer 0 for every epoch outside the years 0000-9999, down to the int64 limits.
+TEST(ValuesFormatTest, EpochsAtTheInt64LimitsAreOutOfRange) {
+  char buf[values::kMaxTimeText];
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  EXPECT_EQ(values::format_utc_ms(kMin, buf), 0U);
+  EXPECT_EQ(values::format_utc_ms(kMin + 86'000'000, buf), 0U);
+  EXPECT_EQ(values::format_utc_ms(kMax, buf), 0U);
+  EXPECT_EQ(values::format_instant({kMax, 330, false}, buf), 0U);
+  EXPECT_EQ(values::format_instant({kMin, -330, false}, buf), 0U);
+  EXPECT_EQ(values::format_instant({kMin, 0, true}, buf), 0U);
 }
 
 TEST(EnvelopeVariantTest, Names) {

@@ -13,7 +13,11 @@ namespace bridge::sink {
 namespace {
 
 std::vector<Message> messages(const std::vector<std::string>& bodies) {
-  static const transforms::Target target{"default", {}, {}, {}, {}};
+  static const transforms::Target target = [] {
+    transforms::Target t;
+    t.name = "default";
+    return t;
+  }();
   std::vector<Message> out;
   for (std::size_t i = 0; i < bodies.size(); ++i) {
     Message m{};

@@ -256,7 +256,8 @@ TEST_F(RouterTest, UnknownTransformIsReportedAtTheRoute) {
   EXPECT_EQ(items[0].column, 5);
   EXPECT_NE(items[0].message.find("unknown transform 'xdm-profile'"), std::string::npos)
       << items[0].message;
-  EXPECT_NE(items[0].message.find("label, passthrough"), std::string::npos) << items[0].message;
+  EXPECT_NE(items[0].message.find("label, mapping, passthrough"), std::string::npos)
+      << items[0].message;
 }
 
 TEST_F(RouterTest, AllProblemsAreReportedInOneRun) {

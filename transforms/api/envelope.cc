@@ -166,7 +166,15 @@ class Walker {
 
  private:
   // Validates `value` completely and consumes it.
-  error_code skip(od::value value) {
+  // Nesting deeper than this is rejected as malformed-json: the validating walk recurses once
+  // per level, and a 1 MiB payload of `[[[[…` must not overflow the stack. Capillary events
+  // nest less than ten levels.
+  static constexpr int kMaxDepth = 256;
+
+  error_code skip(od::value value, int depth = 0) {
+    if (depth > kMaxDepth) {
+      return simdjson::DEPTH_ERROR;
+    }
     od::json_type type;
     if (auto e = value.type().get(type); e) {
       return e;
@@ -186,7 +194,7 @@ class Walker {
           if (auto e = field.unescaped_key().get(key); e) {
             return e;
           }
-          if (auto e = skip(field.value()); e) {
+          if (auto e = skip(field.value(), depth + 1); e) {
             return e;
           }
         }
@@ -202,7 +210,7 @@ class Walker {
           if (auto e = item.get(element); e) {
             return e;
           }
-          if (auto e = skip(element); e) {
+          if (auto e = skip(element, depth + 1); e) {
             return e;
           }
         }

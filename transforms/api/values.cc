@@ -111,7 +111,11 @@ std::optional<std::int64_t> epoch_ms_from_number(std::string_view number) {
   if (*d >= 9.0e18) {
     return std::nullopt;
   }
-  return std::llround(*d);
+  const std::int64_t ms = std::llround(*d);
+  if (ms <= 0) {
+    return std::nullopt;  // 5e-9 and the like: positive, but no time at all
+  }
+  return ms;
 }
 
 // ISO-8601 date-time with a `Z` or numeric offset: `2024-07-01T13:40:26.172+0000`,

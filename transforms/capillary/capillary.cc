@@ -140,7 +140,14 @@ class CapillaryTransform final : public Transform {
       return std::nullopt;
     }
     if (values::is_json_number(t)) {
-      return Number{t, 0};  // spliced as written; the double only on demand (value_of)
+      // Spliced as written; the double only on demand (value_of). Long or exponent forms are
+      // checked to fit a double: `1e400` is JSON, but no consumer can read it as a number.
+      if ((t.size() > 15 || t.find_first_of("eE") != std::string_view::npos) &&
+          !values::to_double(t)) {
+        fail("invalid-field", fmt::format("{}: number out of range", path));
+        return std::nullopt;
+      }
+      return Number{t, 0};
     }
     const auto d = values::to_double(t);
     if (!d) {
@@ -345,6 +352,7 @@ Result<void> CapillaryTransform::apply(const Input& input, Emitter& out) {
 
 bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view path) {
   ids_.clear();
+  const bool coupon = path.starts_with("data.coupons");
   if (c.kind != JsonKind::absent && c.kind != JsonKind::object && c.kind != JsonKind::null) {
     wrong_type(path, c.kind, "an object");
     return false;
@@ -372,18 +380,27 @@ bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view
     fail("identity", fmt::format("{}.customerId is not a positive integer id", path));
     return false;
   }
-  if (const std::string_view email = code(c.email, "customerIdentifiers.instore.email");
+  if (const std::string_view email =
+          code(c.email, coupon ? "data.coupons[].customerIdentifiers.instore.email"
+                               : "data.customerIdentifiers.instore.email");
       !email.empty() && !xdm::normalize_email(email, ids_.email)) {
     out_->warning(xdm::looks_hashed(email) ? "identity-hashed" : "identity-invalid-email");
   }
-  if (const std::string_view phone = code(c.mobile, "customerIdentifiers.instore.mobile");
+  if (const std::string_view phone =
+          code(c.mobile, coupon ? "data.coupons[].customerIdentifiers.instore.mobile"
+                                : "data.customerIdentifiers.instore.mobile");
       !phone.empty() && !xdm::normalize_phone(phone, ids_.phone)) {
     out_->warning(xdm::looks_hashed(phone) ? "identity-hashed" : "identity-invalid-phone");
   }
-  ids_.external_id.assign(code(c.external_id, "customerIdentifiers.instore.externalId"));
-  ids_.add_card(code(c.card_number, "customerIdentifiers.instore.cardnumber"));
+  ids_.external_id.assign(
+      code(c.external_id, coupon ? "data.coupons[].customerIdentifiers.instore.externalId"
+                                 : "data.customerIdentifiers.instore.externalId"));
+  ids_.add_card(code(c.card_number, coupon ? "data.coupons[].customerIdentifiers.instore.cardnumber"
+                                           : "data.customerIdentifiers.instore.cardnumber"));
   for (std::size_t i = 0; i < c.card_count; ++i) {
-    ids_.add_card(code(c.cards[i], "customerIdentifiers.instore.cardNumbers[]"));
+    ids_.add_card(code(c.cards[i], coupon
+                                       ? "data.coupons[].customerIdentifiers.instore.cardNumbers[]"
+                                       : "data.customerIdentifiers.instore.cardNumbers[]"));
   }
   return !failed_;
 }

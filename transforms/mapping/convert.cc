@@ -245,7 +245,7 @@ Status Converter::convert(const Value& v, Type type, int offset_minutes, Convert
       const bool ok =
           type == Type::phone ? xdm::normalize_phone(t, buf_) : xdm::normalize_email(t, buf_);
       if (!ok) {
-        return xdm::looks_hashed(t)     ? Status::hashed
+        return xdm::looks_hashed(t)  ? Status::hashed
                : type == Type::phone ? Status::invalid_phone
                                      : Status::invalid_email;
       }

@@ -32,10 +32,10 @@ enum class JsonKind : std::uint8_t { absent, null, string, number, boolean, obje
 // next capture (data) or for the Plan's life (configuration).
 struct Value {
   JsonKind kind = JsonKind::absent;
-  bool truth = false;        // boolean
-  std::uint32_t first = 0;   // array walked element by element: its elements in the array's
-  std::uint32_t count = 0;   // scope are [first, first + count)
-  std::string_view text;     // string: unescaped content; number: the token as written
+  bool truth = false;       // boolean
+  std::uint32_t first = 0;  // array walked element by element: its elements in the array's
+  std::uint32_t count = 0;  // scope are [first, first + count)
+  std::string_view text;    // string: unescaped content; number: the token as written
 };
 
 // Absent, null or a blank string: the mapping treats them alike.
@@ -67,8 +67,9 @@ struct TrieChild {
 
 struct TrieNode {
   std::uint32_t scope = 0;
-  std::int32_t slot = -1;       // the value here is captured into this slot of `scope`
-  std::int32_t iteration = -1;  // an array here is walked: each element is one element of this scope
+  std::int32_t slot = -1;  // the value here is captured into this slot of `scope`
+  // An array here is walked: each of its elements is one element of this scope.
+  std::int32_t iteration = -1;
   std::vector<TrieChild> children;
 };
 
@@ -101,9 +102,9 @@ enum class EnvelopeField : std::uint8_t {
 struct Source {
   enum class From : std::uint8_t { none, data, envelope, constant };
   From from = From::none;
-  Ref ref;                                       // data
+  Ref ref;                                           // data
   EnvelopeField envelope = EnvelopeField::event_id;  // envelope
-  JsonKind constant_kind = JsonKind::absent;     // constant
+  JsonKind constant_kind = JsonKind::absent;         // constant
   std::string constant_text;
   bool constant_truth = false;
 };
@@ -134,6 +135,7 @@ struct Field {
   // (element_tree, a tree of OutNodes) or a value of element_type.
   bool array = false;
   std::uint32_t array_scope = 0;
+  Ref element;  // one element itself (its kind; the value of a value array)
   std::vector<Condition> element_when;
   bool element_objects = false;
   std::uint32_t element_tree = 0;
@@ -159,8 +161,8 @@ struct IdentityRefs {
     Ref mobile;
     Ref external_id;
     Ref card_number;
-    Ref cards;          // cardNumbers (walked)
-    Ref card;           // one element of cardNumbers
+    Ref cards;  // cardNumbers (walked)
+    Ref card;   // one element of cardNumbers
   };
   Instore instore[2];  // `instore`, `Instore`
 };

@@ -1,0 +1,200 @@
+#include "transforms/mapping/capture.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "transforms/api/values.h"
+
+namespace transforms::mapping {
+namespace {
+
+namespace od = simdjson::ondemand;
+using simdjson::error_code;
+using simdjson::SUCCESS;
+
+#define MAPPING_TRY(expr)       \
+  do {                          \
+    if (auto e_ = (expr); e_) { \
+      return e_;                \
+    }                           \
+  } while (false)
+
+JsonKind kind_of(od::json_type t) {
+  switch (t) {
+    case od::json_type::array:
+      return JsonKind::array;
+    case od::json_type::object:
+      return JsonKind::object;
+    case od::json_type::number:
+      return JsonKind::number;
+    case od::json_type::string:
+      return JsonKind::string;
+    case od::json_type::boolean:
+      return JsonKind::boolean;
+    case od::json_type::null:
+      return JsonKind::null;
+  }
+  return JsonKind::null;
+}
+
+}  // namespace
+
+Capture::Capture(const Plan& plan) : plan_(plan), scopes_(plan.scopes.size()) {
+  levels_.resize(plan.max_depth + 2);
+  for (auto& level : levels_) {
+    level.reserve(plan.trie.size());
+  }
+}
+
+std::uint32_t Capture::add_element(std::uint32_t scope, std::uint32_t parent, std::uint32_t index) {
+  ScopeData& s = scopes_[scope];
+  const auto base = static_cast<std::uint32_t>(s.pool.size());
+  s.pool.resize(s.pool.size() + plan_.scopes[scope].slot_count);
+  s.elements.push_back({parent, base, index});
+  return static_cast<std::uint32_t>(s.elements.size() - 1);
+}
+
+error_code Capture::capture(std::string_view data_json) {
+  for (ScopeData& s : scopes_) {
+    s.elements.clear();
+    s.pool.clear();
+  }
+  add_element(0, 0, 0);
+  data_kind_ = JsonKind::absent;
+
+  const std::size_t needed = data_json.size() + simdjson::SIMDJSON_PADDING;
+  if (needed > capacity_) {
+    capacity_ = std::max(needed, capacity_ + capacity_ / 2);
+    scratch_.reset(new char[capacity_]);
+  }
+  std::memcpy(scratch_.get(), data_json.data(), data_json.size());
+  std::memset(scratch_.get() + data_json.size(), 0, simdjson::SIMDJSON_PADDING);
+  od::document doc;
+  MAPPING_TRY(parser_.iterate(scratch_.get(), data_json.size(), capacity_).get(doc));
+  od::json_type t;
+  MAPPING_TRY(doc.type().get(t));
+  data_kind_ = kind_of(t);
+  if (data_kind_ != JsonKind::object) {
+    return SUCCESS;
+  }
+  od::object object;
+  MAPPING_TRY(doc.get_object().get(object));
+  levels_[0].clear();
+  levels_[0].push_back({0, 0});
+  return walk_object(object, 0);
+}
+
+error_code Capture::walk_value(od::value v, std::size_t depth) {
+  od::json_type t;
+  MAPPING_TRY(v.type().get(t));
+  const JsonKind kind = kind_of(t);
+  std::string_view text;
+  bool truth = false;
+  if (kind == JsonKind::string) {
+    MAPPING_TRY(v.get_string().get(text));
+  } else if (kind == JsonKind::number) {
+    text = values::trim_right(v.raw_json_token());
+  } else if (kind == JsonKind::boolean) {
+    MAPPING_TRY(v.get_bool().get(truth));
+  }
+  bool descend = false;
+  for (const Cursor& c : levels_[depth]) {
+    const TrieNode& n = plan_.trie[c.node];
+    if (n.slot >= 0) {
+      Value& out = slot(c);
+      out.kind = kind;
+      out.text = text;
+      out.truth = truth;
+      out.first = 0;
+      out.count = 0;
+    }
+    descend = descend || !n.children.empty() || n.iteration >= 0;
+  }
+  if (!descend) {
+    return SUCCESS;
+  }
+  if (kind == JsonKind::object) {
+    od::object object;
+    MAPPING_TRY(v.get_object().get(object));
+    return walk_object(object, depth);
+  }
+  if (kind == JsonKind::array) {
+    od::array array;
+    MAPPING_TRY(v.get_array().get(array));
+    return walk_array(array, depth);
+  }
+  return SUCCESS;
+}
+
+error_code Capture::walk_object(od::object o, std::size_t depth) {
+  std::vector<Cursor>& next = levels_[depth + 1];
+  for (auto item : o) {
+    od::field field;
+    std::string_view key;
+    MAPPING_TRY(std::move(item).get(field));
+    MAPPING_TRY(field.unescaped_key().get(key));
+    // Keys are matched after trimming blanks, as the catalogue does (Capillary keys are
+    // occasionally padded).
+    key = values::trim(key);
+    next.clear();
+    for (const Cursor& c : levels_[depth]) {
+      for (const TrieChild& child : plan_.trie[c.node].children) {
+        if (child.key == key) {
+          next.push_back({child.node, c.element});
+        }
+      }
+    }
+    if (!next.empty()) {
+      MAPPING_TRY(walk_value(field.value(), depth + 1));
+    }
+  }
+  return SUCCESS;
+}
+
+error_code Capture::walk_array(od::array a, std::size_t depth) {
+  std::vector<Cursor>& next = levels_[depth + 1];
+  for (const Cursor& c : levels_[depth]) {
+    const TrieNode& n = plan_.trie[c.node];
+    if (n.iteration >= 0 && n.slot >= 0) {
+      slot(c).first = static_cast<std::uint32_t>(
+          scopes_[static_cast<std::size_t>(n.iteration)].elements.size());
+    }
+  }
+  std::uint32_t index = 0;
+  for (auto item : a) {
+    od::value element;
+    MAPPING_TRY(item.get(element));
+    next.clear();
+    for (const Cursor& c : levels_[depth]) {
+      const TrieNode& n = plan_.trie[c.node];
+      if (n.iteration >= 0) {
+        const auto scope = static_cast<std::uint32_t>(n.iteration);
+        next.push_back({plan_.scopes[scope].root, add_element(scope, c.element, index)});
+      }
+      for (const TrieChild& child : n.children) {
+        if (child.index == static_cast<std::int64_t>(index)) {
+          next.push_back({child.node, c.element});
+        }
+      }
+    }
+    if (!next.empty()) {
+      MAPPING_TRY(walk_value(element, depth + 1));
+    }
+    ++index;
+  }
+  for (const Cursor& c : levels_[depth]) {
+    const TrieNode& n = plan_.trie[c.node];
+    if (n.iteration >= 0 && n.slot >= 0) {
+      Value& v = slot(c);
+      v.count = static_cast<std::uint32_t>(
+                    scopes_[static_cast<std::size_t>(n.iteration)].elements.size()) -
+                v.first;
+    }
+  }
+  return SUCCESS;
+}
+
+#undef MAPPING_TRY
+
+}  // namespace transforms::mapping
