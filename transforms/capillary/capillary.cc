@@ -165,7 +165,8 @@ class CapillaryTransform final : public Transform {
     if (t.empty()) {
       return {};
     }
-    if (xdm::normalize_customer_id(t, buf)) {
+    // A number keeps its exact digits (`2649.0` → "2649"); a string id is opaque ("0042" stays).
+    if (v.kind == JsonKind::number && xdm::normalize_customer_id(t, buf)) {
       return buf;
     }
     return t;
@@ -192,16 +193,17 @@ class CapillaryTransform final : public Transform {
   }
   // A time field: epoch (ms or s, number or numeric string), a date (end of that day in the
   // org's time zone) or an ISO date-time with offset. Unparseable → left out, warning counted.
-  void put_time(std::string_view key, const Scalar& v, std::string_view path) {
+  // Returns whether a time was written.
+  bool put_time(std::string_view key, const Scalar& v, std::string_view path) {
     std::string_view t;
     if (v.kind == JsonKind::number || v.kind == JsonKind::string) {
       t = values::trim(v.text);
     } else if (v.kind != JsonKind::absent && v.kind != JsonKind::null) {
       wrong_type(path, v.kind, "a time (epoch number or date string)");
-      return;
+      return false;
     }
     if (t.empty()) {
-      return;
+      return false;
     }
     char buf[values::kMaxTimeText];
     std::size_t n = 0;
@@ -216,11 +218,28 @@ class CapillaryTransform final : public Transform {
     }
     if (n == 0) {
       out_->warning("unparseable-time");
-      return;
+      return false;
     }
     w_.string(key, std::string_view(buf, n));
+    return true;
   }
   void put_created_at(std::string_view key) { w_.string(key, created_); }
+
+  // A block the handler reads must be an object (or absent / null); arrays likewise.
+  bool object_block(JsonKind k, std::string_view path) {
+    if (k != JsonKind::absent && k != JsonKind::null && k != JsonKind::object) {
+      wrong_type(path, k, "an object");
+      return false;
+    }
+    return true;
+  }
+  bool array_block(JsonKind k, std::string_view path) {
+    if (k != JsonKind::absent && k != JsonKind::null && k != JsonKind::array) {
+      wrong_type(path, k, "an array");
+      return false;
+    }
+    return true;
+  }
 
   // --- identities ---
   // Fills ids_ from a customerIdentifiers block (entityInformation.entityId of a USER entity is
@@ -246,7 +265,7 @@ class CapillaryTransform final : public Transform {
   void put_tier_expiry();
 
   void transaction_body(bool purchase);
-  void put_currency(std::string_view key);
+  void resolve_currency();  // into currency_buf_, once per event
 
   std::shared_ptr<const OutputSettings> s_;
   Capturer capturer_;
@@ -272,6 +291,9 @@ class CapillaryTransform final : public Transform {
   std::string id_buf2_;
   std::string lower_buf_;
   std::string currency_buf_;
+  std::string email_buf_;
+  std::string phone_buf_;
+  std::string phone_digits_;
 };
 
 const std::unordered_map<std::string_view, EventSpec>& catalogue() {
@@ -353,12 +375,16 @@ Result<void> CapillaryTransform::apply(const Input& input, Emitter& out) {
 bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view path) {
   ids_.clear();
   const bool coupon = path.starts_with("data.coupons");
+  if (!object_block(cap_.entity_kind, "data.entityInformation")) {
+    return false;
+  }
   if (c.kind != JsonKind::absent && c.kind != JsonKind::object && c.kind != JsonKind::null) {
     wrong_type(path, c.kind, "an object");
     return false;
   }
   const Scalar* customer = &c.customer_id;
-  if ((customer->kind == JsonKind::absent || customer->kind == JsonKind::null) &&
+  const bool blank_id = customer->kind == JsonKind::string && values::trim(customer->text).empty();
+  if ((customer->kind == JsonKind::absent || customer->kind == JsonKind::null || blank_id) &&
       cap_.entity_type.kind == JsonKind::string &&
       iequals(values::trim(cap_.entity_type.text), "USER")) {
     customer = &cap_.entity_id;
@@ -386,10 +412,15 @@ bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view
       !email.empty() && !xdm::normalize_email(email, ids_.email)) {
     out_->warning(xdm::looks_hashed(email) ? "identity-hashed" : "identity-invalid-email");
   }
-  if (const std::string_view phone =
-          code(c.mobile, coupon ? "data.coupons[].customerIdentifiers.instore.mobile"
-                                : "data.customerIdentifiers.instore.mobile");
-      !phone.empty() && !xdm::normalize_phone(phone, ids_.phone)) {
+  std::string_view phone =
+      code(c.mobile, coupon ? "data.coupons[].customerIdentifiers.instore.mobile"
+                            : "data.customerIdentifiers.instore.mobile");
+  if (c.mobile.kind == JsonKind::number && !phone.empty()) {
+    // `919300000020.0`: an integer rendered as a double. Its digits, not its `.0`.
+    phone = xdm::normalize_customer_id(phone, phone_digits_) ? std::string_view(phone_digits_)
+                                                             : std::string_view("invalid");
+  }
+  if (!phone.empty() && !xdm::normalize_phone(phone, ids_.phone)) {
     out_->warning(xdm::looks_hashed(phone) ? "identity-hashed" : "identity-invalid-phone");
   }
   ids_.external_id.assign(
@@ -397,6 +428,9 @@ bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view
                                  : "data.customerIdentifiers.instore.externalId"));
   ids_.add_card(code(c.card_number, coupon ? "data.coupons[].customerIdentifiers.instore.cardnumber"
                                            : "data.customerIdentifiers.instore.cardnumber"));
+  if (c.cards_dropped > 0) {
+    out_->warning("identity-cards-dropped");  // more than 32 cardNumbers: the rest left out
+  }
   for (std::size_t i = 0; i < c.card_count; ++i) {
     ids_.add_card(code(c.cards[i], coupon
                                        ? "data.coupons[].customerIdentifiers.instore.cardNumbers[]"
@@ -468,6 +502,7 @@ void CapillaryTransform::begin_profile() {
 }
 
 void CapillaryTransform::begin_loyalty() {
+  object_block(cap_.program_kind, "data.loyaltyProgramDetails");  // fails the event if wrong
   w_.begin_object("loyalty");
   w_.begin_array("loyaltyID");
   w_.string(ids_.customer_id);
@@ -503,16 +538,16 @@ std::string_view CapillaryTransform::tier_name(const Scalar& number, std::string
 }
 
 void CapillaryTransform::put_tier_expiry() {
+  // The ...InMillis twin wins when it parses; otherwise the date (end of day, org time zone).
   const Scalar& millis = cap_[F::tier_expiry_date_in_millis];
-  if (millis.kind == JsonKind::number ||
-      (millis.kind == JsonKind::string && !values::trim(millis.text).empty())) {
-    put_time("tierExpiryDate", millis, "data.tierExpiryDateInMillis");
-  } else {
+  const bool has_millis = millis.kind == JsonKind::number ||
+                          (millis.kind == JsonKind::string && !values::trim(millis.text).empty());
+  if (!has_millis || !put_time("tierExpiryDate", millis, "data.tierExpiryDateInMillis")) {
     put_time("tierExpiryDate", cap_[F::tier_expiry_date], "data.tierExpiryDate");
   }
 }
 
-void CapillaryTransform::put_currency(std::string_view key) {
+void CapillaryTransform::resolve_currency() {
   const std::string_view raw = code(cap_[F::currency_code], "data.currencyCode");
   currency_buf_.clear();
   for (const char c : raw) {
@@ -527,13 +562,13 @@ void CapillaryTransform::put_currency(std::string_view key) {
     }
     currency_buf_.assign(s_->currency(env_->org_id));
   }
-  w_.string(key, currency_buf_);
 }
 
 // ---------------------------------------------------------------- customers
 
 void CapillaryTransform::customer_added() {
-  if (!resolve_customer(cap_.customer, "data.customerIdentifiers")) {
+  if (!resolve_customer(cap_.customer, "data.customerIdentifiers") ||
+      !object_block(cap_.entered_by_kind, "data.enteredBy")) {
     return;
   }
   if (want_event()) {
@@ -579,12 +614,23 @@ void CapillaryTransform::customer_added() {
 }
 
 void CapillaryTransform::customer_updated() {
-  if (cap_.status_kind != JsonKind::absent && cap_.status_kind != JsonKind::object &&
-      cap_.status_kind != JsonKind::null) {
-    wrong_type("data.customerStatus", cap_.status_kind, "an object");
-    return;
+  // A deletion is honoured whatever shape it arrives in (`customerStatus: "Deleted"`, a label
+  // with blanks): it must reach the privacy outcome, never the bad-input pile.
+  const std::string_view label =
+      cap_.status_label.kind == JsonKind::string  ? values::trim(cap_.status_label.text)
+      : cap_.status_text.kind == JsonKind::string ? values::trim(cap_.status_text.text)
+                                                  : std::string_view{};
+  if (!iequals(label, "Deleted")) {
+    if (cap_.status_kind != JsonKind::absent && cap_.status_kind != JsonKind::object &&
+        cap_.status_kind != JsonKind::null) {
+      wrong_type("data.customerStatus", cap_.status_kind, "an object");
+      return;
+    }
+    static_cast<void>(code(cap_.status_label, "data.customerStatus.currentLabel"));
+    if (failed_) {
+      return;
+    }
   }
-  const std::string_view label = code(cap_.status_label, "data.customerStatus.currentLabel");
   if (iequals(label, "Deleted")) {
     fail("privacy-delete",
          "customerUpdated with customerStatus.currentLabel Deleted: no profile "
@@ -613,8 +659,10 @@ void CapillaryTransform::customer_updated() {
   if (want_profile()) {
     std::string_view first;
     std::string_view last;
-    std::string email;
-    std::string phone;
+    std::string& email = email_buf_;
+    std::string& phone = phone_buf_;
+    email.clear();
+    phone.clear();
     for (const UpdatedField& f : cap_.updated_fields) {
       if (f.kind != JsonKind::object) {
         continue;
@@ -668,7 +716,8 @@ void CapillaryTransform::transaction_body(bool purchase) {
   put_code("purchaseOrderNumber", cap_[F::bill_number], "data.billNumber");
   put_number("priceTotal", cap_[F::amount], "data.amount");
   put_number("discountAmount", cap_[F::discount], "data.discount");
-  put_currency("currencyCode");
+  resolve_currency();
+  w_.string("currencyCode", currency_buf_);
   w_.end_object();
   w_.begin_object("commerceScope");
   put_code("storeCode", cap_.store_code, "data.enteredBy.store.code");
@@ -709,7 +758,7 @@ void CapillaryTransform::transaction_body(bool purchase) {
     }
     put_number("priceTotal", item.amount, "data.lineItems[].amount");
     put_number("discountAmount", item.discount, "data.lineItems[].discount");
-    put_currency("currencyCode");
+    w_.string("currencyCode", currency_buf_);
     w_.end_object();
     ++index;
   }
@@ -722,16 +771,22 @@ void CapillaryTransform::transaction_body(bool purchase) {
   put_code("tillCode", cap_.till_code, "data.enteredBy.till.code");
   put_number("lineItemCount", cap_[F::line_item_count], "data.lineItemCount");
   if (fractional) {
-    // XDM quantity is an integer: the exact quantities travel here, in item order.
+    // XDM quantity is an integer: the exact quantities travel here, by SKU.
     w_.begin_array("lineItemQty");
     for (const LineItem& item : cap_.line_items) {
-      if (!code(item.item_code, "data.lineItems[].itemCode").empty()) {
-        if (const auto q = number(item.qty, "data.lineItems[].qty")) {
-          if (!q->json.empty()) {
-            w_.number_text(q->json);
-          }
-        }
+      const std::string_view sku = code(item.item_code, "data.lineItems[].itemCode");
+      const auto q = number(item.qty, "data.lineItems[].qty");
+      if (sku.empty() || !q) {
+        continue;
       }
+      w_.begin_object();
+      w_.string("SKU", sku);
+      if (!q->json.empty()) {
+        w_.number_text("qty", q->json);
+      } else {
+        w_.number("qty", q->value);
+      }
+      w_.end_object();
     }
     w_.end_array();
   }
@@ -739,7 +794,8 @@ void CapillaryTransform::transaction_body(bool purchase) {
 }
 
 void CapillaryTransform::transaction() {
-  if (!resolve_customer(cap_.customer, "data.customerIdentifiers") || !want_event()) {
+  if (!resolve_customer(cap_.customer, "data.customerIdentifiers") || !want_event() ||
+      !object_block(cap_.entered_by_kind, "data.enteredBy")) {
     return;
   }
   const std::string_view bill_type = code(cap_[F::bill_type], "data.billType");
@@ -751,9 +807,11 @@ void CapillaryTransform::transaction() {
                      : "commerce.orderUpdated";
   } else if (iequals(bill_type, "RETURN")) {
     event_type = "commerce.backofficeCreditMemoIssued";
-  } else {
+  } else if (bill_type.empty() || iequals(bill_type, "REGULAR") || iequals(bill_type, "MIXED")) {
     event_type = "commerce.purchases";
     purchase = true;
+  } else {
+    event_type = "commerce.orderUpdated";  // a bill type the reference does not name: no purchase
   }
   begin_event(event_type, -1);
   transaction_body(purchase);
@@ -763,7 +821,10 @@ void CapillaryTransform::transaction() {
 // ---------------------------------------------------------------- points
 
 void CapillaryTransform::points_issued() {
-  if (!resolve_customer(cap_.customer, "data.customerIdentifiers")) {
+  if (!resolve_customer(cap_.customer, "data.customerIdentifiers") ||
+      !array_block(cap_.promotions.kind, "data.promotionalPointsIssued") ||
+      !object_block(cap_.activity_kind, "data.triggeringActivity") ||
+      !array_block(cap_.breakup.kind, "data.regularPointsBreakup")) {
     return;
   }
   const std::string_view program_id =
@@ -775,7 +836,7 @@ void CapillaryTransform::points_issued() {
     w_.begin_object();
     put_number("value", cap_[F::total_points_issued], "data.totalPointsIssued");
     w_.string("loyaltyProgramId", program_id);
-    put_code("transactionId", cap_.bill_id, "data.triggeringActivity.identifiers[BillId].value");
+    put_id("transactionId", cap_.bill_id, "data.triggeringActivity.identifiers[BillId].value");
     w_.end_object();
     for (const Promotion& p : cap_.promotions) {
       if (p.kind != JsonKind::object) {
@@ -814,7 +875,8 @@ void CapillaryTransform::points_issued() {
 }
 
 void CapillaryTransform::points_redeemed() {
-  if (!resolve_customer(cap_.customer, "data.customerIdentifiers")) {
+  if (!resolve_customer(cap_.customer, "data.customerIdentifiers") ||
+      !array_block(cap_.balances.kind, "data.redemptionFromEarningPrograms")) {
     return;
   }
   const std::string_view program_id =
@@ -1028,6 +1090,12 @@ void CapillaryTransform::coupon_issue() {
       wrong_type(fmt::format("data.coupons[{}]", index), c.kind, "an object");
       return;
     }
+    if (c.customer.kind != JsonKind::absent && c.customer.kind != JsonKind::null &&
+        c.customer.kind != JsonKind::object) {
+      wrong_type(fmt::format("data.coupons[{}].customerIdentifiers", index), c.customer.kind,
+                 "an object");
+      return;
+    }
     const bool own = c.customer.kind == JsonKind::object;
     if (!resolve_customer(
             own ? c.customer : cap_.customer,
@@ -1051,7 +1119,11 @@ void CapillaryTransform::coupon_issue() {
 }
 
 void CapillaryTransform::coupon_redeem() {
-  if (!resolve_customer(cap_.customer, "data.customerIdentifiers") || !want_event()) {
+  if (!resolve_customer(cap_.customer, "data.customerIdentifiers") || !want_event() ||
+      !object_block(cap_.coupon_kind, "data.coupon") ||
+      !object_block(cap_.transaction_kind, "data.transaction") ||
+      !object_block(cap_.coupon_series.kind, "data.coupon.series_info") ||
+      !object_block(cap_.series.kind, "data.series_info")) {
     return;
   }
   const SeriesInfo& series =

@@ -255,6 +255,7 @@ error_code customer_ids(od::value v, CustomerIds& out) {
           JsonKind ak = JsonKind::absent;
           return for_elements(iv, ak, [&](od::value card) -> error_code {
             if (out.card_count == out.cards.size()) {
+              ++out.cards_dropped;
               return SUCCESS;
             }
             return scalar(card, out.cards[out.card_count++]);
@@ -436,6 +437,10 @@ class Walker {
           return k == "number" ? scalar(v, out_.transaction_number) : SUCCESS;
         });
       case Nested::customer_status:
+        if (JsonKind k = JsonKind::absent; kind(value, k) == SUCCESS && k == JsonKind::string) {
+          out_.status_kind = k;
+          return scalar(value, out_.status_text);
+        }
         return for_fields(value, out_.status_kind, [&](std::string_view k, od::value v) {
           return k == "currentLabel" ? scalar(v, out_.status_label) : SUCCESS;
         });
@@ -472,7 +477,7 @@ void reset(Capture& c) {
   c.coupons.clear();
   c.series = SeriesInfo{};
   c.coupon_kind = c.transaction_kind = c.status_kind = JsonKind::absent;
-  c.coupon_code = c.transaction_number = c.status_label = {};
+  c.coupon_code = c.transaction_number = c.status_label = c.status_text = {};
   c.coupon_series = SeriesInfo{};
   c.updated_fields.clear();
 }

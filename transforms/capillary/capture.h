@@ -60,8 +60,9 @@ struct CustomerIds {
   Scalar mobile;
   Scalar external_id;
   Scalar card_number;
-  std::array<Scalar, 16> cards{};  // `cardNumbers[]`; more than 16 cards are not kept
+  std::array<Scalar, 32> cards{};  // `cardNumbers[]`: the first 32 (cards_dropped counts the rest)
   std::size_t card_count = 0;
+  std::size_t cards_dropped = 0;
 };
 
 struct Tier {
@@ -185,6 +186,7 @@ struct Capture {
   Scalar transaction_number;
   JsonKind status_kind = JsonKind::absent;
   Scalar status_label;  // customerStatus.currentLabel
+  Scalar status_text;   // customerStatus when it is a bare string
   Slots<UpdatedField> updated_fields;
 
   [[nodiscard]] const Scalar& operator[](F f) const { return scalars[static_cast<std::size_t>(f)]; }
