@@ -1,5 +1,6 @@
 // End-to-end benchmark: a real Apache Kafka broker (KRaft, loopback) → `capillary-bridge run`
-// (passthrough → file sink) and, as the ceiling, kcat consuming the same topic.
+// (passthrough, or with --transform capillary the built-in catalogue, → file sink) and, as the
+// ceiling, kcat consuming the same topic.
 //
 //   phase 1 (throughput): N events (~1 KB, transactionAdded) are produced first; the bridge
 //     starts with the backlog and is timed until every event is in the sink file. Prints
@@ -10,6 +11,8 @@
 //     percentiles are printed.
 //
 // Not a test: no pass/fail. Flags: --events N --partitions P --rate R --seconds S
+// --transform passthrough|capillary (default passthrough; capillary emits one ExperienceEvent per
+// transactionAdded)
 // --prefetch-mib M (kafka.prefetch_bytes; default: the bridge's default), --kafka-property K=V
 // (repeatable; librdkafka properties for the bridge's consumer).
 
@@ -62,17 +65,24 @@ std::string event(std::uint64_t i, std::int64_t sent_us) {
         200 + k, 200 + k);
   }
   return fmt::format(
-      R"({{"eventName":"transactionAdded","eventId":"bench-{}","orgId":50001,)"
-      R"("createdAt":"2026-01-15T10:20:30.123+05:30","sentUs":{},"data":{{"customerId":{},)"
-      R"("transactionId":{},"billNumber":"B-{}","billAmount":1234.50,"storeCode":"store.{}",)"
-      R"("lineItems":[{}]}}}})",
-      i, sent_us, 555000000 + i % 100000, 900000000000 + i, i, i % 97, items);
+      R"({{"eventName":"transactionAdded","eventId":"bench-{}-{}","orgId":50001,)"
+      R"("createdAt":"2026-01-15T10:20:30.123+05:30","data":{{)"
+      R"("customerIdentifiers":{{"customerId":{},"instore":{{"mobile":"9190000{:05}"}}}},)"
+      R"("transactionId":{},"billNumber":"B-{}","amount":1234.50,"currencyCode":"INR",)"
+      R"("enteredBy":{{"store":{{"code":"store.{}"}}}},"lineItems":[{}]}}}})",
+      i, sent_us, 555000000 + i % 100000, i % 100000, 900000000000 + i, i, i % 97, items);
 }
 
+// The send time travels in the eventId ("bench-<i>-<sent_us>"), which both the passthrough
+// output and the catalogue's tenant object carry.
 std::int64_t sent_us_of(std::string_view line) {
-  constexpr std::string_view kKey = R"("sentUs":)";
+  constexpr std::string_view kKey = R"("eventId":"bench-)";
   const auto at = line.find(kKey);
-  return at == std::string_view::npos ? -1 : std::atoll(line.data() + at + kKey.size());
+  if (at == std::string_view::npos) {
+    return -1;
+  }
+  const auto dash = line.find('-', at + kKey.size());
+  return dash == std::string_view::npos ? -1 : std::atoll(line.data() + dash + 1);
 }
 
 long peak_rss_kib(pid_t pid) {
@@ -171,6 +181,21 @@ int main(int argc, char** argv) {
   cfg.commit_interval_ms = 1000;
   cfg.log_level = "warn";
   const std::string config_path = dir.file("bridge.yaml");
+  std::string transform = "passthrough";
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) == "--transform") {
+      transform = argv[i + 1];
+    }
+  }
+  if (transform == "capillary") {
+    cfg.targets_and_routes_yaml =
+        "targets:\n  events: {}\n\nroutes:\n  - transform: capillary\n    settings:\n"
+        "      tenant: acme\n      targets: {experience_event: events}\n";
+  } else if (transform != "passthrough") {
+    std::fprintf(stderr, "--transform: passthrough or capillary\n");
+    return 2;
+  }
+  std::printf("transform: %s\n", transform.c_str());
   std::string yaml = cfg.to_yaml();
   if (const auto prefetch = arg(argc, argv, "--prefetch-mib", 0); prefetch > 0) {
     const auto at = yaml.find("kafka:\n");
