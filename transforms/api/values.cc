@@ -313,6 +313,11 @@ char* put_offset(char* out, int offset_minutes, bool utc) {
 // 0 when the year is outside 0000-9999 (RFC 3339 has four year digits).
 std::size_t put_local(std::int64_t local_ms, int offset_minutes, bool utc, bool with_ms,
                       char* out) {
+  // 0000-01-01T00:00:00.000 .. 9999-12-31T23:59:59.999 (also keeps the arithmetic below far
+  // from int64 overflow).
+  if (local_ms < -62'167'219'200'000 || local_ms > 253'402'300'799'999) {
+    return 0;
+  }
   const std::int64_t days = (local_ms >= 0 ? local_ms : local_ms - 86'399'999) / 86'400'000;
   if (days < -800'000 || days > 3'000'000) {  // far outside years 0000-9999
     return 0;
@@ -348,6 +353,9 @@ std::size_t put_local(std::int64_t local_ms, int offset_minutes, bool utc, bool 
 
 std::size_t format_instant(const Instant& t, char* out) {
   const int offset = t.utc ? 0 : t.offset_minutes;
+  if (t.epoch_ms < -62'167'305'600'000 || t.epoch_ms > 253'402'387'199'999) {
+    return 0;  // more than a day outside the years 0000-9999: the offset could overflow
+  }
   return put_local(t.epoch_ms + std::int64_t{offset} * 60'000, offset, t.utc, true, out);
 }
 

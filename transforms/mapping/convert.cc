@@ -181,7 +181,13 @@ Status Converter::convert(const Value& v, Type type, int offset_minutes, Convert
       }
       out.tag = Converted::Tag::number;
       if (values::is_json_number(t)) {
-        out.text = t;  // exact text: `89000.0` and `1.7193E12` stay as written
+        // Exact text: `89000.0` and `1.7193E12` stay as written, as long as a double can hold
+        // them (`1e400` is JSON, but no consumer can read it as a number).
+        if ((t.size() > 15 || t.find_first_of("eE") != std::string_view::npos) &&
+            !values::to_double(t)) {
+          return Status::not_number;
+        }
+        out.text = t;
         return Status::ok;
       }
       const auto d = values::to_double(t.substr(t[0] == '+'));
