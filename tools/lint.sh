@@ -3,7 +3,7 @@
 # shell script parses. Run by .ci/run; `tools/lint.sh --fix` rewrites the C++ files in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t cxx < <(git ls-files '*.cc' '*.h')
+mapfile -t cxx < <(git ls-files '*.cc' '*.h' '*.c')
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${cxx[@]}"
   exit 0
