@@ -459,7 +459,8 @@ TEST_F(MappingTest, EveryTypeConversion) {
   EXPECT_EQ(t("i2"), "50952");
   EXPECT_NE(b.find(R"("n1":89000.0)"), std::string::npos) << b;  // exact text kept
   EXPECT_EQ(t("n2"), "12.5");
-  EXPECT_NE(b.find(R"("n3":1.7193E12)"), std::string::npos) << b;
+  // Exponent forms are rewritten from the double (strict parsers refuse `0e400`-like text).
+  EXPECT_NE(b.find(R"("n3":1.7193e+12)"), std::string::npos) << b;
   EXPECT_EQ(t("b1"), "false");
   EXPECT_EQ(t("b2"), "true");
   EXPECT_EQ(t("d1"), R"("2024-07-01T07:47:24.783Z")");

@@ -139,14 +139,11 @@ class CapillaryTransform final : public Transform {
       wrong_type(path, v.kind, "a number or a numeric string");
       return std::nullopt;
     }
-    if (values::is_json_number(t)) {
-      // Spliced as written; the double only on demand (value_of). Long or exponent forms are
-      // checked to fit a double: `1e400` is JSON, but no consumer can read it as a number.
-      if ((t.size() > 15 || t.find_first_of("eE") != std::string_view::npos) &&
-          !values::to_double(t)) {
-        fail("invalid-field", fmt::format("{}: number out of range", path));
-        return std::nullopt;
-      }
+    // Plain decimals are spliced as written (`89000.0` stays), the double only on demand
+    // (value_of). Exponent forms and very long numbers are rewritten from the double: `0e400`
+    // and `1e400` are JSON, but strict parsers (and Platform) refuse them.
+    if (values::is_json_number(t) && t.size() <= 20 &&
+        t.find_first_of("eE") == std::string_view::npos) {
       return Number{t, 0};
     }
     const auto d = values::to_double(t);

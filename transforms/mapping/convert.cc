@@ -180,13 +180,11 @@ Status Converter::convert(const Value& v, Type type, int offset_minutes, Convert
         return Status::ok;
       }
       out.tag = Converted::Tag::number;
-      if (values::is_json_number(t)) {
-        // Exact text: `89000.0` and `1.7193E12` stay as written, as long as a double can hold
-        // them (`1e400` is JSON, but no consumer can read it as a number).
-        if ((t.size() > 15 || t.find_first_of("eE") != std::string_view::npos) &&
-            !values::to_double(t)) {
-          return Status::not_number;
-        }
+      if (values::is_json_number(t) && t.size() <= 20 &&
+          t.find_first_of("eE") == std::string_view::npos) {
+        // Plain decimals keep their exact text (`89000.0` stays). Exponent forms and very long
+        // numbers are rewritten from the double below: `0e400` and `1e400` are JSON, but strict
+        // parsers (and Platform) refuse them.
         out.text = t;
         return Status::ok;
       }
