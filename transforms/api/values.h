@@ -19,6 +19,8 @@ inline constexpr std::int64_t kSecondsThreshold = 100'000'000'000;
   return c >= '0' && c <= '9';
 }
 [[nodiscard]] std::string_view trim(std::string_view s);
+// ASCII case-insensitive equality (event values such as `LOYALTY`/`loyalty`, `Deleted`).
+[[nodiscard]] bool iequals(std::string_view a, std::string_view b);
 [[nodiscard]] std::string_view trim_right(std::string_view s);
 
 // RFC 8259 number grammar (no leading `+`, no leading zeros, no bare `.5`).

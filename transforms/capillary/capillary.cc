@@ -10,6 +10,7 @@
 
 #include "transforms/api/values.h"
 #include "transforms/capillary/capture.h"
+#include "transforms/xdm/event.h"
 #include "transforms/xdm/identity.h"
 #include "transforms/xdm/settings.h"
 #include "transforms/xdm/uuid.h"
@@ -21,45 +22,10 @@ namespace {
 using bridge::core::reject;
 using xdm::OutputSettings;
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) {
-             return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-           };
-           return lower(x) == lower(y);
-         });
-}
-
-const char* kind_name(JsonKind k) {
-  switch (k) {
-    case JsonKind::absent:
-      return "missing";
-    case JsonKind::null:
-      return "null";
-    case JsonKind::string:
-      return "a string";
-    case JsonKind::number:
-      return "a number";
-    case JsonKind::boolean:
-      return "a boolean";
-    case JsonKind::object:
-      return "an object";
-    case JsonKind::array:
-      return "an array";
-  }
-  return "?";
-}
-
 // A number read from a number or a numeric string.
 struct Number {
   std::string_view json;  // valid JSON number text to splice; empty when only `value` is usable
   double value = 0;
-};
-
-struct Output {
-  OutputKind kind = OutputKind::experience_event;
-  const Target* target = nullptr;
-  std::string body;
 };
 
 class CapillaryTransform;
@@ -93,15 +59,9 @@ class CapillaryTransform final : public Transform {
 
  private:
   // --- failure state: the first problem wins ---
-  void fail(std::string_view reason, std::string message) {
-    if (!failed_) {
-      failed_ = true;
-      fail_reason_ = reason;
-      fail_message_ = std::move(message);
-    }
-  }
+  void fail(std::string_view reason, std::string message) { ev_.fail(reason, std::move(message)); }
   void wrong_type(std::string_view path, JsonKind kind, std::string_view expected) {
-    fail("invalid-field", fmt::format("{}: expected {}, got {}", path, expected, kind_name(kind)));
+    fail("invalid-field", fmt::format("{}: expected {}, got {}", path, expected, describe(kind)));
   }
 
   // --- field readers (they flag wrong types as invalid-field) ---
@@ -209,18 +169,18 @@ class CapillaryTransform final : public Transform {
         n = values::format_utc_ms(*ms, buf);
       }
     } else if (const auto date = values::parse_date(t)) {
-      n = values::format_end_of_day(*date, offset_, buf);
+      n = values::format_end_of_day(*date, ev_.offset_minutes(), buf);
     } else if (const auto instant = values::parse_iso_instant(t)) {
       n = values::format_instant(*instant, buf);
     }
     if (n == 0) {
-      out_->warning("unparseable-time");
+      ev_.out().warning("unparseable-time");
       return false;
     }
     w_.string(key, std::string_view(buf, n));
     return true;
   }
-  void put_created_at(std::string_view key) { w_.string(key, created_); }
+  void put_created_at(std::string_view key) { w_.string(key, ev_.created()); }
 
   // A block the handler reads must be an object (or absent / null); arrays likewise.
   bool object_block(JsonKind k, std::string_view path) {
@@ -268,22 +228,9 @@ class CapillaryTransform final : public Transform {
   Capturer capturer_;
   Capture cap_;
   xdm::Writer w_;
-  xdm::UuidV5 uuid_;
   xdm::Identities ids_;
-  std::vector<Output> outputs_;
-  std::size_t output_count_ = 0;
+  xdm::EventState ev_;
 
-  // Per-event state.
-  const Envelope* env_ = nullptr;
-  Emitter* out_ = nullptr;
-  int offset_ = 0;
-  std::string_view created_;
-  char created_buf_[values::kMaxTimeText] = {};
-  char org_buf_[24] = {};
-  std::string_view org_text_;
-  bool failed_ = false;
-  std::string_view fail_reason_;
-  std::string fail_message_;
   std::string id_buf_;
   std::string id_buf2_;
   std::string lower_buf_;
@@ -325,47 +272,21 @@ Result<void> CapillaryTransform::apply(const Input& input, Emitter& out) {
                                           "with a `mapping` route",
                                           env.event_name));
   }
-  if (env.event_id.empty()) {
-    return reject("envelope", "eventId is missing or empty");
-  }
-  if (!env.has_org_id) {
-    return reject("envelope", "orgId is missing or not an integer");
-  }
-  if (!env.has_created_at) {
-    return reject("envelope", "createdAt is missing or not a time with a known offset");
-  }
-  if (env.data_raw.empty()) {
-    return reject("envelope", "data is missing");
+  if (auto started = ev_.begin(env, *s_, out); !started) {
+    return started;
   }
   if (capturer_.capture(env.data_raw, cap_) != simdjson::SUCCESS) {
     return reject("malformed-json", "data is not valid JSON");
   }
   if (cap_.data_kind != JsonKind::object) {
-    return reject("envelope", fmt::format("data is {}, not an object", kind_name(cap_.data_kind)));
+    return reject("envelope", fmt::format("data is {}, not an object", describe(cap_.data_kind)));
   }
-
-  env_ = &env;
-  out_ = &out;
-  failed_ = false;
-  fail_message_.clear();
-  output_count_ = 0;
-  offset_ = s_->offset_minutes(env.org_id);
-  const std::size_t n = values::format_utc_ms(env.created_at_ms, created_buf_);
-  if (n == 0) {
-    return reject("envelope", "createdAt is outside the years 0000-9999");
-  }
-  created_ = std::string_view(created_buf_, n);
-  const auto org = fmt::format_to_n(org_buf_, sizeof(org_buf_), "{}", env.org_id);
-  org_text_ = std::string_view(org_buf_, org.size);
 
   (this->*(spec->second.handler))();
-
-  if (failed_) {
-    return reject(std::string(fail_reason_), std::move(fail_message_));
+  if (ev_.failed()) {
+    return ev_.result();
   }
-  for (std::size_t i = 0; i < output_count_; ++i) {
-    out.emit(outputs_[i].kind, *outputs_[i].target, outputs_[i].body);
-  }
+  ev_.emit_all();
   return {};
 }
 
@@ -383,13 +304,12 @@ bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view
   const bool blank_id = customer->kind == JsonKind::string && values::trim(customer->text).empty();
   if ((customer->kind == JsonKind::absent || customer->kind == JsonKind::null || blank_id) &&
       cap_.entity_type.kind == JsonKind::string &&
-      iequals(values::trim(cap_.entity_type.text), "USER")) {
+      values::iequals(values::trim(cap_.entity_type.text), "USER")) {
     customer = &cap_.entity_id;
   }
   if (customer->kind == JsonKind::object || customer->kind == JsonKind::array ||
       customer->kind == JsonKind::boolean) {
-    fail("identity",
-         fmt::format("{}.customerId is {}, not an id", path, kind_name(customer->kind)));
+    fail("identity", fmt::format("{}.customerId is {}, not an id", path, describe(customer->kind)));
     return false;
   }
   const std::string_view raw = values::trim(customer->text);
@@ -407,7 +327,7 @@ bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view
           code(c.email, coupon ? "data.coupons[].customerIdentifiers.instore.email"
                                : "data.customerIdentifiers.instore.email");
       !email.empty() && !xdm::normalize_email(email, ids_.email)) {
-    out_->warning(xdm::looks_hashed(email) ? "identity-hashed" : "identity-invalid-email");
+    ev_.out().warning(xdm::looks_hashed(email) ? "identity-hashed" : "identity-invalid-email");
   }
   std::string_view phone =
       code(c.mobile, coupon ? "data.coupons[].customerIdentifiers.instore.mobile"
@@ -418,7 +338,7 @@ bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view
                                                              : std::string_view("invalid");
   }
   if (!phone.empty() && !xdm::normalize_phone(phone, ids_.phone)) {
-    out_->warning(xdm::looks_hashed(phone) ? "identity-hashed" : "identity-invalid-phone");
+    ev_.out().warning(xdm::looks_hashed(phone) ? "identity-hashed" : "identity-invalid-phone");
   }
   ids_.external_id.assign(
       code(c.external_id, coupon ? "data.coupons[].customerIdentifiers.instore.externalId"
@@ -426,76 +346,55 @@ bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view
   ids_.add_card(code(c.card_number, coupon ? "data.coupons[].customerIdentifiers.instore.cardnumber"
                                            : "data.customerIdentifiers.instore.cardnumber"));
   if (c.cards_dropped > 0) {
-    out_->warning("identity-cards-dropped");  // more than 32 cardNumbers: the rest left out
+    ev_.out().warning("identity-cards-dropped");  // more than 32 cardNumbers: the rest left out
   }
   for (std::size_t i = 0; i < c.card_count; ++i) {
     ids_.add_card(code(c.cards[i], coupon
                                        ? "data.coupons[].customerIdentifiers.instore.cardNumbers[]"
                                        : "data.customerIdentifiers.instore.cardNumbers[]"));
   }
-  return !failed_;
+  return !ev_.failed();
 }
 
 void CapillaryTransform::begin_event(std::string_view event_type, int split_index) {
   w_.reset();
   w_.begin_object();
-  char uuid[xdm::UuidV5::kTextSize];
   if (split_index < 0) {
-    uuid_.make(xdm::kUrlNamespace, {"capillary:", org_text_, ":", env_->event_id}, uuid);
+    ev_.write_id(w_);
   } else {
     char index_buf[16];
     const auto r = fmt::format_to_n(index_buf, sizeof(index_buf), ":{}", split_index);
-    uuid_.make(xdm::kUrlNamespace,
-               {"capillary:", org_text_, ":", env_->event_id, std::string_view(index_buf, r.size)},
-               uuid);
+    ev_.write_id(w_, std::string_view(index_buf, r.size));
   }
-  w_.string("_id", std::string_view(uuid, sizeof(uuid)));
   put_created_at("timestamp");
   w_.string("eventType", event_type);
-  xdm::write_identity_map(w_, *s_, env_->org_id, ids_);
+  xdm::write_identity_map(w_, *s_, ev_.envelope().org_id, ids_);
 }
 
 void CapillaryTransform::begin_tenant() {
   w_.begin_object(s_->tenant_key);
   w_.begin_object("capillary");
-  w_.integer("orgId", env_->org_id);
-  w_.string("eventId", env_->event_id);
-  w_.string("eventName", env_->event_name);
-  w_.string("refId", env_->ref_id);
-  w_.string("apiRequestId", env_->api_request_id);
+  w_.integer("orgId", ev_.envelope().org_id);
+  w_.string("eventId", ev_.envelope().event_id);
+  w_.string("eventName", ev_.envelope().event_name);
+  w_.string("refId", ev_.envelope().ref_id);
+  w_.string("apiRequestId", ev_.envelope().api_request_id);
   const std::string_view loyalty_event_id =
-      !env_->loyalty_event_id.empty() ? env_->loyalty_event_id
-                                      : code(cap_[F::loyalty_event_id], "data.loyaltyEventId");
+      !ev_.envelope().loyalty_event_id.empty()
+          ? ev_.envelope().loyalty_event_id
+          : code(cap_[F::loyalty_event_id], "data.loyaltyEventId");
   w_.string("loyaltyEventId", loyalty_event_id);
 }
 
 void CapillaryTransform::finish(OutputKind kind) {
   w_.end_object();
-  if (failed_) {
-    return;
-  }
-  if (!w_.ok()) {
-    fail("encoding", "a field is not valid UTF-8");
-    return;
-  }
-  const std::string message = xdm::check_size(*s_, kind, w_.size(), *out_);
-  if (!message.empty()) {
-    fail("too-large", message);
-    return;
-  }
-  if (output_count_ == outputs_.size()) {
-    outputs_.emplace_back();
-  }
-  Output& o = outputs_[output_count_++];
-  o.kind = kind;
-  o.target = kind == OutputKind::profile ? s_->profile_target : s_->event_target;
-  o.body.assign(w_.view());
+  ev_.keep(kind, kind == OutputKind::profile ? s_->profile_target : s_->event_target, w_);
 }
 
 void CapillaryTransform::begin_profile() {
   w_.reset();
   w_.begin_object();
-  xdm::write_identity_map(w_, *s_, env_->org_id, ids_);
+  xdm::write_identity_map(w_, *s_, ev_.envelope().org_id, ids_);
 }
 
 void CapillaryTransform::begin_loyalty() {
@@ -555,9 +454,9 @@ void CapillaryTransform::resolve_currency() {
                                                [](char c) { return c >= 'A' && c <= 'Z'; });
   if (!valid) {
     if (!raw.empty()) {
-      out_->warning("invalid-currency");
+      ev_.out().warning("invalid-currency");
     }
-    currency_buf_.assign(s_->currency(env_->org_id));
+    currency_buf_.assign(s_->currency(ev_.envelope().org_id));
   }
 }
 
@@ -603,7 +502,7 @@ void CapillaryTransform::customer_added() {
     w_.end_object();
     begin_loyalty();
     put_created_at("joinDate");
-    if (iequals(code(cap_[F::loyalty_type], "data.loyaltyType"), "LOYALTY")) {
+    if (values::iequals(code(cap_[F::loyalty_type], "data.loyaltyType"), "LOYALTY")) {
       w_.string("status", "active");
     }
     end_profile();
@@ -617,18 +516,18 @@ void CapillaryTransform::customer_updated() {
       cap_.status_label.kind == JsonKind::string  ? values::trim(cap_.status_label.text)
       : cap_.status_text.kind == JsonKind::string ? values::trim(cap_.status_text.text)
                                                   : std::string_view{};
-  if (!iequals(label, "Deleted")) {
+  if (!values::iequals(label, "Deleted")) {
     if (cap_.status_kind != JsonKind::absent && cap_.status_kind != JsonKind::object &&
         cap_.status_kind != JsonKind::null) {
       wrong_type("data.customerStatus", cap_.status_kind, "an object");
       return;
     }
     static_cast<void>(code(cap_.status_label, "data.customerStatus.currentLabel"));
-    if (failed_) {
+    if (ev_.failed()) {
       return;
     }
   }
-  if (iequals(label, "Deleted")) {
+  if (values::iequals(label, "Deleted")) {
     fail("privacy-delete",
          "customerUpdated with customerStatus.currentLabel Deleted: no profile "
          "data is sent; run a Platform privacy delete job for this customer");
@@ -666,14 +565,16 @@ void CapillaryTransform::customer_updated() {
       }
       const std::string_view name = code(f.name, "data.updatedFields[].fieldName");
       const std::string_view value = text(f.current, "data.updatedFields[].currentValue");
-      if (iequals(name, "firstname")) {
+      if (values::iequals(name, "firstname")) {
         first = value;
-      } else if (iequals(name, "lastname")) {
+      } else if (values::iequals(name, "lastname")) {
         last = value;
-      } else if (iequals(name, "email") && !value.empty() && !xdm::normalize_email(value, email)) {
-        out_->warning(xdm::looks_hashed(value) ? "identity-hashed" : "identity-invalid-email");
-      } else if (iequals(name, "mobile") && !value.empty() && !xdm::normalize_phone(value, phone)) {
-        out_->warning(xdm::looks_hashed(value) ? "identity-hashed" : "identity-invalid-phone");
+      } else if (values::iequals(name, "email") && !value.empty() &&
+                 !xdm::normalize_email(value, email)) {
+        ev_.out().warning(xdm::looks_hashed(value) ? "identity-hashed" : "identity-invalid-email");
+      } else if (values::iequals(name, "mobile") && !value.empty() &&
+                 !xdm::normalize_phone(value, phone)) {
+        ev_.out().warning(xdm::looks_hashed(value) ? "identity-hashed" : "identity-invalid-phone");
       }
     }
     begin_profile();
@@ -736,7 +637,7 @@ void CapillaryTransform::transaction_body(bool purchase) {
     }
     const std::string_view sku = code(item.item_code, "data.lineItems[].itemCode");
     if (sku.empty()) {
-      out_->warning("line-item-without-sku");  // XDM requires SKU: the item is left out
+      ev_.out().warning("line-item-without-sku");  // XDM requires SKU: the item is left out
       ++index;
       continue;
     }
@@ -798,13 +699,14 @@ void CapillaryTransform::transaction() {
   const std::string_view bill_type = code(cap_[F::bill_type], "data.billType");
   std::string_view event_type;
   bool purchase = false;
-  if (env_->event_name == "transactionUpdated") {
-    event_type = iequals(code(cap_[F::delivery_status], "data.deliveryStatus"), "SHIPPED")
+  if (ev_.envelope().event_name == "transactionUpdated") {
+    event_type = values::iequals(code(cap_[F::delivery_status], "data.deliveryStatus"), "SHIPPED")
                      ? "commerce.backofficeOrderItemsShipped"
                      : "commerce.orderUpdated";
-  } else if (iequals(bill_type, "RETURN")) {
+  } else if (values::iequals(bill_type, "RETURN")) {
     event_type = "commerce.backofficeCreditMemoIssued";
-  } else if (bill_type.empty() || iequals(bill_type, "REGULAR") || iequals(bill_type, "MIXED")) {
+  } else if (bill_type.empty() || values::iequals(bill_type, "REGULAR") ||
+             values::iequals(bill_type, "MIXED")) {
     event_type = "commerce.purchases";
     purchase = true;
   } else {
@@ -964,7 +866,7 @@ void CapillaryTransform::points_reversed() {
   if (!resolve_customer(cap_.customer, "data.customerIdentifiers")) {
     return;
   }
-  const bool issued = env_->event_name == "issuedPointsReversed";
+  const bool issued = ev_.envelope().event_name == "issuedPointsReversed";
   if (want_event()) {
     begin_event("loyalty.pointsReversed", -1);
     begin_tenant();
@@ -999,7 +901,7 @@ void CapillaryTransform::tier_changed() {
   if (!resolve_customer(cap_.customer, "data.customerIdentifiers")) {
     return;
   }
-  const std::string_view name = env_->event_name;
+  const std::string_view name = ev_.envelope().event_name;
   const bool upgraded = name == "tierUpgraded";
   const bool downgraded = name == "tierDowngraded";
   const F new_field = upgraded     ? F::upgraded_tier_number
@@ -1108,7 +1010,7 @@ void CapillaryTransform::coupon_issue() {
     put_number("discountValue", cap_.series.discount_value, "data.series_info.discount_value");
     end_tenant();
     finish(OutputKind::experience_event);
-    if (failed_) {
+    if (ev_.failed()) {
       return;
     }
     ++index;

@@ -141,24 +141,6 @@ const KeyTable& key_table() {
   return table;
 }
 
-JsonKind kind_of(od::json_type t) {
-  switch (t) {
-    case od::json_type::array:
-      return JsonKind::array;
-    case od::json_type::object:
-      return JsonKind::object;
-    case od::json_type::number:
-      return JsonKind::number;
-    case od::json_type::string:
-      return JsonKind::string;
-    case od::json_type::boolean:
-      return JsonKind::boolean;
-    case od::json_type::null:
-      return JsonKind::null;
-  }
-  return JsonKind::null;
-}
-
 #define CB_TRY(expr)            \
   do {                          \
     if (auto e_ = (expr); e_) { \

@@ -18,9 +18,9 @@
 #include <string_view>
 #include <vector>
 
-namespace transforms::capillary {
+#include "transforms/api/json_kind.h"
 
-enum class JsonKind : std::uint8_t { absent, null, string, number, boolean, object, array };
+namespace transforms::capillary {
 
 struct Scalar {
   JsonKind kind = JsonKind::absent;

@@ -20,24 +20,6 @@ using simdjson::SUCCESS;
     }                           \
   } while (false)
 
-JsonKind kind_of(od::json_type t) {
-  switch (t) {
-    case od::json_type::array:
-      return JsonKind::array;
-    case od::json_type::object:
-      return JsonKind::object;
-    case od::json_type::number:
-      return JsonKind::number;
-    case od::json_type::string:
-      return JsonKind::string;
-    case od::json_type::boolean:
-      return JsonKind::boolean;
-    case od::json_type::null:
-      return JsonKind::null;
-  }
-  return JsonKind::null;
-}
-
 }  // namespace
 
 Capture::Capture(const Plan& plan) : plan_(plan), scopes_(plan.scopes.size()) {

@@ -50,26 +50,6 @@ bool is_text(const Value& v) {
 
 }  // namespace
 
-std::string_view describe(JsonKind kind) {
-  switch (kind) {
-    case JsonKind::absent:
-      return "missing";
-    case JsonKind::null:
-      return "null";
-    case JsonKind::string:
-      return "a string";
-    case JsonKind::number:
-      return "a number";
-    case JsonKind::boolean:
-      return "a boolean";
-    case JsonKind::object:
-      return "an object";
-    case JsonKind::array:
-      return "an array";
-  }
-  return "?";
-}
-
 bool is_blank(const Value& v) {
   return v.kind == JsonKind::absent || v.kind == JsonKind::null ||
          (v.kind == JsonKind::string && values::trim(v.text).empty());

@@ -12,6 +12,7 @@
 #include "transforms/mapping/capture.h"
 #include "transforms/mapping/convert.h"
 #include "transforms/mapping/plan.h"
+#include "transforms/xdm/event.h"
 #include "transforms/xdm/identity.h"
 #include "transforms/xdm/settings.h"
 #include "transforms/xdm/uuid.h"
@@ -22,30 +23,9 @@ namespace {
 
 using bridge::core::reject;
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) {
-      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    };
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool is_missing(JsonKind k) {
   return k == JsonKind::absent || k == JsonKind::null;
 }
-
-struct Output {
-  OutputKind kind = OutputKind::experience_event;
-  const Target* target = nullptr;
-  std::string body;
-};
 
 class MappingTransform final : public Transform {
  public:
@@ -70,13 +50,7 @@ class MappingTransform final : public Transform {
   [[nodiscard]] std::string path(const Source& s) const;
 
   // --- failure state: the first problem wins ---
-  void fail(std::string_view reason, std::string message) {
-    if (!failed_) {
-      failed_ = true;
-      fail_reason_ = reason;
-      fail_message_ = std::move(message);
-    }
-  }
+  void fail(std::string_view reason, std::string message) { ev_.fail(reason, std::move(message)); }
   void wrong_type(const std::string& where, JsonKind kind, std::string_view expected_kind) {
     fail("invalid-field",
          fmt::format("{}: expected {}, got {}", where, expected_kind, describe(kind)));
@@ -106,38 +80,17 @@ class MappingTransform final : public Transform {
   std::vector<std::uint32_t> cur_;  // current element per scope
   Converter converter_;
   xdm::Writer w_;
-  xdm::UuidV5 uuid_;
   xdm::Identities ids_;
-  std::vector<Output> outputs_;
-  std::size_t output_count_ = 0;
+  xdm::EventState ev_;
 
   // Per-event state.
-  const Envelope* env_ = nullptr;
-  Emitter* out_ = nullptr;
-  int offset_ = 0;
-  std::string_view created_;
-  char created_buf_[values::kMaxTimeText] = {};
-  char org_buf_[24] = {};
-  std::string_view org_text_;
   std::string id_tail_;
-  bool failed_ = false;
-  std::string_view fail_reason_;
-  std::string fail_message_;
 };
 
 Result<void> MappingTransform::apply(const Input& input, Emitter& out) {
   const Envelope& env = input.envelope;
-  if (env.event_id.empty()) {
-    return reject("envelope", "eventId is missing or empty");
-  }
-  if (!env.has_org_id) {
-    return reject("envelope", "orgId is missing or not an integer");
-  }
-  if (!env.has_created_at) {
-    return reject("envelope", "createdAt is missing or not a time with a known offset");
-  }
-  if (env.data_raw.empty()) {
-    return reject("envelope", "data is missing");
+  if (auto started = ev_.begin(env, p_->settings, out); !started) {
+    return started;
   }
   if (capture_.capture(env.data_raw) != simdjson::SUCCESS) {
     return reject("malformed-json", "data is not valid JSON");
@@ -146,20 +99,6 @@ Result<void> MappingTransform::apply(const Input& input, Emitter& out) {
     return reject("envelope",
                   fmt::format("data is {}, not an object", describe(capture_.data_kind())));
   }
-  const std::size_t n = values::format_utc_ms(env.created_at_ms, created_buf_);
-  if (n == 0) {
-    return reject("envelope", "createdAt is outside the years 0000-9999");
-  }
-  env_ = &env;
-  out_ = &out;
-  failed_ = false;
-  fail_message_.clear();
-  output_count_ = 0;
-  offset_ = p_->settings.offset_minutes(env.org_id);
-  created_ = std::string_view(created_buf_, n);
-  const auto org = fmt::format_to_n(org_buf_, sizeof(org_buf_), "{}", env.org_id);
-  org_text_ = std::string_view(org_buf_, org.size);
-
   for (const OutputSpec& o : p_->outputs) {
     if (!o.split) {
       if (holds(o.when)) {
@@ -168,7 +107,7 @@ Result<void> MappingTransform::apply(const Input& input, Emitter& out) {
     } else {
       const Value array = get(o.split_ref);
       if (array.kind == JsonKind::array) {
-        for (std::uint32_t e = array.first; e < array.first + array.count && !failed_; ++e) {
+        for (std::uint32_t e = array.first; e < array.first + array.count && !ev_.failed(); ++e) {
           cur_[o.split_scope] = e;
           const Value element = get(o.split_element);
           if (element.kind != JsonKind::object) {
@@ -181,14 +120,12 @@ Result<void> MappingTransform::apply(const Input& input, Emitter& out) {
         wrong_type(path(o.split_ref), array.kind, "an array");
       }
     }
-    if (failed_) {
-      return reject(std::string(fail_reason_), std::move(fail_message_));
+    if (ev_.failed()) {
+      return ev_.result();
     }
   }
-  for (std::size_t i = 0; i < output_count_; ++i) {
-    out.emit(outputs_[i].kind, *outputs_[i].target, outputs_[i].body);
-  }
-  if (output_count_ == 0) {
+  ev_.emit_all();
+  if (ev_.kept() == 0) {
     out.warning("mapping-no-output");
   }
   return {};
@@ -220,35 +157,35 @@ Value MappingTransform::envelope_value(EnvelopeField f) const {
   v.kind = JsonKind::string;
   switch (f) {
     case EnvelopeField::event_id:
-      v.text = env_->event_id;
+      v.text = ev_.envelope().event_id;
       break;
     case EnvelopeField::event_name:
-      v.text = env_->event_name;
+      v.text = ev_.envelope().event_name;
       break;
     case EnvelopeField::org_id:
       v.kind = JsonKind::number;
-      v.text = org_text_;
+      v.text = ev_.org_text();
       break;
     case EnvelopeField::ref_id:
-      v.text = env_->ref_id;
+      v.text = ev_.envelope().ref_id;
       break;
     case EnvelopeField::api_request_id:
-      v.text = env_->api_request_id;
+      v.text = ev_.envelope().api_request_id;
       break;
     case EnvelopeField::loyalty_event_id:
-      if (env_->loyalty_event_id.empty()) {
+      if (ev_.envelope().loyalty_event_id.empty()) {
         return get(p_->loyalty_event_id);
       }
-      v.text = env_->loyalty_event_id;
+      v.text = ev_.envelope().loyalty_event_id;
       break;
     case EnvelopeField::event_log_id:
-      v.text = env_->event_log_id;
+      v.text = ev_.envelope().event_log_id;
       if (values::is_json_number(v.text)) {
         v.kind = JsonKind::number;
       }
       break;
     case EnvelopeField::created_at:
-      v.text = created_;
+      v.text = ev_.created();
       break;
   }
   if (v.text.empty()) {
@@ -271,7 +208,8 @@ std::string MappingTransform::path(const Source& s) const {
     case Source::From::data:
       return path(s.ref);
     case Source::From::envelope:
-      if (s.envelope == EnvelopeField::loyalty_event_id && env_->loyalty_event_id.empty()) {
+      if (s.envelope == EnvelopeField::loyalty_event_id &&
+          ev_.envelope().loyalty_event_id.empty()) {
         return path(p_->loyalty_event_id);
       }
       return "envelope";
@@ -347,7 +285,7 @@ bool MappingTransform::resolve_identity(const IdentityRefs& ids) {
   Value customer = get(ids.customer_id);
   if (is_missing(customer.kind)) {
     const Value type = get(p_->entity_type);
-    if (type.kind == JsonKind::string && iequals(values::trim(type.text), "USER")) {
+    if (type.kind == JsonKind::string && values::iequals(values::trim(type.text), "USER")) {
       customer = get(p_->entity_id);
     }
   }
@@ -381,11 +319,11 @@ bool MappingTransform::resolve_identity(const IdentityRefs& ids) {
   }
   if (const std::string_view email = code(get(in->email), in->email);
       !email.empty() && !xdm::normalize_email(email, ids_.email)) {
-    out_->warning(xdm::looks_hashed(email) ? "identity-hashed" : "identity-invalid-email");
+    ev_.out().warning(xdm::looks_hashed(email) ? "identity-hashed" : "identity-invalid-email");
   }
   if (const std::string_view phone = code(get(in->mobile), in->mobile);
       !phone.empty() && !xdm::normalize_phone(phone, ids_.phone)) {
-    out_->warning(xdm::looks_hashed(phone) ? "identity-hashed" : "identity-invalid-phone");
+    ev_.out().warning(xdm::looks_hashed(phone) ? "identity-hashed" : "identity-invalid-phone");
   }
   ids_.external_id.assign(code(get(in->external_id), in->external_id));
   ids_.add_card(code(get(in->card_number), in->card_number));
@@ -397,7 +335,7 @@ bool MappingTransform::resolve_identity(const IdentityRefs& ids) {
       ids_.add_card(code(get(in->card), in->card));
     }
   }
-  return !failed_;
+  return !ev_.failed();
 }
 
 // ---------------------------------------------------------------- documents
@@ -418,13 +356,11 @@ void MappingTransform::render(const OutputSpec& o, std::int64_t split_index) {
     if (split_index >= 0) {
       fmt::format_to(std::back_inserter(id_tail_), ":{}", split_index);
     }
-    char uuid[xdm::UuidV5::kTextSize];
-    uuid_.make(xdm::kUrlNamespace, {"capillary:", org_text_, ":", env_->event_id, id_tail_}, uuid);
-    w_.string("_id", std::string_view(uuid, sizeof(uuid)));
-    w_.string("timestamp", created_);
+    ev_.write_id(w_, id_tail_);
+    w_.string("timestamp", ev_.created());
     w_.string("eventType", o.event_type);
   }
-  xdm::write_identity_map(w_, p_->settings, env_->org_id, ids_);
+  xdm::write_identity_map(w_, p_->settings, ev_.envelope().org_id, ids_);
   write_children(o.tree);
   w_.end_object();
   finish(o);
@@ -440,7 +376,7 @@ void MappingTransform::write_children(std::uint32_t node) {
       write_children(c);
       w_.end_object();
     }
-    if (failed_) {
+    if (ev_.failed()) {
       return;
     }
   }
@@ -477,7 +413,7 @@ void MappingTransform::write_array(const Field& f, std::string_view key) {
     return;
   }
   w_.begin_array(key);
-  for (std::uint32_t e = array.first; e < array.first + array.count && !failed_; ++e) {
+  for (std::uint32_t e = array.first; e < array.first + array.count && !ev_.failed(); ++e) {
     cur_[f.array_scope] = e;
     const Value element = get(f.element);
     if (f.element_objects && element.kind != JsonKind::object) {
@@ -502,7 +438,7 @@ void MappingTransform::put(const Value& v, Type type, std::string_view key, bool
                            const Where& where) {
   const auto source = [&] { return where.ref != nullptr ? path(*where.ref) : path(*where.source); };
   Converted c;
-  switch (converter_.convert(v, type, offset_, c)) {
+  switch (converter_.convert(v, type, ev_.offset_minutes(), c)) {
     case Status::ok:
       break;
     case Status::wrong_kind:
@@ -518,16 +454,16 @@ void MappingTransform::put(const Value& v, Type type, std::string_view key, bool
       fail("invalid-field", fmt::format("{}: not a boolean", source()));
       return;
     case Status::unparseable_time:
-      out_->warning("unparseable-time");
+      ev_.out().warning("unparseable-time");
       return;
     case Status::invalid_email:
-      out_->warning("identity-invalid-email");
+      ev_.out().warning("identity-invalid-email");
       return;
     case Status::invalid_phone:
-      out_->warning("identity-invalid-phone");
+      ev_.out().warning("identity-invalid-phone");
       return;
     case Status::hashed:
-      out_->warning("identity-hashed");
+      ev_.out().warning("identity-hashed");
       return;
   }
   switch (c.tag) {
@@ -549,25 +485,7 @@ void MappingTransform::put(const Value& v, Type type, std::string_view key, bool
 }
 
 void MappingTransform::finish(const OutputSpec& o) {
-  if (failed_) {
-    return;
-  }
-  if (!w_.ok()) {
-    fail("encoding", "a field is not valid UTF-8");
-    return;
-  }
-  const std::string message = xdm::check_size(p_->settings, o.kind, w_.size(), *out_);
-  if (!message.empty()) {
-    fail("too-large", message);
-    return;
-  }
-  if (output_count_ == outputs_.size()) {
-    outputs_.emplace_back();
-  }
-  Output& out = outputs_[output_count_++];
-  out.kind = o.kind;
-  out.target = o.target;
-  out.body.assign(w_.view());
+  ev_.keep(o.kind, o.target, w_);
 }
 
 // ---------------------------------------------------------------- factory

@@ -19,14 +19,11 @@
 #include <string_view>
 #include <vector>
 
+#include "transforms/api/json_kind.h"
 #include "transforms/api/transform.h"
 #include "transforms/xdm/settings.h"
 
 namespace transforms::mapping {
-
-enum class JsonKind : std::uint8_t { absent, null, string, number, boolean, object, array };
-
-[[nodiscard]] std::string_view describe(JsonKind kind);  // "a string", "missing", ...
 
 // One value read from `data`, the envelope or the configuration. Views stay valid until the
 // next capture (data) or for the Plan's life (configuration).
