@@ -31,7 +31,11 @@ int main(int argc, char** argv) {
   bridge::app::DevOptions dev_options;
   auto* dev = cli.add_subcommand(
       "dev", "Embedded broker, sample events and the real pipeline; no Kafka or config needed");
-  dev->add_option("--output", dev_options.output, "NDJSON output file ('-' for stdout)")
+  dev->add_option("--output", dev_options.output,
+                  "Messages the embedded Platform emulator accepted, NDJSON ('-' for stdout)")
+      ->capture_default_str();
+  dev->add_option("--emulator-listen", dev_options.emulator_listen,
+                  "host:port of the embedded Platform emulator (port 0: any free port)")
       ->capture_default_str();
   dev->add_option("--metrics-listen", dev_options.metrics_listen, "host:port for /metrics")
       ->capture_default_str();

@@ -21,7 +21,9 @@ int run(const std::string& config_path);
 int validate(const std::string& config_path);
 
 struct DevOptions {
-  std::string output = "capillary-bridge-dev.ndjson";  // NDJSON sink file; "-" for stdout
+  // Every message the embedded platform emulator accepted, as NDJSON; "-" for stdout at exit.
+  std::string output = "capillary-bridge-dev.ndjson";
+  std::string emulator_listen = "127.0.0.1:0";  // the embedded platform emulator
   std::string metrics_listen = "127.0.0.1:9464";
   bool exit_when_done = false;  // stop once every seeded event is delivered or dead-lettered
   int partitions = 4;

@@ -10,6 +10,7 @@
 
 #include "bridge/kafka/dead_letter_writer.h"
 #include "bridge/kafka/kafka_sink.h"
+#include "bridge/platform/sink.h"
 #include "bridge/sink/file_sink.h"
 #include "transforms/api/registry.h"
 #include "transforms/builtin/builtin.h"
@@ -89,6 +90,14 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
     }
     case config::SinkType::kafka: {
       auto s = kafka::KafkaSink::create(cfg.kafka, cfg.sink.kafka);
+      if (!s) {
+        return tl::unexpected(s.error());
+      }
+      c.sink = std::move(*s);
+      break;
+    }
+    case config::SinkType::platform: {
+      auto s = platform::PlatformSink::create(cfg.sink.platform, metrics);
       if (!s) {
         return tl::unexpected(s.error());
       }

@@ -8,6 +8,7 @@
 #include "bridge/app/app.h"
 #include "bridge/app/components.h"
 #include "bridge/app/embedded.h"
+#include "bridge/emulator/server.h"
 #include "bridge/kafka/mock_cluster.h"
 #include "bridge/kafka/producer.h"
 #include "bridge/pipeline/pipeline.h"
@@ -102,8 +103,16 @@ int dev(const DevOptions& options) {
       return kExitFailure;
     }
   }
+  // The Platform side: IMS and streaming ingestion, in-process, on a free loopback port.
+  emulator::Options emulator_options;
+  emulator_options.listen = options.emulator_listen;
+  auto platform = emulator::Server::start(emulator_options);
+  if (!platform) {
+    std::fprintf(stderr, "error: platform emulator: %s\n", platform.error().message.c_str());
+    return kExitFailure;
+  }
   ::setenv("CAPILLARY_BRIDGE_DEV_BROKERS", (*cluster)->bootstrap().c_str(), 1);
-  ::setenv("CAPILLARY_BRIDGE_DEV_OUTPUT", options.output.c_str(), 1);
+  ::setenv("CAPILLARY_BRIDGE_DEV_PLATFORM", (*platform)->base_url().c_str(), 1);
   ::setenv("CAPILLARY_BRIDGE_DEV_METRICS", options.metrics_listen.c_str(), 1);
   const auto validated = load_and_validate(
       config::load_string(std::string(embedded::dev_config()), "config/dev.yaml (embedded)"));
@@ -117,10 +126,12 @@ int dev(const DevOptions& options) {
                "capillary-bridge dev\n"
                "  embedded Kafka broker : %s (topics %s, %s)\n"
                "  produce more events   : kcat -b %s -t %s -P\n"
-               "  output (NDJSON)       : %s\n"
+               "  platform emulator     : %s (stats: %s/emulator/stats)\n"
+               "  accepted messages     : %s (NDJSON)\n"
                "  metrics               : http://%s/metrics\n",
                (*cluster)->bootstrap().c_str(), kEventsTopic, kDeadLetterTopic,
-               (*cluster)->bootstrap().c_str(), kEventsTopic, options.output.c_str(),
+               (*cluster)->bootstrap().c_str(), kEventsTopic, (*platform)->base_url().c_str(),
+               (*platform)->base_url().c_str(), options.output.c_str(),
                options.metrics_listen.c_str());
 
   std::uint64_t seeded = 0;
@@ -142,14 +153,36 @@ int dev(const DevOptions& options) {
   }
   pipeline::Pipeline& pipeline = *(*service)->pipeline;
   Progress progress(*(*service)->parts.source);
+  // What Platform accepted, rewritten whenever it grows (dev data sets are small).
+  std::uint64_t dumped = 0;
+  const auto dump = [&] {
+    const auto accepted = (*platform)->stats().messages_accepted;
+    if (accepted == dumped || options.output == "-") {
+      return;
+    }
+    if (!(*platform)->dump_ndjson(options.output)) {
+      spdlog::warn("cannot write {}", options.output);
+    }
+    dumped = accepted;
+  };
   pipeline.set_tick([&](const pipeline::Stats& s) {
     progress.update(s);
+    dump();
     if (options.exit_when_done && s.delivered + s.dead_lettered + s.filtered >= seeded) {
       pipeline.request_stop();
     }
   });
   const auto result = run_until_stopped(**service);
   progress.finish();
+  dump();
+  if (options.output == "-") {
+    for (const auto& m : (*platform)->accepted_messages()) {
+      std::fwrite(m.data(), 1, m.size(), stdout);
+      std::fputc('\n', stdout);
+    }
+    std::fflush(stdout);
+  }
+  const auto ps = (*platform)->stats();
   const auto s = pipeline.stats();
   std::string reasons;
   for (const auto& [reason, count] : s.dead_letter_reasons) {
@@ -158,11 +191,18 @@ int dev(const DevOptions& options) {
   std::fprintf(
       stderr,
       "summary: consumed %llu, delivered %llu, dead-lettered %llu%s (topic %s), "
-      "filtered %llu, sink retries %llu\n",
+      "filtered %llu, sink retries %llu\n"
+      "platform: %llu requests, %llu messages accepted (%llu unique _id, %llu profile records), "
+      "%llu refused\n",
       static_cast<unsigned long long>(s.consumed), static_cast<unsigned long long>(s.delivered),
       static_cast<unsigned long long>(s.dead_lettered),
       reasons.empty() ? "" : fmt::format(" [{}]", reasons).c_str(), kDeadLetterTopic,
-      static_cast<unsigned long long>(s.filtered), static_cast<unsigned long long>(s.retries));
+      static_cast<unsigned long long>(s.filtered), static_cast<unsigned long long>(s.retries),
+      static_cast<unsigned long long>(ps.requests),
+      static_cast<unsigned long long>(ps.messages_accepted),
+      static_cast<unsigned long long>(ps.unique_ids),
+      static_cast<unsigned long long>(ps.accepted_without_id),
+      static_cast<unsigned long long>(ps.messages_rejected));
   return result ? kExitOk : kExitFailure;
 }
 

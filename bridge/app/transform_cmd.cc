@@ -16,12 +16,12 @@
 namespace bridge::app {
 namespace {
 
-constexpr std::string_view kSourceName = "capillary-bridge";
-
 // Prints each output as it is emitted; raw outputs (passthrough) are printed as they are.
 class PrintingEmitter final : public transforms::Emitter {
  public:
-  explicit PrintingEmitter(std::string& out) : out_(out) {}
+  // The header fields the platform sink would send (sink.platform.ims_org_id, source_name).
+  PrintingEmitter(std::string& out, transforms::xdm::MessageContext context)
+      : out_(out), context_(context) {}
 
   void set_payload(std::string_view payload) { payload_ = payload; }
 
@@ -31,7 +31,7 @@ class PrintingEmitter final : public transforms::Emitter {
       out_.append(body);
     } else {
       writer_.reset();
-      transforms::xdm::write_streaming_message(writer_, target, {{}, kSourceName}, body);
+      transforms::xdm::write_streaming_message(writer_, target, context_, body);
       out_.append(writer_.view());
     }
     out_.push_back('\n');
@@ -42,6 +42,7 @@ class PrintingEmitter final : public transforms::Emitter {
 
  private:
   std::string& out_;
+  transforms::xdm::MessageContext context_;
   std::string_view payload_;
   transforms::xdm::Writer writer_;
 };
@@ -71,7 +72,8 @@ int transform(const TransformOptions& options) {
   transforms::Stage stage(validated->plan);
   std::string out;
   std::string err;
-  PrintingEmitter emitter(out);
+  const auto& platform = validated->config.sink.platform;
+  PrintingEmitter emitter(out, {platform.ims_org_id, platform.source_name});
   transforms::xdm::Writer reject_writer;
   std::string line;
   std::int64_t line_number = 0;

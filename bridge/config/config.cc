@@ -481,12 +481,13 @@ void read_targets(const YAML::Node& node, std::vector<transforms::Target>& targe
       transforms::Target t;
       t.name = name;
       Section sec(kv.second, fmt::format("targets.{}", name), d,
-                  {"dataset_id", "schema_ref", "content_type", "flow_id", "topic"});
+                  {"dataset_id", "schema_ref", "content_type", "flow_id", "topic", "inlet"});
       sec.str("dataset_id", t.dataset_id);
       sec.str("schema_ref", t.schema_ref);
       sec.str("content_type", t.content_type);
       sec.str("flow_id", t.flow_id);
       sec.str("topic", t.topic);
+      sec.str("inlet", t.inlet);
       targets.push_back(std::move(t));
     }
   }
@@ -527,11 +528,111 @@ void read_routes(const YAML::Node& node, std::vector<RouteConfig>& routes, Diagn
   }
 }
 
+bool is_http_url(std::string_view url) {
+  return url.starts_with("https://") || url.starts_with("http://");
+}
+
+void read_ims(const YAML::Node& node, ImsConfig& ims, bool required, Diagnostics& d) {
+  Section sec(node, "sink.platform.ims", d,
+              {"token_url", "client_id", "client_secret", "client_secret_file", "scopes",
+               "expires_in_unit", "refresh_margin_ms", "timeout_ms"});
+  sec.str("token_url", ims.token_url);
+  if (!is_http_url(ims.token_url)) {
+    d.error(sec.has("token_url") ? sec.get("token_url") : node,
+            fmt::format("sink.platform.ims.token_url must be an http(s) URL (got '{}')",
+                        ims.token_url));
+  }
+  sec.str("client_id", ims.client_id, required);
+  sec.secret("client_secret", ims.client_secret);
+  if (required && ims.client_secret.empty() && !sec.has("client_secret") &&
+      !sec.has("client_secret_file")) {
+    sec.missing("client_secret (or client_secret_file)");
+  }
+  sec.strings("scopes", ims.scopes);
+  sec.one_of("expires_in_unit", ims.expires_in_unit, {"auto", "seconds", "milliseconds"});
+  sec.millis("refresh_margin_ms", ims.refresh_margin, 0);
+  sec.millis("timeout_ms", ims.timeout);
+}
+
+void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, Diagnostics& d) {
+  Section sec(node, "sink.platform", d,
+              {"inlets", "ims_org_id", "source_name", "ims", "batch", "http", "retry_after_max_ms",
+               "rate_limit"});
+  const YAML::Node inlets = sec.get("inlets");
+  if (inlets.IsDefined() && !inlets.IsNull() && !inlets.IsMap()) {
+    d.error(inlets, fmt::format("sink.platform.inlets must be a map of name -> inlet, not {}",
+                                describe(inlets)));
+  } else if (inlets.IsMap()) {
+    for (const auto& kv : inlets) {
+      PlatformInlet inlet;
+      inlet.name = kv.first.Scalar();
+      Section in(kv.second, fmt::format("sink.platform.inlets.{}", inlet.name), d,
+                 {"url", "authenticated"});
+      if (in.str("url", inlet.url, true) &&
+          (!is_http_url(inlet.url) || inlet.url.find("/collection/") == std::string::npos)) {
+        d.error(in.get("url"),
+                fmt::format("sink.platform.inlets.{}.url must be an inlet URL such as "
+                            "https://dcs.adobedc.net/collection/<inletId> (got '{}')",
+                            inlet.name, inlet.url));
+      }
+      in.boolean("authenticated", inlet.authenticated);
+      p.inlets.push_back(std::move(inlet));
+    }
+  }
+  if (active && p.inlets.empty()) {
+    constexpr std::string_view kNoInlet =
+        "sink.platform.inlets must name at least one inlet (the streaming connection URL)";
+    if (node.IsDefined() && !node.IsNull()) {
+      d.error(node, std::string(kNoInlet));
+    } else {
+      d.error(std::string(kNoInlet));
+    }
+  }
+  sec.str("ims_org_id", p.ims_org_id);
+  sec.str("source_name", p.source_name);
+  const bool needs_ims =
+      active && std::any_of(p.inlets.begin(), p.inlets.end(),
+                            [](const PlatformInlet& i) { return i.authenticated; });
+  read_ims(sec.get("ims"), p.ims, needs_ims, d);
+
+  Section batch(sec.get("batch"), "sink.platform.batch", d,
+                {"max_bytes", "max_messages", "linger_ms"});
+  batch.bytes("max_bytes", p.max_request_bytes, 1024);
+  if (p.max_request_bytes > 1024 * 1024) {
+    d.error(batch.get("max_bytes"),
+            fmt::format("sink.platform.batch.max_bytes must be at most 1MiB, Platform's request "
+                        "limit (got {})",
+                        p.max_request_bytes));
+  }
+  batch.integer("max_messages", p.max_messages, 1);
+  batch.millis("linger_ms", p.linger, 0);
+
+  Section http(sec.get("http"), "sink.platform.http", d,
+               {"concurrency", "connect_timeout_ms", "timeout_ms", "proxy", "tls_verify",
+                "ca_file", "http2"});
+  http.integer("concurrency", p.concurrency, 1);
+  http.millis("connect_timeout_ms", p.connect_timeout);
+  http.millis("timeout_ms", p.request_timeout);
+  http.str("proxy", p.proxy);
+  http.boolean("tls_verify", p.tls_verify);
+  http.str("ca_file", p.ca_file);
+  http.boolean("http2", p.http2);
+
+  sec.millis("retry_after_max_ms", p.retry_after_max, 0);
+  Section rate(sec.get("rate_limit"), "sink.platform.rate_limit", d,
+               {"requests_per_second", "messages_per_second"});
+  rate.integer("requests_per_second", p.requests_per_second, 0);
+  rate.integer("messages_per_second", p.messages_per_second, 0);
+}
+
 void read_sink(const YAML::Node& node, SinkConfig& s, Diagnostics& d) {
-  Section sec(node, "sink", d, {"type", "file", "kafka"});
+  Section sec(node, "sink", d, {"type", "file", "kafka", "platform"});
   std::string type = "stdout";
-  sec.one_of("type", type, {"file", "stdout", "kafka"});
-  s.type = type == "file" ? SinkType::file : type == "kafka" ? SinkType::kafka : SinkType::stdout_;
+  sec.one_of("type", type, {"file", "stdout", "kafka", "platform"});
+  s.type = type == "file"       ? SinkType::file
+           : type == "kafka"    ? SinkType::kafka
+           : type == "platform" ? SinkType::platform
+                                : SinkType::stdout_;
 
   Section file(sec.get("file"), "sink.file", d, {"path", "fsync"});
   file.boolean("fsync", s.file.fsync);
@@ -545,6 +646,41 @@ void read_sink(const YAML::Node& node, SinkConfig& s, Diagnostics& d) {
   kafka.str("topic", s.kafka.topic, s.type == SinkType::kafka);
   kafka.str("brokers", s.kafka.brokers);
   kafka.string_map("properties", s.kafka.properties);
+
+  read_platform(sec.get("platform"), s.platform, s.type == SinkType::platform, d);
+}
+
+// With the platform sink every target names an inlet that exists (or leaves it to the one
+// named "default", or to the only inlet), and carries the ids Platform needs in the header.
+void check_platform_targets(const YAML::Node& targets_node, const Config& c, Diagnostics& d) {
+  if (c.sink.type != SinkType::platform || c.sink.platform.inlets.empty()) {
+    return;
+  }
+  const auto& inlets = c.sink.platform.inlets;
+  for (const auto& t : c.targets) {
+    const YAML::Node at = targets_node.IsMap() ? targets_node[t.name] : YAML::Node();
+    if (!at.IsDefined()) {
+      continue;  // the implicit `default` target: only passthrough routes use it
+    }
+    const bool found =
+        t.inlet.empty()
+            ? inlets.size() == 1 || std::any_of(inlets.begin(), inlets.end(),
+                                                [](const auto& i) { return i.name == "default"; })
+            : std::any_of(inlets.begin(), inlets.end(),
+                          [&](const auto& i) { return i.name == t.inlet; });
+    if (!found) {
+      d.error(at, t.inlet.empty()
+                      ? fmt::format("targets.{} names no inlet and sink.platform.inlets has no "
+                                    "inlet named 'default'",
+                                    t.name)
+                      : fmt::format("targets.{}.inlet '{}' is not in sink.platform.inlets",
+                                    t.name, t.inlet));
+    }
+    if (t.dataset_id.empty() || t.schema_ref.empty()) {
+      d.error(at, fmt::format("targets.{} needs dataset_id and schema_ref for the platform sink",
+                              t.name));
+    }
+  }
 }
 
 void read_metrics(const YAML::Node& node, MetricsConfig& m, Diagnostics& d) {
@@ -602,6 +738,7 @@ Loaded load_string(const std::string& yaml_text, const std::string& file) {
     read_targets(top.get("targets"), c.targets, d);
     read_routes(top.get("routes"), c.routes, d);
     read_sink(top.get("sink"), c.sink, d);
+    check_platform_targets(top.get("targets"), c, d);
     read_metrics(top.get("metrics"), c.metrics, d);
     read_log(top.get("log"), c.log, d);
     if (c.dead_letter.brokers.empty()) {

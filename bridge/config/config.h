@@ -82,7 +82,7 @@ struct RouteConfig {
   YAML::Mark mark;                  // where the route was declared, for diagnostics
 };
 
-enum class SinkType { file, stdout_, kafka };
+enum class SinkType { file, stdout_, kafka, platform };
 
 struct FileSinkConfig {
   std::string path;    // NDJSON, appended
@@ -95,10 +95,57 @@ struct KafkaSinkConfig {
   std::map<std::string, std::string> properties;
 };
 
+// Adobe IMS OAuth server-to-server (client credentials), reference/platform-streaming.md section 2.
+struct ImsConfig {
+  std::string token_url = "https://ims-na1.adobelogin.com/ims/token/v3";
+  std::string client_id;
+  Secret client_secret;  // or client_secret_file
+  std::vector<std::string> scopes = {"openid", "AdobeID", "read_organizations",
+                                     "additional_info.projectedProductContext", "session"};
+  // Unit of `expires_in`: auto (v3 paths: seconds; /ims/token and v1: milliseconds; otherwise
+  // values above 10^6 are milliseconds) | seconds | milliseconds.
+  std::string expires_in_unit = "auto";
+  // Refresh this long before expiry (at most a fifth of the token's lifetime before it), and
+  // never later than 23 h after issue.
+  std::chrono::milliseconds refresh_margin{5 * 60 * 1000};
+  std::chrono::milliseconds timeout{10000};  // one token request
+};
+
+// One streaming connection. `url` is the inlet URL (…/collection/{inletId}); the batch endpoint
+// is derived by inserting /batch/ after /collection/.
+struct PlatformInlet {
+  std::string name;
+  std::string url;
+  bool authenticated = true;  // send Authorization: Bearer (authenticated connections only)
+};
+
+struct PlatformSinkConfig {
+  std::vector<PlatformInlet> inlets;
+  std::string ims_org_id;                     // header.imsOrgId (optional)
+  std::string source_name = "capillary-bridge";  // header.source.name
+  ImsConfig ims;
+  // A request body never exceeds this (Platform answers 413 above 1 MB).
+  std::int64_t max_request_bytes = 1000 * 1000;
+  std::int64_t max_messages = 500;
+  std::chrono::milliseconds linger{20};  // wait this long for a fuller batch
+  std::int64_t concurrency = 8;          // requests in flight
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds request_timeout{60000};
+  std::string proxy;  // libcurl proxy URL; "" = libcurl's environment (https_proxy, no_proxy)
+  bool tls_verify = true;
+  std::string ca_file;  // extra CA bundle
+  bool http2 = true;    // negotiate HTTP/2 over TLS when the server offers it
+  std::chrono::milliseconds retry_after_max{60000};  // Retry-After above this is capped
+  // Client-side limits per inlet; defaults are Platform's documented guardrails (section 1.10).
+  std::int64_t requests_per_second = 1000;
+  std::int64_t messages_per_second = 10000;
+};
+
 struct SinkConfig {
   SinkType type = SinkType::stdout_;
   FileSinkConfig file;
   KafkaSinkConfig kafka;
+  PlatformSinkConfig platform;
 };
 
 struct MetricsConfig {

@@ -30,7 +30,45 @@ prometheus::Gauge& gauge(prometheus::Registry& r, const std::string& name,
   return BuildGauge().Name(name).Help(help).Register(r).Add({});
 }
 
+prometheus::Histogram& histogram(prometheus::Registry& r, const std::string& name,
+                                const std::string& help,
+                                prometheus::Histogram::BucketBoundaries buckets) {
+  return BuildHistogram().Name(name).Help(help).Register(r).Add({}, std::move(buckets));
+}
+
 }  // namespace
+
+PlatformMetrics::PlatformMetrics(prometheus::Registry& r)
+    : requests(counter_family(r, "capillary_bridge_platform_requests_total",
+                              "Platform streaming requests by inlet and HTTP status (or "
+                              "timeout/connection for requests without an answer)")),
+      messages(counter_family(r, "capillary_bridge_platform_messages_total",
+                              "Platform streaming messages by inlet and per-message outcome")),
+      resends(counter_family(r, "capillary_bridge_platform_resends_total",
+                             "Requests the sink resent itself: split after 413, retry after a "
+                             "token refresh")),
+      token_refreshes(counter_family(r, "capillary_bridge_platform_token_refreshes_total",
+                                     "IMS access token requests by result")),
+      rate_limit_waits(counter_family(r, "capillary_bridge_platform_rate_limit_wait_seconds_total",
+                                      "Time requests waited for the client-side rate limits")),
+      batch_messages(histogram(r, "capillary_bridge_platform_batch_messages",
+                               "Messages per Platform request",
+                               {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500})),
+      batch_bytes(histogram(r, "capillary_bridge_platform_batch_bytes",
+                            "Body bytes per Platform request",
+                            {1024, 8192, 32768, 65536, 131072, 262144, 524288, 786432, 1000000,
+                             1048576})),
+      request_seconds(histogram(r, "capillary_bridge_platform_request_duration_seconds",
+                                "Platform request latency, sent to answered",
+                                {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+                                 5, 10, 30, 60})),
+      inflight_requests(gauge(r, "capillary_bridge_platform_inflight_requests",
+                              "Platform requests sent and not yet answered")),
+      token_expiry_timestamp(gauge(r, "capillary_bridge_platform_token_expiry_timestamp_seconds",
+                                   "When the current IMS access token expires (unix seconds)")),
+      auth_failing(gauge(r, "capillary_bridge_platform_auth_failing",
+                         "1 while Platform refuses the bridge's token even after a refresh: "
+                         "the affected partitions are paused, nothing is dropped")) {}
 
 Metrics::Metrics()
     : rebalance_family_(counter_family(*registry_, "capillary_bridge_rebalances_total",
@@ -39,6 +77,9 @@ Metrics::Metrics()
                                 "Consumed records whose every output the sink accepted")),
       sink_retries(counter(*registry_, "capillary_bridge_sink_retries_total",
                            "Outputs the sink asked to retry later")),
+      sink_backoff_seconds(counter(*registry_, "capillary_bridge_sink_backoff_seconds_total",
+                                   "Seconds of retry backoff partitions were given (sink retries, "
+                                   "Retry-After included)")),
       dead_letter_write_failures(
           counter(*registry_, "capillary_bridge_dead_letter_write_failures_total",
                   "Failed dead-letter writes (retried; the partition is blocked meanwhile)")),

@@ -24,6 +24,24 @@
 
 namespace bridge::metrics {
 
+// The Platform streaming sink's metrics. Families are thread-safe; the sink resolves the labelled
+// children it needs (per inlet) once, on its own thread.
+struct PlatformMetrics {
+  explicit PlatformMetrics(prometheus::Registry& registry);
+
+  prometheus::Family<prometheus::Counter>& requests;  // {inlet, status}: HTTP code or timeout/connection
+  prometheus::Family<prometheus::Counter>& messages;  // {inlet, outcome}: accepted/rejected/retry/too_large
+  prometheus::Family<prometheus::Counter>& resends;   // {reason}: split, reauth (inside the sink)
+  prometheus::Family<prometheus::Counter>& token_refreshes;   // {result}: ok, error
+  prometheus::Family<prometheus::Counter>& rate_limit_waits;  // {limit}: requests, messages
+  prometheus::Histogram& batch_messages;
+  prometheus::Histogram& batch_bytes;
+  prometheus::Histogram& request_seconds;
+  prometheus::Gauge& inflight_requests;
+  prometheus::Gauge& token_expiry_timestamp;  // unix seconds; 0 = no token
+  prometheus::Gauge& auth_failing;             // 1 while Platform refuses our token after a refresh
+};
+
 class Metrics {
   // Declared first: every metric below is registered in it during construction.
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
@@ -57,6 +75,7 @@ class Metrics {
 
   prometheus::Counter& records_delivered;  // source records fully settled by the sink
   prometheus::Counter& sink_retries;
+  prometheus::Counter& sink_backoff_seconds;  // time partitions sat out retry backoffs
   prometheus::Counter& dead_letter_write_failures;
   prometheus::Gauge& inflight_records;
   prometheus::Gauge& inflight_bytes;
@@ -69,6 +88,8 @@ class Metrics {
   prometheus::Counter& commits;
   prometheus::Counter& commit_failures;
   prometheus::Counter& consumer_errors;
+
+  PlatformMetrics platform{*registry_};
 
   static constexpr std::size_t kMaxEventLabels = 256;
 

@@ -293,10 +293,14 @@ void Pipeline::on_outcome(const sink::Outcome& outcome) {
       Partition& part = *p.partition;
       if (!part.blocked) {
         part.blocked = true;
-        part.retry_at = Clock::now() + backoff(part.retry_attempts++);
+        const auto wait = std::max(backoff(part.retry_attempts++), outcome.retry_after);
+        part.retry_at = Clock::now() + wait;
+        deps_.metrics.sink_backoff_seconds.Increment(std::chrono::duration<double>(wait).count());
         set_paused(part, true);
         spdlog::warn("sink asked to retry {}/{} at offset {} ({}); partition paused", part.tp.topic,
                      part.tp.partition, p.record.view().offset, outcome.reason);
+      } else if (outcome.retry_after.count() > 0) {
+        part.retry_at = std::max(part.retry_at, Clock::now() + outcome.retry_after);
       }
       break;
     }

@@ -48,6 +48,9 @@ struct Outcome {
   Verdict verdict = Verdict::delivered;
   std::string reason;   // machine-readable code for rejected/retry, e.g. "sink-rejected"
   std::string message;  // human text (the destination's message); no personal data
+  // retry: the destination asked not to be called again before this (Retry-After); the
+  // pipeline's backoff is at least this long.
+  std::chrono::milliseconds retry_after{0};
 };
 
 class Sink {

@@ -1,7 +1,8 @@
 // `capillary-bridge dev`, the whole binary with its embedded broker and sample events:
-// - with --exit-when-done it delivers the seeded sample events to the output file and exits 0;
-//   what arrives is exactly what `capillary-bridge transform` makes of the same samples with the
-//   same config (the pipeline and the CLI agree, output for output);
+// - with --exit-when-done it delivers the seeded sample events through the platform sink (IMS
+//   token, batch endpoint) to its embedded platform emulator and exits 0; what the emulator
+//   accepted (the output file) is exactly what `capillary-bridge transform` makes of the same
+//   samples with the same config (the pipeline and the CLI agree, message for message);
 // - without it, it keeps serving: /metrics counts exactly what reached the output, /healthz
 //   answers 200, and SIGTERM exits 0.
 
@@ -33,7 +34,8 @@ std::vector<std::string> sample_lines(const std::string& relative) {
 }
 
 // What the catalogue makes of the samples, by the `transform` command with config/dev.yaml: the
-// XDM bodies (xdmEntity of each streaming message) and the number of rejected samples.
+// Platform streaming messages (header and body, byte for byte what the platform sink sends) and
+// the number of rejected samples.
 struct Expected {
   std::multiset<std::string> bodies;
   std::size_t rejected = 0;
@@ -53,14 +55,11 @@ Expected expected_from_cli() {
     throw std::runtime_error("transform failed: " + cli.stderr_tail());
   }
   Expected e;
-  static constexpr std::string_view kEntity = "\"xdmEntity\":";
   for (const auto& line : read_ndjson(dir.file("out"))) {
-    const auto at = line.find(kEntity);
-    if (at == std::string::npos || line.size() < at + kEntity.size() + 2) {
+    if (line.find("\"xdmEntity\":") == std::string::npos) {
       throw std::runtime_error("not a streaming message: " + line);
     }
-    // {"header":…,"body":{"xdmMeta":…,"xdmEntity":<entity>}}
-    e.bodies.insert(line.substr(at + kEntity.size(), line.size() - at - kEntity.size() - 2));
+    e.bodies.insert(line);
   }
   e.rejected = read_ndjson(dir.file("err")).size();
   return e;
@@ -95,7 +94,8 @@ TEST(DevCommandTest, ExitWhenDoneDeliversTheSampleEvents) {
 
   const auto lines = read_ndjson(output);
   ASSERT_FALSE(lines.empty()) << "no output\n" << logs(dev);
-  // The output is exactly what the transform command makes of the samples.
+  // What the embedded Platform emulator accepted is exactly what the transform command makes of
+  // the samples: the same messages, each once.
   const Expected expected = expected_from_cli();
   ASSERT_FALSE(expected.bodies.empty());
   const std::multiset<std::string> got(lines.begin(), lines.end());
@@ -170,6 +170,11 @@ TEST(DevCommandTest, MetricsMatchTheOutputAndSigtermExitsCleanly) {
   const auto metrics = http_get("127.0.0.1", port, "/metrics");
   EXPECT_TRUE(metric_sum(metrics.body, "capillary_bridge_records_consumed_total").has_value());
   EXPECT_TRUE(metric_sum(metrics.body, "capillary_bridge_build_info").has_value());
+  // Through the platform sink: a token was fetched and every message was accepted.
+  EXPECT_EQ(metric_sum(metrics.body, "capillary_bridge_platform_messages_total"),
+            static_cast<double>(expected.bodies.size()));
+  EXPECT_GE(metric_sum(metrics.body, "capillary_bridge_platform_token_refreshes_total").value_or(0),
+            1.0);
 
   dev.kill(SIGTERM);
   const auto st = dev.wait(seconds(60));

@@ -156,7 +156,7 @@ extra: 1
       "bad.yaml:10:25: pipeline.retry_backoff_max_ms must be at least 1 (got 0)",
       "bad.yaml:13:5: unknown key 'topic' in routes[0]",
       "bad.yaml:14:5: routes[1].transform is required",
-      "bad.yaml:16:9: sink.type must be one of: file, stdout, kafka (got 'http')",
+      "bad.yaml:16:9: sink.type must be one of: file, stdout, kafka, platform (got 'http')",
       "bad.yaml:18:11: metrics.listen must be host:port",
       "bad.yaml:20:10: log.level must be one of",
       "bad.yaml:22:3: duplicate key 'format' in log",

@@ -42,6 +42,7 @@ struct Target {
   std::string content_type = "application/vnd.adobe.xed-full+json;version=1";
   std::string flow_id;  // Platform dataflow id (optional)
   std::string topic;    // kafka sink: outbound topic override (optional)
+  std::string inlet;    // platform sink: name of the inlet (streaming connection); "" = default
 };
 
 // Which documented envelope shape the record came in (reference/capillary-events.md section 3).
