@@ -543,10 +543,15 @@ void read_ims(const YAML::Node& node, ImsConfig& ims, bool required, Diagnostics
                         ims.token_url));
   }
   sec.str("client_id", ims.client_id, required);
+  const std::size_t problems = d.items().size();
   sec.secret("client_secret", ims.client_secret);
-  if (required && ims.client_secret.empty() && !sec.has("client_secret") &&
-      !sec.has("client_secret_file")) {
-    sec.missing("client_secret (or client_secret_file)");
+  if (required && ims.client_secret.empty() && d.items().size() == problems) {
+    if (sec.has("client_secret") || sec.has("client_secret_file")) {
+      d.error(sec.get(sec.has("client_secret") ? "client_secret" : "client_secret_file"),
+              "sink.platform.ims.client_secret is empty");
+    } else {
+      sec.missing("client_secret (or client_secret_file)");
+    }
   }
   sec.strings("scopes", ims.scopes);
   sec.one_of("expires_in_unit", ims.expires_in_unit, {"auto", "seconds", "milliseconds"});

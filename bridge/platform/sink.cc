@@ -577,9 +577,12 @@ class Worker {
       answer(req.items.front(), sink::Verdict::rejected, c.reason, text, milliseconds(0));
       return;
     }
-    inlet.cap_bytes = std::max<std::size_t>(kFraming + 1, req.body.size() / 2);
-    spdlog::warn("platform: inlet {} answered 413 to {} bytes; requests now stay under {} bytes",
-                 inlet.name, req.body.size(), inlet.cap_bytes);
+    // Requests built before an earlier 413 lowered the cap are only resent, not counted again.
+    if (req.body.size() <= inlet.cap_bytes) {
+      inlet.cap_bytes = std::max<std::size_t>(kFraming + 1, req.body.size() / 2);
+      spdlog::warn("platform: inlet {} answered 413 to {} bytes; requests now stay under {} bytes",
+                   inlet.name, req.body.size(), inlet.cap_bytes);
+    }
     metrics_.resends.Add({{"reason", "split"}}).Increment();
     requeue(req);
   }

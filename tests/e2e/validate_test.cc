@@ -22,6 +22,7 @@ struct Run {
 Run validate(const TempDir& dir, const std::string& config) {
   ChildOptions o;
   o.args = {bridge_binary(), "validate", "-c", config};
+  o.env = {{"IMS_CLIENT_SECRET", "example-secret"}};  // the example reads it from the environment
   o.stdout_path = dir.file("validate.out");
   o.stderr_path = dir.file("validate.err");
   ChildProcess p(o);

@@ -49,11 +49,13 @@ TEST(Config, MinimalFileGetsDefaults) {
 
 TEST(Config, ShippedExampleAndDevConfigsAreValid) {
   ::setenv("CAPILLARY_BRIDGE_DEV_BROKERS", "127.0.0.1:1", 1);
+  ::setenv("IMS_CLIENT_SECRET", "example-secret", 1);
   for (const char* name : {"/config/bridge.example.yaml", "/config/dev.yaml"}) {
     const auto loaded = load_file(source_dir() + name);
     EXPECT_TRUE(loaded.diagnostics.ok()) << name << "\n" << render(loaded);
   }
   ::unsetenv("CAPILLARY_BRIDGE_DEV_BROKERS");
+  ::unsetenv("IMS_CLIENT_SECRET");
 }
 
 TEST(Config, SizesAndDurations) {

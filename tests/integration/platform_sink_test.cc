@@ -1,0 +1,479 @@
+// The Platform sink in-process against the platform emulator over real loopback HTTP (libcurl on
+// one side, libmicrohttpd on the other). A small driver plays the pipeline's part of the sink
+// contract (re-send a partition's unsettled messages in order once all its verdicts are in), so
+// each guarantee is checked where it is made:
+// - messages go out wrapped as Platform streaming messages, batched, under the caps;
+// - a whole-request failure never lets a later offset of a partition overtake an earlier one;
+// - 413 splits, a message that can never fit is rejected unsent, per-message 400s are rejected
+//   with Platform's text and per-message 503s retried;
+// - Retry-After reaches the pipeline; hung and reset connections come back as retries;
+// - a refused token is refreshed once and the request resent; a token refused for good pauses
+//   (retry) and raises the alert gauge; nothing is dropped;
+// - the client-side rate limit holds the request rate down;
+// - neither the client secret nor a token appears in a log line, an error or a metric.
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "bridge/emulator/server.h"
+#include "bridge/metrics/metrics.h"
+#include "bridge/platform/sink.h"
+#include "bridge/platform/token.h"
+#include "transforms/xdm/message.h"
+#include "transforms/xdm/writer.h"
+
+namespace bridge::platform {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kSecret = "s3cr3t-Client-Value-42";
+
+const transforms::Target& target() {
+  static const transforms::Target t = [] {
+    transforms::Target x;
+    x.name = "events";
+    x.dataset_id = "6553f0a1b2c3d4e5f6a7b802";
+    x.schema_ref = "https://ns.adobe.com/acme/schemas/events";
+    x.flow_id = "3f1c2b7e-9d4a-4e2b-8c6f-0a1b2c3d4e02";
+    return x;
+  }();
+  return t;
+}
+
+std::unique_ptr<emulator::Server> start_emulator(emulator::Options o = {}) {
+  o.client_secret = std::string(kSecret);
+  o.seed = 7;
+  auto server = emulator::Server::start(std::move(o));
+  if (!server) {
+    throw std::runtime_error(server.error().message);
+  }
+  return std::move(*server);
+}
+
+config::PlatformSinkConfig sink_config(const emulator::Server& server) {
+  config::PlatformSinkConfig c;
+  c.inlets.push_back({"default", server.base_url() + "/collection/0123456789abcdef", true});
+  c.ims.token_url = server.base_url() + "/ims/token/v3";
+  c.ims.client_id = "capillary-bridge-dev";
+  c.ims.client_secret = config::Secret(std::string(kSecret));
+  c.linger = milliseconds(5);
+  c.requests_per_second = 0;
+  c.messages_per_second = 0;
+  c.request_timeout = seconds(10);
+  return c;
+}
+
+std::string body_of(std::int32_t partition, std::int64_t offset, std::size_t pad = 200) {
+  return fmt::format(R"({{"_id":"p{}-o{}","timestamp":"2025-01-01T00:00:00Z","_acme":{{"pad":"{}"}}}})",
+                     partition, offset, std::string(pad, 'x'));
+}
+
+// What the pipeline keeps per message, and the driver that plays its part of the contract.
+class Driver {
+ public:
+  explicit Driver(PlatformSink& sink) : sink_(sink) {}
+
+  std::uint64_t add(std::int32_t partition, std::int64_t offset, std::string body) {
+    const std::uint64_t ticket = next_++;
+    entries_[ticket] = Entry{partition, offset, std::move(body)};
+    order_[partition].push_back(ticket);
+    return ticket;
+  }
+
+  // Sends every entry not yet sent, in ticket order (= offset order per partition).
+  void send_pending() {
+    std::vector<sink::Message> batch;
+    for (auto& [ticket, e] : entries_) {
+      if (e.state != State::fresh || blocked_.contains(e.partition)) {
+        continue;
+      }
+      e.state = State::sent;
+      batch.push_back({ticket, transforms::OutputKind::experience_event, &target(), {}, e.body,
+                       "topic", e.partition, e.offset});
+    }
+    if (!batch.empty()) {
+      sink_.send(batch);
+    }
+  }
+
+  // Polls verdicts until every entry is final (delivered or rejected) or `timeout` passes;
+  // re-sends a partition's unsettled entries in order once it has no verdict outstanding.
+  bool run(milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    send_pending();
+    while (Clock::now() < deadline) {
+      std::vector<sink::Outcome> out;
+      sink_.poll(out, milliseconds(20));
+      for (auto& o : out) {
+        Entry& e = entries_.at(o.ticket);
+        outcomes_.push_back(o);
+        switch (o.verdict) {
+          case sink::Verdict::delivered:
+            e.state = State::delivered;
+            break;
+          case sink::Verdict::rejected:
+            e.state = State::rejected;
+            break;
+          case sink::Verdict::retry:
+            e.state = State::retry;
+            blocked_.insert(e.partition);
+            retry_after_[e.partition] =
+                std::max(retry_after_[e.partition], Clock::now() + o.retry_after);
+            break;
+        }
+      }
+      for (auto it = blocked_.begin(); it != blocked_.end();) {
+        const auto p = *it;
+        const bool quiet = std::none_of(order_[p].begin(), order_[p].end(), [&](auto t) {
+          return entries_.at(t).state == State::sent;
+        });
+        if (!quiet || Clock::now() < retry_after_[p]) {
+          ++it;
+          continue;
+        }
+        for (auto t : order_[p]) {
+          if (entries_.at(t).state == State::retry) {
+            entries_.at(t).state = State::fresh;
+          }
+        }
+        it = blocked_.erase(it);
+      }
+      send_pending();
+      if (std::all_of(entries_.begin(), entries_.end(), [](const auto& kv) {
+            return kv.second.state == State::delivered || kv.second.state == State::rejected;
+          })) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  [[nodiscard]] std::size_t count(sink::Verdict v) const {
+    return static_cast<std::size_t>(std::count_if(
+        outcomes_.begin(), outcomes_.end(), [v](const auto& o) { return o.verdict == v; }));
+  }
+  [[nodiscard]] const std::vector<sink::Outcome>& outcomes() const { return outcomes_; }
+  [[nodiscard]] bool rejected(std::uint64_t ticket) const {
+    return entries_.at(ticket).state == State::rejected;
+  }
+
+ private:
+  enum class State { fresh, sent, retry, delivered, rejected };
+  struct Entry {
+    std::int32_t partition;
+    std::int64_t offset;
+    std::string body;
+    State state = State::fresh;
+  };
+  PlatformSink& sink_;
+  std::uint64_t next_ = 1;
+  std::map<std::uint64_t, Entry> entries_;
+  std::map<std::int32_t, std::vector<std::uint64_t>> order_;
+  std::set<std::int32_t> blocked_;
+  std::map<std::int32_t, Clock::time_point> retry_after_;
+  std::vector<sink::Outcome> outcomes_;
+};
+
+std::unique_ptr<PlatformSink> make_sink(const config::PlatformSinkConfig& c, metrics::Metrics& m) {
+  auto s = PlatformSink::create(c, m);
+  if (!s) {
+    throw std::runtime_error(s.error().message);
+  }
+  return std::move(*s);
+}
+
+double value(prometheus::Family<prometheus::Counter>& family,
+             const std::map<std::string, std::string>& labels) {
+  return family.Add(labels).Value();
+}
+
+// The `_id` of an accepted message ("p<partition>-o<offset>").
+std::string id_of(const std::string& message) {
+  const auto at = message.find(R"("_id":")");
+  return at == std::string::npos ? "" : message.substr(at + 7, message.find('"', at + 7) - at - 7);
+}
+
+TEST(PlatformSinkTest, DeliversWrappedMessagesInBatchesUnderTheCaps) {
+  auto server = start_emulator();
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.max_messages = 100;
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  for (int i = 0; i < 1000; ++i) {
+    d.add(i % 4, i / 4, body_of(i % 4, i / 4));
+  }
+  ASSERT_TRUE(d.run(seconds(30)));
+  EXPECT_EQ(d.count(sink::Verdict::delivered), 1000U);
+  const auto st = server->stats();
+  EXPECT_EQ(st.messages_accepted, 1000U);
+  EXPECT_EQ(st.unique_ids, 1000U);
+  EXPECT_GE(st.by_status.at(207), 10U);  // at most 100 messages per request
+  EXPECT_EQ(st.tokens_issued, 1U);
+  // Byte for byte the streaming message the transform command prints.
+  transforms::xdm::Writer w;
+  w.reset();
+  transforms::xdm::write_streaming_message(w, target(), {c.ims_org_id, c.source_name},
+                                           body_of(0, 0));
+  const auto accepted = server->accepted_messages();
+  EXPECT_TRUE(std::find(accepted.begin(), accepted.end(), std::string(w.view())) !=
+              accepted.end());
+  EXPECT_EQ(value(m.platform.messages, {{"inlet", "default"}, {"outcome", "accepted"}}), 1000);
+  EXPECT_EQ(m.platform.inflight_requests.Value(), 0);
+}
+
+TEST(PlatformSinkTest, WholeRequestFailuresNeverLetALaterOffsetOvertake) {
+  emulator::Options o;
+  o.faults.fail_rate = {{503, 0.3}};
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.max_messages = 20;
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  constexpr int kPartitions = 4;
+  constexpr int kPerPartition = 300;
+  for (int off = 0; off < kPerPartition; ++off) {
+    for (int p = 0; p < kPartitions; ++p) {
+      d.add(p, off, body_of(p, off, 20));
+    }
+  }
+  ASSERT_TRUE(d.run(seconds(60)));
+  EXPECT_GT(d.count(sink::Verdict::retry), 0U);
+  EXPECT_EQ(server->stats().unique_ids, static_cast<std::uint64_t>(kPartitions * kPerPartition));
+  // In arrival order at Platform, each partition's first arrivals have increasing offsets.
+  std::map<int, int> last;
+  std::set<std::string> seen;
+  for (const auto& msg : server->accepted_messages()) {
+    const std::string id = id_of(msg);
+    if (!seen.insert(id).second) {
+      continue;
+    }
+    int p = 0;
+    int off = 0;
+    ASSERT_EQ(std::sscanf(id.c_str(), "p%d-o%d", &p, &off), 2) << id;
+    EXPECT_EQ(off, last.contains(p) ? last[p] + 1 : 0) << "partition " << p << " out of order";
+    last[p] = off;
+  }
+}
+
+TEST(PlatformSinkTest, SplitsOn413AndRejectsAMessageThatCanNeverFit) {
+  emulator::Options o;
+  o.max_request_bytes = 100'000;
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  for (int i = 0; i < 400; ++i) {
+    d.add(i % 2, i / 2, body_of(i % 2, i / 2, 1000));
+  }
+  // Over the configured 1 MB on its own: rejected without a request.
+  const auto huge = d.add(7, 0, body_of(7, 0, 1'100'000));
+  ASSERT_TRUE(d.run(seconds(30)));
+  EXPECT_TRUE(d.rejected(huge));
+  EXPECT_EQ(server->stats().unique_ids, 400U);
+  EXPECT_GE(server->stats().by_status[413], 1U);
+  EXPECT_GE(value(m.platform.resends, {{"reason", "split"}}), 1);
+  const auto& outcomes = d.outcomes();
+  const auto it = std::find_if(outcomes.begin(), outcomes.end(),
+                               [&](const auto& x) { return x.ticket == huge; });
+  ASSERT_NE(it, outcomes.end());
+  EXPECT_EQ(it->reason, "platform-too-large");
+}
+
+TEST(PlatformSinkTest, PerMessageVerdictsRejectWithPlatformsTextAndRetryTheRest) {
+  emulator::Options o;
+  o.faults.message_fail_rate = {{400, 0.1}, {503, 0.1}};
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto sink = make_sink(sink_config(*server), m);
+  Driver d(*sink);
+  for (int i = 0; i < 500; ++i) {
+    d.add(i % 3, i / 3, body_of(i % 3, i / 3, 50));
+  }
+  ASSERT_TRUE(d.run(seconds(60)));
+  const std::size_t rejected = d.count(sink::Verdict::rejected);
+  EXPECT_GT(rejected, 0U);
+  EXPECT_GT(d.count(sink::Verdict::retry), 0U);
+  // Everything is either accepted or rejected, never both, never neither.
+  EXPECT_EQ(server->stats().unique_ids + rejected, 500U);
+  for (const auto& out : d.outcomes()) {
+    if (out.verdict == sink::Verdict::rejected) {
+      EXPECT_EQ(out.reason, "platform-rejected");
+      EXPECT_NE(out.message.find("400"), std::string::npos) << out.message;
+    }
+  }
+}
+
+TEST(PlatformSinkTest, RetryAfterReachesThePipeline) {
+  emulator::Options o;
+  o.faults.fail_rate = {{503, 1.0}};
+  o.faults.retry_after = "3";
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto sink = make_sink(sink_config(*server), m);
+  Driver d(*sink);
+  d.add(0, 0, body_of(0, 0));
+  d.add(0, 1, body_of(0, 1));
+  EXPECT_FALSE(d.run(milliseconds(1500)));
+  ASSERT_FALSE(d.outcomes().empty());
+  for (const auto& out : d.outcomes()) {
+    EXPECT_EQ(out.verdict, sink::Verdict::retry);
+    EXPECT_EQ(out.retry_after, seconds(3)) << out.reason;
+  }
+  EXPECT_EQ(server->stats().requests, 1U);  // nothing re-sent before the 3 s are up
+  server->set_faults({});
+  EXPECT_TRUE(d.run(seconds(10)));
+  EXPECT_EQ(server->stats().unique_ids, 2U);
+}
+
+TEST(PlatformSinkTest, HungAndResetConnectionsComeBackAsRetries) {
+  for (const bool hang : {true, false}) {
+    emulator::Options o;
+    (hang ? o.faults.hang_rate : o.faults.reset_rate) = 1.0;
+    auto server = start_emulator(o);
+    metrics::Metrics m;
+    auto c = sink_config(*server);
+    c.request_timeout = milliseconds(800);
+    auto sink = make_sink(c, m);
+    Driver d(*sink);
+    d.add(0, 0, body_of(0, 0));
+    EXPECT_FALSE(d.run(seconds(3)));
+    ASSERT_FALSE(d.outcomes().empty()) << (hang ? "hang" : "reset");
+    EXPECT_EQ(d.outcomes().front().reason, hang ? "platform-timeout" : "platform-connection");
+    EXPECT_FALSE(sink->ready());
+    server->set_faults({});
+    EXPECT_TRUE(d.run(seconds(10))) << (hang ? "hang" : "reset");
+    EXPECT_TRUE(sink->ready());
+  }
+}
+
+TEST(PlatformSinkTest, ARefusedTokenIsRefreshedOnceAndTheRequestResent) {
+  auto server = start_emulator();
+  metrics::Metrics m;
+  auto sink = make_sink(sink_config(*server), m);
+  Driver first(*sink);
+  first.add(0, 0, body_of(0, 0));
+  ASSERT_TRUE(first.run(seconds(10)));
+  server->expire_tokens();
+  Driver second(*sink);
+  second.add(0, 1, body_of(0, 1));
+  ASSERT_TRUE(second.run(seconds(10)));
+  EXPECT_EQ(second.count(sink::Verdict::retry), 0U);  // resent inside the sink
+  EXPECT_EQ(server->stats().tokens_issued, 2U);
+  EXPECT_GE(server->stats().by_status[401], 1U);
+  EXPECT_EQ(value(m.platform.resends, {{"reason", "reauth"}}), 1);
+  EXPECT_EQ(m.platform.auth_failing.Value(), 0);
+}
+
+TEST(PlatformSinkTest, ATokenRefusedForGoodPausesAndRaisesTheAlert) {
+  auto server = start_emulator();  // requires auth
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.inlets.front().authenticated = false;  // so no token is ever sent
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  d.add(0, 0, body_of(0, 0));
+  EXPECT_FALSE(d.run(seconds(2)));
+  ASSERT_FALSE(d.outcomes().empty());
+  EXPECT_EQ(d.outcomes().front().verdict, sink::Verdict::retry);
+  EXPECT_EQ(d.outcomes().front().reason, "platform-auth");
+  EXPECT_EQ(m.platform.auth_failing.Value(), 1);
+  EXPECT_EQ(d.count(sink::Verdict::rejected), 0U);
+}
+
+TEST(PlatformSinkTest, TheRateLimitHoldsRequestsBack) {
+  auto server = start_emulator();
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.messages_per_second = 1000;
+  c.max_messages = 100;
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  for (int i = 0; i < 2000; ++i) {
+    d.add(i % 4, i / 4, body_of(i % 4, i / 4, 20));
+  }
+  const auto started = Clock::now();
+  ASSERT_TRUE(d.run(seconds(30)));
+  // 2000 messages at 1000/s with a burst of 100: at least ~1.9 s (a lower bound only).
+  EXPECT_GE(Clock::now() - started, milliseconds(1500));
+  EXPECT_GT(value(m.platform.rate_limit_waits, {{"limit", "messages"}}), 0.5);
+}
+
+TEST(PlatformSinkTest, NoSecretOrTokenInLogsErrorsOrMetrics) {
+  std::ostringstream captured;
+  auto logger = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
+  logger->set_level(spdlog::level::trace);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  {
+    auto server = start_emulator();
+    metrics::Metrics m;
+    // A wrong secret first (IMS refuses), then the right one with a forced refresh.
+    auto wrong = sink_config(*server);
+    wrong.ims.client_secret = config::Secret("wrong-" + std::string(kSecret));
+    TokenSource refused(wrong.ims, wrong, m.platform);
+    EXPECT_FALSE(refused.wait_newer(0, milliseconds(1500)));
+    const std::string error = refused.last_error();
+    EXPECT_NE(error.find("401"), std::string::npos) << error;
+    EXPECT_EQ(error.find(kSecret), std::string::npos);
+
+    auto sink = make_sink(sink_config(*server), m);
+    Driver d(*sink);
+    d.add(0, 0, body_of(0, 0));
+    ASSERT_TRUE(d.run(seconds(10)));
+    server->expire_tokens();
+    d.add(0, 1, body_of(0, 1));
+    ASSERT_TRUE(d.run(seconds(10)));
+    const std::string exposition = m.expose();
+    EXPECT_EQ(exposition.find(kSecret), std::string::npos);
+    EXPECT_EQ(exposition.find("Bearer"), std::string::npos);
+  }
+  spdlog::set_default_logger(previous);
+  const std::string logs = captured.str();
+  EXPECT_FALSE(logs.empty());  // the test saw the log traffic it checks
+  EXPECT_EQ(logs.find(kSecret), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("Bearer"), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("access_token"), std::string::npos) << logs;
+}
+
+TEST(TokenTest, ExpiresInUnitsAndRefreshTiming) {
+  const auto v3 = parse_token_response(R"({"access_token":"t","expires_in":86399})", "auto",
+                                       "https://ims-na1.adobelogin.com/ims/token/v3");
+  ASSERT_TRUE(v3);
+  EXPECT_EQ(v3->lifetime, seconds(86399));
+  const auto legacy = parse_token_response(R"({"access_token":"t","expires_in":86399994})",
+                                           "auto", "https://ims-na1.adobelogin.com/ims/token");
+  ASSERT_TRUE(legacy);
+  EXPECT_EQ(legacy->lifetime, milliseconds(86399994));
+  const auto heuristic = parse_token_response(R"({"access_token":"t","expires_in":"86399994"})",
+                                              "auto", "https://example.test/oauth/token");
+  ASSERT_TRUE(heuristic);
+  EXPECT_EQ(heuristic->lifetime, milliseconds(86399994));
+  const auto forced = parse_token_response(R"({"access_token":"t","expires_in":600})",
+                                           "milliseconds", "https://x/ims/token/v3");
+  ASSERT_TRUE(forced);
+  EXPECT_EQ(forced->lifetime, milliseconds(600));
+  EXPECT_FALSE(parse_token_response(R"({"expires_in":10})", "auto", "https://x/ims/token/v3"));
+  EXPECT_FALSE(parse_token_response(R"({"access_token":"t"})", "auto", "https://x/ims/token/v3"));
+  EXPECT_FALSE(parse_token_response("<html>", "auto", "https://x/ims/token/v3"));
+  // 24 h tokens: 23 h after issue; 10 s tokens: at 8 s; margin as configured in between.
+  EXPECT_EQ(refresh_after(seconds(86400), std::chrono::minutes(5)), std::chrono::hours(23));
+  EXPECT_EQ(refresh_after(seconds(10), std::chrono::minutes(5)), seconds(8));
+  EXPECT_EQ(refresh_after(std::chrono::hours(2), std::chrono::minutes(5)),
+            std::chrono::minutes(115));
+}
+
+}  // namespace
+}  // namespace bridge::platform
