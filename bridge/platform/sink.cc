@@ -234,14 +234,17 @@ class Worker {
       int running = 0;
       curl_multi_perform(multi_, &running);
       int left = 0;
+      bool finished_any = false;
       while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
         if (msg->msg == CURLMSG_DONE) {
           finished(msg->easy_handle, msg->data.result);
+          finished_any = true;
         }
       }
       publish();
+      // A finished request frees its partitions: dispatch again before sleeping.
       const auto timeout = std::chrono::duration_cast<milliseconds>(wake - Clock::now());
-      if (ready_local_.empty() && (timeout.count() > 0 || !requests_.empty())) {
+      if (!finished_any) {
         curl_multi_poll(multi_, nullptr, 0,
                         static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 1, 100)),
                         nullptr);
