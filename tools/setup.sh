@@ -17,7 +17,7 @@ done
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache git curl ca-certificates
-  librdkafka-dev libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev
+  librdkafka-dev libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev libmicrohttpd-dev
   libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev libexpected-dev
   rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev libvalijson-dev
   clang libclang-rt-14-dev
