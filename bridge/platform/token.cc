@@ -104,6 +104,12 @@ core::Result<IssuedToken> parse_token_response(std::string_view body, std::strin
                       "the IMS token response has no usable expires_in");
   }
   const double ms = unit_is_milliseconds(unit, token_url, expires) ? expires : expires * 1000.0;
+  // Under a second is no usable token (and would refresh in a tight loop): found by platform_fuzz
+  // with expires_in 8e-09.
+  if (ms < 1000) {
+    return core::fail(core::ErrorKind::retry, "ims-bad-response",
+                      "the IMS token response has an expires_in under one second");
+  }
   return IssuedToken{std::string(token), milliseconds(static_cast<std::int64_t>(ms))};
 }
 

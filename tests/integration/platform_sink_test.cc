@@ -468,6 +468,11 @@ TEST(TokenTest, ExpiresInUnitsAndRefreshTiming) {
   EXPECT_FALSE(parse_token_response(R"({"expires_in":10})", "auto", "https://x/ims/token/v3"));
   EXPECT_FALSE(parse_token_response(R"({"access_token":"t"})", "auto", "https://x/ims/token/v3"));
   EXPECT_FALSE(parse_token_response("<html>", "auto", "https://x/ims/token/v3"));
+  // A lifetime under a second would refresh in a tight loop (platform_fuzz found 8e-09).
+  EXPECT_FALSE(parse_token_response(R"({"access_token":"t","expires_in":8e-09})", "auto",
+                                    "https://x/ims/token/v3"));
+  EXPECT_FALSE(parse_token_response(R"({"access_token":"t","expires_in":999})", "milliseconds",
+                                    "https://x/ims/token/v3"));
   // 24 h tokens: 23 h after issue; 10 s tokens: at 8 s; margin as configured in between.
   EXPECT_EQ(refresh_after(seconds(86400), std::chrono::minutes(5)), std::chrono::hours(23));
   EXPECT_EQ(refresh_after(seconds(10), std::chrono::minutes(5)), seconds(8));
