@@ -95,6 +95,14 @@ int main(int argc, char** argv) {
   cli.add_option("--token-ttl", token_ttl, "expires_in of issued tokens, seconds")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  auto* tls_cert = cli.add_option("--tls-cert", options.tls_cert_file,
+                                  "Serve HTTPS with this PEM certificate (chain)")
+                       ->type_name("FILE");
+  auto* tls_key = cli.add_option("--tls-key", options.tls_key_file,
+                                 "The PEM private key of --tls-cert (neither: plain HTTP)")
+                      ->type_name("FILE");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   cli.add_flag("--no-auth", no_auth, "Collection endpoints accept requests without a token");
   cli.add_option("--max-request-bytes", options.max_request_bytes,
                  "Larger collection bodies are answered 413")
@@ -168,7 +176,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "platform-emulator listening on " << (*server)->base_url() << std::endl;
-  spdlog::info("auth {}, max request {} bytes, messages {}", options.require_auth ? "on" : "off",
+  spdlog::info("auth {}, TLS {}, max request {} bytes, messages {}",
+               options.require_auth ? "on" : "off", options.tls_cert_file.empty() ? "off" : "on",
                options.max_request_bytes, options.keep_messages ? "kept" : "counted only");
 
   int signal = 0;

@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -245,11 +246,12 @@ int connection_fd(MHD_Connection* conn) {
   return info != nullptr ? info->connect_fd : -1;
 }
 
-// The client closed or reset its end (a pipelined request would read as data, not as gone).
+// The client closed or reset its end. Asked of the socket, not of the bytes waiting on it: a
+// pipelined request is data, not gone, and over TLS a client that gives up sends a close_notify
+// alert before its FIN, so peeking at the next byte would never see the end.
 bool peer_gone(int fd) {
-  char byte = 0;
-  const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  pollfd p{fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 // A genuine TCP reset: linger {1, 0} makes any close abortive, and connect(AF_UNSPEC) disconnects
@@ -332,6 +334,33 @@ std::optional<std::string> form_value(std::string_view form, std::string_view ke
   return std::nullopt;
 }
 
+// A PEM file for start(); the error names the file and never quotes what it holds.
+core::Result<std::string> read_pem(const std::string& path, std::string_view what) {
+  const auto fail = [&](std::string_view why) {
+    return core::fail(core::ErrorKind::fatal, "emulator-tls",
+                      fmt::format("cannot read the TLS {} file {}: {}", what, path, why));
+  };
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    return fail(std::strerror(errno));
+  }
+  std::string out;
+  char chunk[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(chunk, 1, sizeof chunk, file)) > 0) {
+    out.append(chunk, n);
+  }
+  const int error = std::ferror(file) != 0 ? errno : 0;
+  std::fclose(file);
+  if (error != 0) {
+    return fail(std::strerror(error));
+  }
+  if (out.empty()) {
+    return fail("the file is empty");
+  }
+  return out;
+}
+
 void log_from_mhd(void* /*cls*/, const char* format, va_list args) {
   char line[512];
   std::vsnprintf(line, sizeof line, format, args);
@@ -359,6 +388,9 @@ struct Server::Impl {
 
   // Options are fixed after start, except the fault set and the token TTL, which live below.
   const Options options;
+  // PEM contents handed to libmicrohttpd; kept for the daemon's lifetime. Empty = plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
   MHD_Daemon* daemon = nullptr;
   std::uint16_t port = 0;
   std::string url_host;
@@ -905,12 +937,38 @@ core::Result<std::unique_ptr<Server>> Server::start(Options options) {
   if (!address) {
     return tl::unexpected(address.error());
   }
+  const bool tls = !options.tls_cert_file.empty() || !options.tls_key_file.empty();
+  if (tls && (options.tls_cert_file.empty() || options.tls_key_file.empty())) {
+    return core::fail(core::ErrorKind::fatal, "emulator-tls",
+                      "tls_cert_file and tls_key_file go together: set both or neither");
+  }
+  if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+    return core::fail(core::ErrorKind::fatal, "emulator-tls",
+                      "this libmicrohttpd was built without TLS support");
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
                    MHD_USE_ERROR_LOG;
   if (address->ipv6) {
     flags |= MHD_USE_IPv6;
   }
+  std::vector<MHD_OptionItem> tls_options;
+  if (tls) {
+    auto cert = read_pem(impl->options.tls_cert_file, "certificate");
+    if (!cert) {
+      return tl::unexpected(cert.error());
+    }
+    auto key = read_pem(impl->options.tls_key_file, "key");
+    if (!key) {
+      return tl::unexpected(key.error());
+    }
+    impl->tls_cert = std::move(*cert);
+    impl->tls_key = std::move(*key);
+    flags |= MHD_USE_TLS;
+    tls_options.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, impl->tls_cert.data()});
+    tls_options.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, impl->tls_key.data()});
+  }
+  tls_options.push_back({MHD_OPTION_END, 0, nullptr});
   errno = 0;
   // Thread per connection: a held or delayed request blocks only its own connection. The larger
   // connection memory lets a 1 MB body arrive in fewer, bigger reads.
@@ -919,9 +977,17 @@ core::Result<std::unique_ptr<Server>> Server::start(Options options) {
       reinterpret_cast<const sockaddr*>(&address->address), MHD_OPTION_NOTIFY_COMPLETED,
       &on_completed, impl.get(), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       static_cast<std::size_t>(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, 300U,
-      MHD_OPTION_EXTERNAL_LOGGER, &log_from_mhd, nullptr, MHD_OPTION_END);
+      MHD_OPTION_EXTERNAL_LOGGER, &log_from_mhd, nullptr, MHD_OPTION_ARRAY, tls_options.data(),
+      MHD_OPTION_END);
   if (impl->daemon == nullptr) {
     const int error = errno;
+    if (tls && error == 0) {
+      return core::fail(core::ErrorKind::fatal, "emulator-tls",
+                        fmt::format("cannot serve HTTPS on {}: libmicrohttpd refused the "
+                                    "certificate {} or the key {} (PEM, and a matching pair?)",
+                                    impl->options.listen, impl->options.tls_cert_file,
+                                    impl->options.tls_key_file));
+    }
     return core::fail(core::ErrorKind::fatal, "emulator-listen",
                       fmt::format("cannot listen on {}: {}", impl->options.listen,
                                   error != 0 ? std::strerror(error) : "libmicrohttpd failed"));
@@ -948,7 +1014,8 @@ std::uint16_t Server::port() const {
 }
 
 std::string Server::base_url() const {
-  return fmt::format("http://{}:{}", impl_->url_host, impl_->port);
+  return fmt::format("{}://{}:{}", impl_->tls_cert.empty() ? "http" : "https", impl_->url_host,
+                     impl_->port);
 }
 
 void Server::set_faults(const Faults& faults) {

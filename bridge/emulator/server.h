@@ -45,6 +45,10 @@ struct Options {
   std::size_t max_request_bytes = 1048576;  // larger bodies -> 413
   bool keep_messages = true;                // store accepted message bytes (false: count only)
   std::uint64_t seed = 0;                   // RNG seed for fault decisions (0 = random)
+  // HTTPS: PEM files of the server certificate (chain) and its private key, read once by start().
+  // Both empty = plain HTTP; one without the other is a start() error.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   Faults faults;
 };
 
@@ -69,7 +73,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   [[nodiscard]] std::uint16_t port() const;
-  [[nodiscard]] std::string base_url() const;  // "http://127.0.0.1:<port>"
+  // "http://127.0.0.1:<port>", or "https://…" when Options::tls_cert_file is set.
+  [[nodiscard]] std::string base_url() const;
   void set_faults(const Faults& faults);
   // The current fault set; `storm` is what is left of a running storm.
   [[nodiscard]] Faults faults() const;

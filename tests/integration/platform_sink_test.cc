@@ -10,12 +10,16 @@
 // - a refused token is refreshed once and the request resent; a token refused for good pauses
 //   (retry) and raises the alert gauge; nothing is dropped;
 // - the client-side rate limit holds the request rate down;
-// - neither the client secret nor a token appears in a log line, an error or a metric.
+// - neither the client secret nor a token appears in a log line, an error or a metric;
+// - TLS verification is on by default (a self-signed emulator is refused, for IMS too), and
+//   `ca_file` or `tls_verify: false` opens it.
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -73,8 +77,9 @@ config::PlatformSinkConfig sink_config(const emulator::Server& server) {
 }
 
 std::string body_of(std::int32_t partition, std::int64_t offset, std::size_t pad = 200) {
-  return fmt::format(R"({{"_id":"p{}-o{}","timestamp":"2025-01-01T00:00:00Z","_acme":{{"pad":"{}"}}}})",
-                     partition, offset, std::string(pad, 'x'));
+  return fmt::format(
+      R"({{"_id":"p{}-o{}","timestamp":"2025-01-01T00:00:00Z","_acme":{{"pad":"{}"}}}})", partition,
+      offset, std::string(pad, 'x'));
 }
 
 // What the pipeline keeps per message, and the driver that plays its part of the contract.
@@ -97,8 +102,14 @@ class Driver {
         continue;
       }
       e.state = State::sent;
-      batch.push_back({ticket, transforms::OutputKind::experience_event, &target(), {}, e.body,
-                       "topic", e.partition, e.offset});
+      batch.push_back({ticket,
+                       transforms::OutputKind::experience_event,
+                       &target(),
+                       {},
+                       e.body,
+                       "topic",
+                       e.partition,
+                       e.offset});
     }
     if (!batch.empty()) {
       sink_.send(batch);
@@ -158,8 +169,8 @@ class Driver {
   }
 
   [[nodiscard]] std::size_t count(sink::Verdict v) const {
-    return static_cast<std::size_t>(std::count_if(
-        outcomes_.begin(), outcomes_.end(), [v](const auto& o) { return o.verdict == v; }));
+    return static_cast<std::size_t>(std::count_if(outcomes_.begin(), outcomes_.end(),
+                                                  [v](const auto& o) { return o.verdict == v; }));
   }
   [[nodiscard]] const std::vector<sink::Outcome>& outcomes() const { return outcomes_; }
   [[nodiscard]] bool rejected(std::uint64_t ticket) const {
@@ -225,8 +236,7 @@ TEST(PlatformSinkTest, DeliversWrappedMessagesInBatchesUnderTheCaps) {
   transforms::xdm::write_streaming_message(w, target(), {c.ims_org_id, c.source_name},
                                            body_of(0, 0));
   const auto accepted = server->accepted_messages();
-  EXPECT_TRUE(std::find(accepted.begin(), accepted.end(), std::string(w.view())) !=
-              accepted.end());
+  EXPECT_TRUE(std::find(accepted.begin(), accepted.end(), std::string(w.view())) != accepted.end());
   EXPECT_EQ(value(m.platform.messages, {{"inlet", "default"}, {"outcome", "accepted"}}), 1000);
   EXPECT_EQ(m.platform.inflight_requests.Value(), 0);
 }
@@ -453,18 +463,18 @@ TEST(TokenTest, ExpiresInUnitsAndRefreshTiming) {
                                        "https://ims-na1.adobelogin.com/ims/token/v3");
   ASSERT_TRUE(v3);
   EXPECT_EQ(v3->lifetime, seconds(86399));
-  const auto legacy = parse_token_response(R"({"access_token":"t","expires_in":86399994})",
-                                           "auto", "https://ims-na1.adobelogin.com/ims/token");
+  const auto legacy = parse_token_response(R"({"access_token":"t","expires_in":86399994})", "auto",
+                                           "https://ims-na1.adobelogin.com/ims/token");
   ASSERT_TRUE(legacy);
   EXPECT_EQ(legacy->lifetime, milliseconds(86399994));
   const auto heuristic = parse_token_response(R"({"access_token":"t","expires_in":"86399994"})",
                                               "auto", "https://example.test/oauth/token");
   ASSERT_TRUE(heuristic);
   EXPECT_EQ(heuristic->lifetime, milliseconds(86399994));
-  const auto forced = parse_token_response(R"({"access_token":"t","expires_in":600})",
+  const auto forced = parse_token_response(R"({"access_token":"t","expires_in":6000})",
                                            "milliseconds", "https://x/ims/token/v3");
   ASSERT_TRUE(forced);
-  EXPECT_EQ(forced->lifetime, milliseconds(600));
+  EXPECT_EQ(forced->lifetime, milliseconds(6000));
   EXPECT_FALSE(parse_token_response(R"({"expires_in":10})", "auto", "https://x/ims/token/v3"));
   EXPECT_FALSE(parse_token_response(R"({"access_token":"t"})", "auto", "https://x/ims/token/v3"));
   EXPECT_FALSE(parse_token_response("<html>", "auto", "https://x/ims/token/v3"));
@@ -478,6 +488,120 @@ TEST(TokenTest, ExpiresInUnitsAndRefreshTiming) {
   EXPECT_EQ(refresh_after(seconds(10), std::chrono::minutes(5)), seconds(8));
   EXPECT_EQ(refresh_after(std::chrono::hours(2), std::chrono::minutes(5)),
             std::chrono::minutes(115));
+}
+
+// HTTPS: a self-signed certificate for 127.0.0.1 in a fresh temporary directory, made by the
+// openssl CLI; `ok()` is false when openssl is not on PATH. The directory goes with the object.
+class SelfSignedCert {
+ public:
+  SelfSignedCert() {
+    std::string pattern = ::testing::TempDir() + "/platform-tls-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return;
+    }
+    dir_ = pattern;
+    cert = dir_ + "/cert.pem";
+    key = dir_ + "/key.pem";
+    if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
+      return;
+    }
+    const std::string command = fmt::format(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout '{}' -out '{}' >/dev/null 2>&1",
+        key, cert);
+    ok_ = std::system(command.c_str()) == 0;
+  }
+  ~SelfSignedCert() {
+    if (!dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    }
+  }
+  SelfSignedCert(const SelfSignedCert&) = delete;
+  SelfSignedCert& operator=(const SelfSignedCert&) = delete;
+
+  [[nodiscard]] bool ok() const { return ok_; }
+  std::string cert;
+  std::string key;
+
+ private:
+  std::string dir_;
+  bool ok_ = false;
+};
+
+std::unique_ptr<emulator::Server> start_tls_emulator(const SelfSignedCert& cert,
+                                                     bool require_auth = true) {
+  emulator::Options o;
+  o.tls_cert_file = cert.cert;
+  o.tls_key_file = cert.key;
+  o.require_auth = require_auth;
+  auto server = start_emulator(std::move(o));
+  EXPECT_TRUE(server->base_url().starts_with("https://")) << server->base_url();
+  return server;
+}
+
+TEST(PlatformSinkTest, TlsVerificationIsOnByDefault) {
+  const SelfSignedCert cert;
+  if (!cert.ok()) {
+    GTEST_SKIP() << "openssl is not on PATH";
+  }
+  // The sink holds requests until it has a token, and the token endpoint fails the same way, so
+  // the collection part runs unauthenticated and the token source is checked on its own.
+  auto server = start_tls_emulator(cert, false);
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  ASSERT_TRUE(c.tls_verify);
+  ASSERT_TRUE(c.ca_file.empty());
+  c.inlets.front().authenticated = false;
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  d.add(0, 0, body_of(0, 0));
+  d.add(1, 0, body_of(1, 0));
+  EXPECT_FALSE(d.run(seconds(2)));
+  ASSERT_FALSE(d.outcomes().empty());
+  for (const auto& out : d.outcomes()) {
+    EXPECT_EQ(out.verdict, sink::Verdict::retry);
+    EXPECT_EQ(out.reason, "platform-connection");
+    EXPECT_NE(out.message.find("certificate"), std::string::npos) << out.message;
+  }
+  EXPECT_FALSE(sink->ready());
+  EXPECT_EQ(server->stats().requests, 0U);  // refused in the handshake, never sent
+
+  TokenSource tokens(c.ims, c, m.platform);
+  EXPECT_FALSE(tokens.wait_newer(0, milliseconds(1500)));
+  const std::string error = tokens.last_error();
+  EXPECT_NE(error.find("certificate"), std::string::npos) << error;
+  EXPECT_EQ(server->stats().tokens_issued, 0U);
+}
+
+TEST(PlatformSinkTest, TlsDeliversWithTheCaFileOrWithVerificationOff) {
+  const SelfSignedCert cert;
+  if (!cert.ok()) {
+    GTEST_SKIP() << "openssl is not on PATH";
+  }
+  for (const bool with_ca_file : {true, false}) {
+    auto server = start_tls_emulator(cert);  // requires a real token, fetched over HTTPS
+    metrics::Metrics m;
+    auto c = sink_config(*server);
+    if (with_ca_file) {
+      c.ca_file = cert.cert;
+    } else {
+      c.tls_verify = false;
+    }
+    auto sink = make_sink(c, m);
+    Driver d(*sink);
+    for (int i = 0; i < 20; ++i) {
+      d.add(i % 2, i / 2, body_of(i % 2, i / 2));
+    }
+    const char* mode = with_ca_file ? "ca_file" : "tls_verify false";
+    ASSERT_TRUE(d.run(seconds(10))) << mode;
+    EXPECT_EQ(d.count(sink::Verdict::retry), 0U) << mode;
+    EXPECT_TRUE(sink->ready()) << mode;
+    const auto st = server->stats();
+    EXPECT_EQ(st.unique_ids, 20U) << mode;
+    EXPECT_EQ(st.tokens_issued, 1U) << mode;
+    EXPECT_EQ(st.auth_failures, 0U) << mode;
+  }
 }
 
 }  // namespace

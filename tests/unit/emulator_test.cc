@@ -1,7 +1,7 @@
 // The Platform emulator over real HTTP (libcurl against an in-process Server on a free loopback
 // port): IMS tokens and their expiry, DCS batch and single answers with per-message validation,
 // the size limit, every injected fault (status, storm, latency, hang, reset, per-message), id
-// counting, the control API and the NDJSON dump.
+// counting, the control API, the NDJSON dump, and HTTPS with a self-signed certificate.
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
@@ -68,8 +70,9 @@ struct Call {
   long timeout_ms = 5000;
 };
 
-// `handle` reuses a connection across calls when given.
-Reply http(const Call& call, CURL* handle = nullptr) {
+// `handle` reuses a connection across calls when given; HTTPS trusts `ca_file` when given (else
+// the system's CAs).
+Reply http(const Call& call, CURL* handle = nullptr, const std::string& ca_file = {}) {
   Reply r;
   CURL* curl = handle != nullptr ? handle : curl_easy_init();
   curl_easy_setopt(curl, CURLOPT_URL, call.url.c_str());
@@ -91,6 +94,9 @@ Reply http(const Call& call, CURL* handle = nullptr) {
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.headers);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, call.timeout_ms);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  if (!ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file.c_str());
+  }
   const auto start = Clock::now();
   r.code = curl_easy_perform(curl);
   r.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
@@ -152,11 +158,51 @@ bool has(simdjson::dom::element e, std::string_view pointer) {
   return e.at_pointer(pointer).error() == simdjson::SUCCESS;
 }
 
+// A self-signed certificate for 127.0.0.1 in a fresh temporary directory, made by the openssl
+// CLI; `ok()` is false when openssl is not on PATH. The directory goes with the object.
+class SelfSignedCert {
+ public:
+  SelfSignedCert() {
+    std::string pattern = ::testing::TempDir() + "/emulator-tls-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return;
+    }
+    dir_ = pattern;
+    cert = dir_ + "/cert.pem";
+    key = dir_ + "/key.pem";
+    if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
+      return;
+    }
+    const std::string command = fmt::format(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout '{}' -out '{}' >/dev/null 2>&1",
+        key, cert);
+    ok_ = std::system(command.c_str()) == 0;
+  }
+  ~SelfSignedCert() {
+    if (!dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    }
+  }
+  SelfSignedCert(const SelfSignedCert&) = delete;
+  SelfSignedCert& operator=(const SelfSignedCert&) = delete;
+
+  [[nodiscard]] bool ok() const { return ok_; }
+  std::string cert;
+  std::string key;
+
+ private:
+  std::string dir_;
+  bool ok_ = false;
+};
+
 class EmulatorTest : public ::testing::Test {
  protected:
   void start(Options options = {}) {
     ASSERT_TRUE(curl_ready);
     options.ims_org_id = std::string(kOrg);
+    const bool tls = !options.tls_cert_file.empty();
     if (options.seed == 0) {
       options.seed = 42;
     }
@@ -164,7 +210,8 @@ class EmulatorTest : public ::testing::Test {
     ASSERT_TRUE(started) << started.error().message;
     server_ = std::move(*started);
     ASSERT_GT(server_->port(), 0);
-    ASSERT_EQ(server_->base_url(), fmt::format("http://127.0.0.1:{}", server_->port()));
+    ASSERT_EQ(server_->base_url(),
+              fmt::format("{}://127.0.0.1:{}", tls ? "https" : "http", server_->port()));
   }
   void SetUp() override { start(); }
 
@@ -716,6 +763,115 @@ TEST_F(EmulatorTest, RefusesABadListenAddress) {
   options.listen = "127.0.0.1:0";
   options.faults.hang_rate = 1.5;
   EXPECT_FALSE(Server::start(options));
+}
+
+// Connections still on the server's port whose client has gone (CLOSE_WAIT): a held request that
+// missed its client leaving.
+int close_wait_on(std::uint16_t port) {
+  int found = 0;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      char local[64] = {};
+      unsigned state = 0;
+      if (std::sscanf(line.c_str(), " %*d: %63s %*s %x", local, &state) != 2) {
+        continue;
+      }
+      const std::string_view address(local);
+      const auto colon = address.rfind(':');
+      unsigned local_port = 0;
+      if (colon != std::string_view::npos &&
+          std::sscanf(local + colon + 1, "%x", &local_port) == 1 && local_port == port &&
+          state == 0x08) {
+        ++found;
+      }
+    }
+  }
+  return found;
+}
+
+TEST_F(EmulatorTest, ServesHttpsWithTheGivenCertificate) {
+  const SelfSignedCert cert;
+  if (!cert.ok()) {
+    GTEST_SKIP() << "openssl is not on PATH";
+  }
+  Options options;
+  options.tls_cert_file = cert.cert;
+  options.tls_key_file = cert.key;
+  start(options);  // checks base_url() is https://127.0.0.1:<port>
+
+  // Unknown issuer without the certificate; plain HTTP on the HTTPS port gets no answer.
+  EXPECT_EQ(http("GET", url("/healthz")).code, CURLE_PEER_FAILED_VERIFICATION);
+  EXPECT_NE(http("GET", fmt::format("http://127.0.0.1:{}/healthz", server_->port())).status, 200);
+
+  const auto over_tls = [&](std::string method, std::string_view path, std::string body,
+                            std::vector<std::string> headers = {}, long timeout_ms = 5000) {
+    return http({std::move(method), url(path), std::move(body), std::move(headers), timeout_ms},
+                nullptr, cert.cert);
+  };
+  const auto issued = over_tls(
+      "POST", "/ims/token/v3",
+      "grant_type=client_credentials&client_id=capillary-bridge-dev&client_secret=dev-secret",
+      {"Content-Type: application/x-www-form-urlencoded"});
+  ASSERT_EQ(issued.status, 200) << issued.body;
+  const std::string bearer =
+      "Authorization: Bearer " + text_at(parse(parser_, issued.body), "/access_token");
+  const auto accepted =
+      over_tls("POST", "/collection/batch/inlet-1", batch({message(R"({"_id":"tls-1"})")}),
+               {"Content-Type: application/json", bearer});
+  ASSERT_EQ(accepted.status, 207) << accepted.body;
+  EXPECT_EQ(server_->stats().unique_ids, 1U);
+
+  // A reset is still a reset under TLS; a hung request is let go once its client leaves, even
+  // though a TLS client says goodbye (close_notify) before its FIN.
+  Faults f;
+  f.reset_rate = 1.0;
+  server_->set_faults(f);
+  const auto reset = over_tls("POST", "/collection/batch/inlet-1", batch({}), {bearer});
+  EXPECT_EQ(reset.code, CURLE_RECV_ERROR) << curl_easy_strerror(reset.code);
+  f.reset_rate = 0;
+  f.hang_rate = 1.0;
+  server_->set_faults(f);
+  const auto hung = over_tls("POST", "/collection/batch/inlet-1", batch({}), {bearer}, 300);
+  EXPECT_EQ(hung.code, CURLE_OPERATION_TIMEDOUT);
+  const auto deadline = Clock::now() + 2s;
+  while (close_wait_on(server_->port()) > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(close_wait_on(server_->port()), 0) << "the held request outlived its client";
+  const auto stats = server_->stats();
+  EXPECT_EQ(stats.resets, 1U);
+  EXPECT_EQ(stats.hangs, 1U);
+}
+
+TEST(EmulatorTls, RefusesMissingOrUnusableFilesWithoutQuotingThem) {
+  const SelfSignedCert cert;
+  if (!cert.ok()) {
+    GTEST_SKIP() << "openssl is not on PATH";
+  }
+  Options options;
+  options.tls_cert_file = cert.cert + ".missing";
+  options.tls_key_file = cert.key;
+  auto missing = Server::start(options);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find(options.tls_cert_file), std::string::npos)
+      << missing.error().message;
+
+  options.tls_cert_file = cert.cert;
+  options.tls_key_file = "";
+  auto alone = Server::start(options);
+  ASSERT_FALSE(alone);
+  EXPECT_NE(alone.error().message.find("tls_key_file"), std::string::npos) << alone.error().message;
+
+  // Swapped: both readable, neither what libmicrohttpd expects where it is.
+  options.tls_cert_file = cert.key;
+  options.tls_key_file = cert.cert;
+  auto swapped = Server::start(options);
+  ASSERT_FALSE(swapped);
+  EXPECT_NE(swapped.error().message.find(cert.key), std::string::npos) << swapped.error().message;
+  EXPECT_EQ(swapped.error().message.find("BEGIN"), std::string::npos) << swapped.error().message;
 }
 
 TEST(EmulatorFlags, StatusRateSyntax) {
