@@ -10,9 +10,18 @@
 //     carrying its send time; the sink file is followed and the Kafka-append-to-sink latency
 //     percentiles are printed.
 //
+// With --sink platform the bridge runs the catalogue into the Platform sink against the
+// emulator (bridge::emulator::Server, in this process, with IMS auth on): phase 1 also prints
+// the emulator's request count, mean messages and bytes per request and the bridge's CPU seconds
+// per million events; phase 2 measures Kafka append -> emulator receipt (receipt times come from
+// polling the emulator's accepted-message counter every millisecond; the accepted log is in
+// arrival order).
+//
 // Not a test: no pass/fail. Flags: --events N --partitions P --rate R --seconds S
 // --transform passthrough|capillary (default passthrough; capillary emits one ExperienceEvent per
 // transactionAdded)
+// --sink file|platform (default file; platform implies --transform capillary)
+// --platform-rate M (sink.platform.rate_limit.messages_per_second; default 1000000, i.e. off)
 // --prefetch-mib M (kafka.prefetch_bytes; default: the bridge's default), --kafka-property K=V
 // (repeatable; librdkafka properties for the bridge's consumer).
 
@@ -27,12 +36,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bridge/emulator/server.h"
 #include "tests/harness/bridge.h"
+#include "tests/harness/emulator.h"
 #include "tests/harness/kafka_broker.h"
 #include "tests/harness/process.h"
 
@@ -94,6 +107,34 @@ long peak_rss_kib(pid_t pid) {
     }
   }
   return -1;
+}
+
+// utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15).
+double cpu_seconds(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) {
+    return -1;
+  }
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i >= 14) {
+      ticks += std::atof(field.c_str());
+    }
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::string string_arg(int argc, char** argv, const char* name, std::string fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) == name) {
+      return argv[i + 1];
+    }
+  }
+  return fallback;
 }
 
 double seconds(Clock::duration d) {
@@ -187,7 +228,41 @@ int main(int argc, char** argv) {
       transform = argv[i + 1];
     }
   }
-  if (transform == "capillary") {
+  const std::string sink = string_arg(argc, argv, "--sink", "file");
+  std::unique_ptr<bridge::emulator::Server> emulator;
+  if (sink == "platform") {
+    transform = "capillary";  // Platform takes XDM only
+    bridge::emulator::Options options;
+    options.listen = "127.0.0.1:0";
+    // Kept so phase 2 can read each message's send time; cleared after phase 1.
+    options.keep_messages = true;
+    auto server = bridge::emulator::Server::start(options);
+    if (!server) {
+      std::fprintf(stderr, "emulator: %s\n", server.error().message.c_str());
+      return 1;
+    }
+    emulator = std::move(*server);
+    bridge::harness::PlatformSinkSettings settings;
+    settings.inlet_url =
+        emulator->base_url() +
+        "/collection/d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2";
+    settings.token_url = emulator->base_url() + "/ims/token/v3";
+    settings.client_id = options.client_id;
+    settings.client_secret = options.client_secret;
+    settings.messages_per_second = arg(argc, argv, "--platform-rate", 1000000);
+    settings.requests_per_second = 100000;
+    cfg.sink_yaml = settings.to_yaml();
+    std::printf("sink: platform (emulator at %s, rate limit %lld messages/s)\n",
+                emulator->base_url().c_str(),
+                static_cast<long long>(*settings.messages_per_second));
+  } else if (sink != "file") {
+    std::fprintf(stderr, "--sink: file or platform\n");
+    return 2;
+  }
+  if (emulator) {
+    // Platform targets need a dataset and schema.
+    cfg.targets_and_routes_yaml = bridge::harness::capillary_routes_yaml({topic});
+  } else if (transform == "capillary") {
     cfg.targets_and_routes_yaml =
         "targets:\n  events: {}\n\nroutes:\n  - transform: capillary\n    settings:\n"
         "      tenant: acme\n      targets: {experience_event: events}\n";
@@ -225,8 +300,13 @@ int main(int argc, char** argv) {
   std::uint64_t seen = 0;
   Clock::time_point first;
   while (seen < n) {
-    lines.clear();
-    const auto got = follower.poll(lines);
+    std::uint64_t got = 0;
+    if (emulator) {
+      got = emulator->stats().messages_accepted - seen;
+    } else {
+      lines.clear();
+      got = follower.poll(lines);
+    }
     if (got > 0 && seen == 0) {
       first = Clock::now();
     }
@@ -248,8 +328,34 @@ int main(int argc, char** argv) {
   if (kcat_s > 0) {
     std::printf("bridge / kcat: %.0f%%\n", 100.0 * kcat_s / steady_s);
   }
+  const double cpu_s = cpu_seconds(bridge.pid());
+  std::printf(
+      "bridge CPU: %.2f s (user+sys) for the backlog incl. start-up, %.1f s per million "
+      "events\n",
+      cpu_s, cpu_s / static_cast<double>(n) * 1e6);
   std::printf("bridge peak RSS after backlog: %.1f MiB\n",
               static_cast<double>(peak_rss_kib(bridge.pid())) / 1024.0);
+  if (emulator) {
+    // The last answer is counted by status just after its messages are counted as accepted.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto st = emulator->stats();
+    std::string statuses;
+    for (const auto& [status, count] : st.by_status) {
+      statuses += fmt::format("{}{}: {}", statuses.empty() ? "" : ", ", status, count);
+    }
+    const auto batches = st.by_status.contains(207) ? st.by_status.at(207) : 0;
+    std::printf(
+        "emulator: %llu requests (%s), %.1f messages and %.0f bytes per request, %llu unique ids, "
+        "%llu rejected\n",
+        static_cast<unsigned long long>(st.requests), statuses.c_str(),
+        static_cast<double>(st.messages_accepted) /
+            static_cast<double>(std::max<std::uint64_t>(1, batches)),
+        static_cast<double>(st.bytes_received) /
+            static_cast<double>(std::max<std::uint64_t>(1, st.requests)),
+        static_cast<unsigned long long>(st.unique_ids),
+        static_cast<unsigned long long>(st.messages_rejected));
+    emulator->clear();  // the bridge is caught up: phase 2 starts from an empty log
+  }
 
   // Phase 2: paced production, latency from produce() to the line appearing in the sink.
   std::atomic<bool> producing{true};
@@ -272,7 +378,30 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> latencies;
   latencies.reserve(paced);
   const auto deadline = Clock::now() + std::chrono::seconds(latency_seconds + 60);
-  while (latencies.size() < paced && Clock::now() < deadline) {
+  if (emulator) {
+    // (accepted count, when it was first seen): the i-th accepted message arrived at the first
+    // mark whose count exceeds i (to within the 0.5 ms poll).
+    std::vector<std::pair<std::uint64_t, std::int64_t>> marks;
+    std::uint64_t last = 0;
+    while (last < paced && Clock::now() < deadline) {
+      const std::uint64_t c = emulator->stats().messages_accepted;
+      if (c != last) {
+        marks.emplace_back(c, now_us());
+        last = c;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    const auto messages = emulator->accepted_messages();
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      const auto mark =
+          std::upper_bound(marks.begin(), marks.end(), static_cast<std::uint64_t>(i),
+                           [](std::uint64_t index, const auto& m) { return index < m.first; });
+      if (const auto sent = sent_us_of(messages[i]); sent > 0 && mark != marks.end()) {
+        latencies.push_back(mark->second - sent);
+      }
+    }
+  }
+  while (!emulator && latencies.size() < paced && Clock::now() < deadline) {
     lines.clear();
     if (follower.poll(lines) == 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(500));

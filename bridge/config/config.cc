@@ -562,7 +562,7 @@ void read_ims(const YAML::Node& node, ImsConfig& ims, bool required, Diagnostics
 void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, Diagnostics& d) {
   Section sec(node, "sink.platform", d,
               {"inlets", "ims_org_id", "source_name", "ims", "batch", "http", "retry_after_max_ms",
-               "rate_limit"});
+               "max_message_retries", "rate_limit"});
   const YAML::Node inlets = sec.get("inlets");
   if (inlets.IsDefined() && !inlets.IsNull() && !inlets.IsMap()) {
     d.error(inlets, fmt::format("sink.platform.inlets must be a map of name -> inlet, not {}",
@@ -613,8 +613,8 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
   batch.millis("linger_ms", p.linger, 0);
 
   Section http(sec.get("http"), "sink.platform.http", d,
-               {"concurrency", "connect_timeout_ms", "timeout_ms", "proxy", "tls_verify",
-                "ca_file", "http2"});
+               {"concurrency", "connect_timeout_ms", "timeout_ms", "proxy", "tls_verify", "ca_file",
+                "http2"});
   http.integer("concurrency", p.concurrency, 1);
   http.millis("connect_timeout_ms", p.connect_timeout);
   http.millis("timeout_ms", p.request_timeout);
@@ -624,6 +624,7 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
   http.boolean("http2", p.http2);
 
   sec.millis("retry_after_max_ms", p.retry_after_max, 0);
+  sec.integer("max_message_retries", p.max_message_retries, 0);
   Section rate(sec.get("rate_limit"), "sink.platform.rate_limit", d,
                {"requests_per_second", "messages_per_second"});
   rate.integer("requests_per_second", p.requests_per_second, 0);
@@ -678,8 +679,8 @@ void check_platform_targets(const YAML::Node& targets_node, const Config& c, Dia
                       ? fmt::format("targets.{} names no inlet and sink.platform.inlets has no "
                                     "inlet named 'default'",
                                     t.name)
-                      : fmt::format("targets.{}.inlet '{}' is not in sink.platform.inlets",
-                                    t.name, t.inlet));
+                      : fmt::format("targets.{}.inlet '{}' is not in sink.platform.inlets", t.name,
+                                    t.inlet));
     }
     if (t.dataset_id.empty() || t.schema_ref.empty()) {
       d.error(at, fmt::format("targets.{} needs dataset_id and schema_ref for the platform sink",

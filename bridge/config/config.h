@@ -121,7 +121,7 @@ struct PlatformInlet {
 
 struct PlatformSinkConfig {
   std::vector<PlatformInlet> inlets;
-  std::string ims_org_id;                     // header.imsOrgId (optional)
+  std::string ims_org_id;                        // header.imsOrgId (optional)
   std::string source_name = "capillary-bridge";  // header.source.name
   ImsConfig ims;
   // A request body never exceeds this (Platform answers 413 above 1 MB).
@@ -136,6 +136,9 @@ struct PlatformSinkConfig {
   std::string ca_file;  // extra CA bundle
   bool http2 = true;    // negotiate HTTP/2 over TLS when the server offers it
   std::chrono::milliseconds retry_after_max{60000};  // Retry-After above this is capped
+  // A message Platform answers 500 for more often than this is dead-lettered (platform-failed);
+  // 429/503 ("come back later") are retried without limit.
+  std::int64_t max_message_retries = 10;
   // Client-side limits per inlet; defaults are Platform's documented guardrails (section 1.10).
   std::int64_t requests_per_second = 1000;
   std::int64_t messages_per_second = 10000;

@@ -31,8 +31,8 @@ prometheus::Gauge& gauge(prometheus::Registry& r, const std::string& name,
 }
 
 prometheus::Histogram& histogram(prometheus::Registry& r, const std::string& name,
-                                const std::string& help,
-                                prometheus::Histogram::BucketBoundaries buckets) {
+                                 const std::string& help,
+                                 prometheus::Histogram::BucketBoundaries buckets) {
   return BuildHistogram().Name(name).Help(help).Register(r).Add({}, std::move(buckets));
 }
 
@@ -54,21 +54,23 @@ PlatformMetrics::PlatformMetrics(prometheus::Registry& r)
       batch_messages(histogram(r, "capillary_bridge_platform_batch_messages",
                                "Messages per Platform request",
                                {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500})),
-      batch_bytes(histogram(r, "capillary_bridge_platform_batch_bytes",
-                            "Body bytes per Platform request",
-                            {1024, 8192, 32768, 65536, 131072, 262144, 524288, 786432, 1000000,
-                             1048576})),
-      request_seconds(histogram(r, "capillary_bridge_platform_request_duration_seconds",
-                                "Platform request latency, sent to answered",
-                                {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-                                 5, 10, 30, 60})),
+      batch_bytes(
+          histogram(r, "capillary_bridge_platform_batch_bytes", "Body bytes per Platform request",
+                    {1024, 8192, 32768, 65536, 131072, 262144, 524288, 786432, 1000000, 1048576})),
+      request_seconds(histogram(
+          r, "capillary_bridge_platform_request_duration_seconds",
+          "Platform request latency, sent to answered",
+          {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})),
       inflight_requests(gauge(r, "capillary_bridge_platform_inflight_requests",
                               "Platform requests sent and not yet answered")),
       token_expiry_timestamp(gauge(r, "capillary_bridge_platform_token_expiry_timestamp_seconds",
                                    "When the current IMS access token expires (unix seconds)")),
-      auth_failing(gauge(r, "capillary_bridge_platform_auth_failing",
-                         "1 while Platform refuses the bridge's token even after a refresh: "
-                         "the affected partitions are paused, nothing is dropped")) {}
+      auth_failing(prometheus::BuildGauge()
+                       .Name("capillary_bridge_platform_auth_failing")
+                       .Help("1 while an inlet cannot authenticate: Platform refuses even a "
+                             "freshly refreshed token, or IMS gives none; the partitions retry "
+                             "with backoff, nothing is dropped")
+                       .Register(r)) {}
 
 Metrics::Metrics()
     : rebalance_family_(counter_family(*registry_, "capillary_bridge_rebalances_total",

@@ -29,9 +29,11 @@ namespace bridge::metrics {
 struct PlatformMetrics {
   explicit PlatformMetrics(prometheus::Registry& registry);
 
-  prometheus::Family<prometheus::Counter>& requests;  // {inlet, status}: HTTP code or timeout/connection
-  prometheus::Family<prometheus::Counter>& messages;  // {inlet, outcome}: accepted/rejected/retry/too_large
-  prometheus::Family<prometheus::Counter>& resends;   // {reason}: split, reauth (inside the sink)
+  prometheus::Family<prometheus::Counter>&
+      requests;  // {inlet, status}: HTTP code or timeout/connection
+  prometheus::Family<prometheus::Counter>&
+      messages;  // {inlet, outcome}: accepted/rejected/retry/too_large
+  prometheus::Family<prometheus::Counter>& resends;  // {reason}: split, reauth (inside the sink)
   prometheus::Family<prometheus::Counter>& token_refreshes;   // {result}: ok, error
   prometheus::Family<prometheus::Counter>& rate_limit_waits;  // {limit}: requests, messages
   prometheus::Histogram& batch_messages;
@@ -39,7 +41,8 @@ struct PlatformMetrics {
   prometheus::Histogram& request_seconds;
   prometheus::Gauge& inflight_requests;
   prometheus::Gauge& token_expiry_timestamp;  // unix seconds; 0 = no token
-  prometheus::Gauge& auth_failing;             // 1 while Platform refuses our token after a refresh
+  // {inlet}: 1 while Platform refuses a freshly refreshed token, or no token could be had.
+  prometheus::Family<prometheus::Gauge>& auth_failing;
 };
 
 class Metrics {

@@ -66,7 +66,7 @@ std::chrono::milliseconds Pipeline::backoff(int attempt) const {
   const auto base = cfg_.retry_backoff_initial.count();
   const auto exp = std::min<std::int64_t>(cap, base << std::min(attempt, 20));
   thread_local std::minstd_rand rng{std::random_device{}()};
-  std::uniform_int_distribution<std::int64_t> dist(base / 2, std::max(base / 2, exp));
+  std::uniform_int_distribution<std::int64_t> dist(0, exp);
   return std::chrono::milliseconds(dist(rng));
 }
 
@@ -228,7 +228,7 @@ void Pipeline::send_outputs(Pending& p) {
     ++p.outstanding;
     send_batch_.push_back({p.seq * kOutputsPerRecord + i, o.kind, o.target, v.key,
                            o.unchanged ? v.payload : std::string_view(o.body), v.topic, v.partition,
-                           v.offset});
+                           v.offset, p.partition->epoch});
   }
 }
 
@@ -418,6 +418,7 @@ void Pipeline::resend_due(Clock::time_point now) {
       continue;
     }
     part->blocked = false;
+    part->epoch = next_epoch_++;
     for (auto seq : part->order) {
       auto it = pending_.find(seq);
       if (it != pending_.end() && it->second.fate == Fate::delivering) {
@@ -494,6 +495,7 @@ void Pipeline::publish_gauges() {
 void Pipeline::on_assigned(std::span<const source::TopicPartition> partitions) {
   for (const auto& tp : partitions) {
     auto part = std::make_unique<Partition>();
+    part->epoch = next_epoch_++;
     part->tp = tp;
     // A new assignment starts unpaused at the source; reapply backpressure on the next turn.
     partitions_[tp] = std::move(part);

@@ -128,6 +128,9 @@ class Pipeline final : public source::RebalanceListener {
     int retry_attempts = 0;
     Clock::time_point retry_at;
     bool dirty = false;  // commit position moved since the last Source::store
+    // Sink::Message::epoch of this partition's sends: new at assignment and at every re-send
+    // after a retry, so a sink can tell a re-send from a send made before a retry was seen.
+    std::uint64_t epoch = 0;
   };
 
   class Collector;  // transforms::Emitter that appends to a Pending's outputs
@@ -158,6 +161,7 @@ class Pipeline final : public source::RebalanceListener {
   std::map<source::TopicPartition, std::unique_ptr<Partition>, std::less<>> partitions_;
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::uint64_t next_seq_ = 1;
+  std::uint64_t next_epoch_ = 1;
   std::vector<sink::Message> send_batch_;
   std::vector<sink::Outcome> outcomes_;
   std::vector<deadletter::WriteResult> dl_results_;

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <deque>
 #include <optional>
+#include <unordered_set>
 
 #include "bridge/platform/classify.h"
 #include "bridge/platform/rate_limiter.h"
@@ -69,8 +70,8 @@ std::string_view status_label(Transport t, long status) {
     return it->second;
   }
   // Keep the label set bounded: other codes by class.
-  static constexpr std::array<std::string_view, 6> kClasses{"1xx", "2xx", "3xx", "4xx", "5xx",
-                                                            "other"};
+  static constexpr std::array<std::string_view, 6> kClasses{"1xx", "2xx", "3xx",
+                                                            "4xx", "5xx", "other"};
   const long cls = status / 100;
   return cls >= 1 && cls <= 5 ? kClasses[static_cast<std::size_t>(cls - 1)] : kClasses[5];
 }
@@ -82,6 +83,11 @@ struct Item {
   std::string message;  // the complete streaming message
   std::uint32_t partition = 0;
   std::int64_t offset = 0;
+  std::uint64_t epoch = 0;  // sink::Message::epoch
+  // Record key and target folded together; 0 when the record has no key. A request carries at
+  // most one message per (partition, order key), so Platform's independent per-message verdicts
+  // can never put a customer's later record ahead of an earlier one in the same dataset.
+  std::uint64_t order_key = 0;
   std::uint32_t inlet = 0;
   Clock::time_point enqueued;
 };
@@ -94,14 +100,16 @@ class Worker {
       : cfg_(cfg), metrics_(metrics), tokens_(tokens), multi_(curl_multi_init()) {
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(cfg.concurrency));
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(cfg.concurrency));
     for (const auto& in : cfg.inlets) {
       Inlet inlet;
       inlet.name = in.name;
       inlet.url = batch_url(in.url);
       inlet.authenticated = in.authenticated;
       inlet.cap_bytes = static_cast<std::size_t>(cfg.max_request_bytes);
-      inlet.requests_limit = TokenBucket(static_cast<double>(cfg.requests_per_second),
-                                         std::max(1.0, static_cast<double>(cfg.requests_per_second) / 10.0));
+      inlet.requests_limit =
+          TokenBucket(static_cast<double>(cfg.requests_per_second),
+                      std::max(1.0, static_cast<double>(cfg.requests_per_second) / 10.0));
       inlet.messages_limit =
           TokenBucket(static_cast<double>(cfg.messages_per_second),
                       std::max(static_cast<double>(cfg.max_messages),
@@ -109,6 +117,7 @@ class Worker {
       inlet.accepted = &metrics.messages.Add({{"inlet", in.name}, {"outcome", "accepted"}});
       inlet.rejected = &metrics.messages.Add({{"inlet", in.name}, {"outcome", "rejected"}});
       inlet.retried = &metrics.messages.Add({{"inlet", in.name}, {"outcome", "retry"}});
+      inlet.failing = &metrics.auth_failing.Add({{"inlet", in.name}});
       inlets_.push_back(std::move(inlet));
     }
     thread_ = std::thread([this] { run(); });
@@ -169,9 +178,8 @@ class Worker {
     flushing_.store(true, std::memory_order_relaxed);
     curl_multi_wakeup(multi_);
     std::unique_lock lock(out_mutex_);
-    const bool done = flushed_.wait_for(lock, deadline, [this] {
-      return outstanding_.load(std::memory_order_relaxed) == 0;
-    });
+    const bool done = flushed_.wait_for(
+        lock, deadline, [this] { return outstanding_.load(std::memory_order_relaxed) == 0; });
     flushing_.store(false, std::memory_order_relaxed);
     return done;
   }
@@ -194,13 +202,15 @@ class Worker {
     prometheus::Counter* accepted = nullptr;
     prometheus::Counter* rejected = nullptr;
     prometheus::Counter* retried = nullptr;
+    prometheus::Gauge* failing = nullptr;  // capillary_bridge_platform_auth_failing{inlet}
   };
 
   struct Partition {
     std::deque<Item> queue;
     bool busy = false;  // one of its messages is in a request in flight
-    // After a retry: later offsets are answered retry until the re-send of this offset arrives.
-    std::optional<std::int64_t> barrier;
+    // After a retry: messages of this epoch or older (sent before the pipeline saw the retry)
+    // are answered retry too; a newer epoch is the pipeline's re-send.
+    std::optional<std::uint64_t> barrier;
   };
 
   struct Request {
@@ -258,7 +268,7 @@ class Worker {
     }
     Partition& part = partitions_[item.partition];
     if (part.barrier) {
-      if (item.offset > *part.barrier) {
+      if (item.epoch <= *part.barrier) {
         // Sent before the pipeline saw this partition's retry: must not overtake it.
         answer(item, sink::Verdict::retry, "platform-retry-pending", {}, milliseconds(0));
         return;
@@ -270,7 +280,10 @@ class Worker {
 
   void dispatch(Clock::time_point now, Clock::time_point& wake) {
     const bool flushing = flushing_.load(std::memory_order_relaxed);
-    for (std::uint32_t i = 0; i < inlets_.size(); ++i) {
+    const auto n = static_cast<std::uint32_t>(inlets_.size());
+    inlet_cursor_ = (inlet_cursor_ + 1) % n;  // no inlet can take every slot for good
+    for (std::uint32_t k = 0; k < n; ++k) {
+      const std::uint32_t i = (inlet_cursor_ + k) % n;
       if (requests_.size() >= static_cast<std::size_t>(cfg_.concurrency)) {
         return;
       }
@@ -281,8 +294,8 @@ class Worker {
         const auto token = tokens_->current();
         if (!token.header ||
             (token.generation <= inlet.refused_generation && now < inlet.hold_until)) {
-          wake = std::min(wake, now + milliseconds(20));
-          continue;  // no usable token yet: hold (the pipeline's in-flight caps bound memory)
+          hold_without_token(i, now, wake);
+          continue;
         }
         auth = token.header;
         generation = token.generation;
@@ -307,6 +320,7 @@ class Worker {
     std::size_t count = 0;
     Clock::time_point oldest = Clock::time_point::max();
     plan_.clear();
+    keys_.clear();
     bool full = false;
     const std::size_t n = partitions_.size();
     for (std::size_t k = 0; k < n && !full; ++k) {
@@ -319,6 +333,9 @@ class Worker {
       for (const Item& item : part.queue) {
         if (item.inlet != index) {
           break;
+        }
+        if (item.order_key != 0 && !keys_.insert(item.order_key).second) {
+          break;  // this customer's next record for that dataset waits for the next request
         }
         const std::size_t add = item.message.size() + (count > 0 ? 1 : 0);
         if (count >= max_count || (bytes + add > cap && count > 0)) {
@@ -398,6 +415,10 @@ class Worker {
     } else {
       easy = curl_easy_init();
     }
+    if (easy == nullptr) {
+      fail_unsent(*req, "curl_easy_init failed");
+      return;
+    }
     const Inlet& inlet = inlets_[req->inlet];
     req->headers = curl_slist_append(nullptr, "Content-Type: application/json");
     req->headers = curl_slist_append(req->headers, "Expect:");  // no 100-continue round trip
@@ -421,6 +442,8 @@ class Worker {
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, cfg_.tls_verify ? 2L : 0L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
                      cfg_.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
+    // With HTTP/2, wait for a connection being set up instead of opening one per request.
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     if (!cfg_.ca_file.empty()) {
       curl_easy_setopt(easy, CURLOPT_CAINFO, cfg_.ca_file.c_str());
     }
@@ -430,7 +453,13 @@ class Worker {
     metrics_.batch_messages.Observe(static_cast<double>(req->items.size()));
     metrics_.batch_bytes.Observe(static_cast<double>(req->body.size()));
     req->started = Clock::now();
-    curl_multi_add_handle(multi_, easy);
+    if (const CURLMcode mc = curl_multi_add_handle(multi_, easy); mc != CURLM_OK) {
+      curl_slist_free_all(req->headers);
+      req->headers = nullptr;
+      idle_handles_.push_back(easy);
+      fail_unsent(*req, curl_multi_strerror(mc));
+      return;
+    }
     requests_.emplace(easy, std::move(req));
     metrics_.inflight_requests.Set(static_cast<double>(requests_.size()));
   }
@@ -450,8 +479,9 @@ class Worker {
     const std::string_view line(data, size * n);
     constexpr std::string_view kName = "retry-after:";
     if (line.size() > kName.size() &&
-        std::equal(kName.begin(), kName.end(), line.begin(),
-                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+        std::equal(kName.begin(), kName.end(), line.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
       std::string_view v = line.substr(kName.size());
       while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) {
         v.remove_suffix(1);
@@ -494,8 +524,8 @@ class Worker {
         reauth(*req, c, now);
         return;
       case Action::reject: {
-        const std::string text = fmt::format("HTTP {} from Platform: {}", status,
-                                             error_message(req->response));
+        const std::string text =
+            fmt::format("HTTP {} from Platform: {}", status, error_message(req->response));
         warn(inlet, c.reason, text);
         for (Item& item : req->items) {
           answer(item, sink::Verdict::rejected, c.reason, text, milliseconds(0));
@@ -522,11 +552,14 @@ class Worker {
   void accepted_request(Request& req, long status) {
     Inlet& inlet = inlets_[req.inlet];
     inlet.refusals = 0;
-    metrics_.auth_failing.Set(0);
+    inlet.failing->Set(0);
     auto parsed = parse_batch_response(req.response);
     if (!parsed) {
-      if (status == 200 && req.response.find("\"responses\"") == std::string::npos) {
-        // A plain 200 (single-message shape): everything was received.
+      if (status == 200 && req.response.find("\"responses\"") == std::string::npos &&
+          (req.response.find("\"xactionId\"") != std::string::npos ||
+           req.response.find("\"inletId\"") != std::string::npos)) {
+        // Platform's single-message shape: everything was received. A 200 without it (a proxy's
+        // HTML page, an empty body) proves nothing and is retried below.
         for (Item& item : req.items) {
           inlet.accepted->Increment();
           answer(item, sink::Verdict::delivered, {}, {}, milliseconds(0));
@@ -545,15 +578,32 @@ class Worker {
                   req.items.size());
     for (std::size_t i = 0; i < req.items.size(); ++i) {
       Item& item = req.items[i];
-      const MessageResult* r =
-          i < parsed->responses.size() ? &parsed->responses[i] : nullptr;
-      const Classification c =
-          r != nullptr ? classify_message(r->status, r->has_xaction_id)
-                       : Classification{Action::retry, "platform-bad-response"};
+      const MessageResult* r = i < parsed->responses.size() ? &parsed->responses[i] : nullptr;
+      const Classification c = r != nullptr
+                                   ? classify_message(r->status, r->has_xaction_id)
+                                   : Classification{Action::retry, "platform-bad-response"};
       switch (c.action) {
         case Action::accept:
           inlet.accepted->Increment();
+          failures_.erase(item.ticket);
           answer(item, sink::Verdict::delivered, {}, {}, milliseconds(0));
+          break;
+        case Action::retry:
+          if (r != nullptr && r->status == 500 &&
+              ++failures_[item.ticket] > cfg_.max_message_retries) {
+            // Platform's "error processing payload": bounded, then dead-lettered (section 1.9),
+            // so one poison message cannot hold its partition for ever.
+            failures_.erase(item.ticket);
+            answer(item, sink::Verdict::rejected, "platform-failed",
+                   fmt::format("Platform answered 500 for this message {} times: {}",
+                               cfg_.max_message_retries + 1, r->message),
+                   milliseconds(0));
+            break;
+          }
+          retry(item, c.reason,
+                r != nullptr ? fmt::format("Platform: {} {}", r->status, r->message)
+                             : std::string("no per-message answer in the 207"),
+                milliseconds(0));
           break;
         case Action::reject:
         case Action::split:
@@ -561,7 +611,6 @@ class Worker {
                  fmt::format("Platform refused the message ({}): {}", r->status, r->message),
                  milliseconds(0));
           break;
-        case Action::retry:
         case Action::reauth:
           retry(item, c.reason,
                 r != nullptr ? fmt::format("Platform: {} {}", r->status, r->message)
@@ -606,12 +655,52 @@ class Worker {
     }
     // A fresh token was refused too: nothing is dropped; the partitions pause and retry, and the
     // gauge tells the operator (credentials, product profile or inlet settings).
-    metrics_.auth_failing.Set(1);
+    inlet.failing->Set(1);
     const std::string text = fmt::format("Platform refused the access token on inlet {}: {}",
                                          inlet.name, error_message(req.response));
     warn(inlet, c.reason, text);
     for (Item& item : req.items) {
       retry(item, c.reason, text, milliseconds(0));
+    }
+  }
+
+  // No usable token for an authenticated inlet. Requests wait for one, but not for ever: after
+  // the IMS timeout the waiting messages go back to the pipeline as retries (their partitions
+  // pause and back off) and the inlet's alert gauge rises.
+  void hold_without_token(std::uint32_t index, Clock::time_point now, Clock::time_point& wake) {
+    Inlet& inlet = inlets_[index];
+    const auto patience = cfg_.ims.timeout + cfg_.connect_timeout;
+    bool waiting = false;
+    for (Partition& part : partitions_) {
+      if (part.busy || part.queue.empty() || part.queue.front().inlet != index) {
+        continue;
+      }
+      waiting = true;
+      if (now - part.queue.front().enqueued >= patience) {
+        inlet.failing->Set(1);
+        Item& front = part.queue.front();
+        const std::string text = fmt::format("no IMS access token for inlet {} after {} ms",
+                                             inlet.name, patience.count());
+        warn(inlet, "platform-no-token", text);
+        Item item = std::move(front);
+        part.queue.pop_front();
+        retry(item, "platform-no-token", text, milliseconds(0));
+      }
+    }
+    if (waiting) {
+      wake = std::min(wake, now + milliseconds(20));
+    }
+  }
+
+  // A request that could not even be started: its messages go back to the pipeline as retries.
+  void fail_unsent(Request& req, std::string_view why) {
+    const std::string text = fmt::format("cannot start a request: {}", why);
+    warn(inlets_[req.inlet], "platform-client", text);
+    for (Item& item : req.items) {
+      partitions_[item.partition].busy = false;
+    }
+    for (Item& item : req.items) {
+      retry(item, "platform-client", text, milliseconds(0));
     }
   }
 
@@ -626,7 +715,7 @@ class Worker {
   // back to the pipeline, and the partition refuses later offsets until the re-send begins.
   void retry(Item& item, std::string_view reason, const std::string& text, milliseconds after) {
     Partition& part = partitions_[item.partition];
-    part.barrier = part.barrier ? std::min(*part.barrier, item.offset) : item.offset;
+    part.barrier = part.barrier ? std::max(*part.barrier, item.epoch) : item.epoch;
     inlets_[item.inlet].retried->Increment();
     answer(item, sink::Verdict::retry, reason, text, after);
     for (Item& later : part.queue) {
@@ -639,6 +728,7 @@ class Worker {
               milliseconds after) {
     if (verdict == sink::Verdict::rejected) {
       inlets_[item.inlet].rejected->Increment();
+      failures_.erase(item.ticket);
     }
     ready_local_.push_back({item.ticket, verdict, std::string(reason), std::move(text), after});
     item.message = std::string();  // release the bytes now, not when the request goes
@@ -680,7 +770,10 @@ class Worker {
   std::vector<Inlet> inlets_;
   std::vector<Partition> partitions_;
   std::size_t cursor_ = 0;
+  std::uint32_t inlet_cursor_ = 0;
   std::vector<std::pair<std::uint32_t, std::size_t>> plan_;
+  std::unordered_set<std::uint64_t> keys_;           // order keys in the request being planned
+  std::unordered_map<std::uint64_t, int> failures_;  // per-message 500s by ticket
   std::unordered_map<CURL*, std::unique_ptr<Request>> requests_;
   std::vector<CURL*> idle_handles_;
   std::vector<sink::Outcome> ready_local_;
@@ -765,8 +858,8 @@ void PlatformSink::send(std::span<const sink::Message> messages) {
     transforms::xdm::write_streaming_message(writer, *m.target, context, m.body);
     const std::string_view wrapped = writer.view();
     if (wrapped.size() > limit) {
-      metrics_.messages.Add({{"inlet", cfg_.inlets[inlet_of(m.target)].name},
-                             {"outcome", "too_large"}})
+      metrics_.messages
+          .Add({{"inlet", cfg_.inlets[inlet_of(m.target)].name}, {"outcome", "too_large"}})
           .Increment();
       worker_->answer_now({m.ticket, sink::Verdict::rejected, "platform-too-large",
                            fmt::format("the streaming message is {} bytes; a Platform request "
@@ -775,9 +868,15 @@ void PlatformSink::send(std::span<const sink::Message> messages) {
                            milliseconds(0)});
       continue;
     }
+    std::uint64_t order_key = 0;
+    if (!m.key.empty()) {
+      order_key = std::hash<std::string_view>{}(m.key) * 0x9E3779B97F4A7C15ULL ^
+                  std::hash<const void*>{}(m.target);
+      order_key += order_key == 0 ? 1 : 0;
+    }
     items.push_back({m.ticket, std::string(wrapped),
-                     partition_id(m.source_topic, m.source_partition), m.source_offset,
-                     inlet_of(m.target), now});
+                     partition_id(m.source_topic, m.source_partition), m.source_offset, m.epoch,
+                     order_key, inlet_of(m.target), now});
   }
   worker_->add_outstanding(items.size());
   worker_->submit(items);
@@ -787,7 +886,9 @@ void PlatformSink::poll(std::vector<sink::Outcome>& out, milliseconds wait) {
   worker_->collect(out, wait);
 }
 
-bool PlatformSink::flush(milliseconds deadline) { return worker_->flush(deadline); }
+bool PlatformSink::flush(milliseconds deadline) {
+  return worker_->flush(deadline);
+}
 
 bool PlatformSink::ready() const {
   if (!worker_->reachable()) {

@@ -9,11 +9,13 @@
 //
 // Order: a source partition has at most one request in flight. A retryable failure answers
 // `retry` for the failed messages and for every later message of that partition the sink holds,
-// and any later message that arrives before the pipeline re-sends is answered `retry` too (the
-// partition's "barrier", cleared when the re-send of the earliest failed offset arrives). So a
-// later record never reaches Platform ahead of an earlier one — except inside one request, where
-// Platform accepts some messages of a 207 and not others: those accepted are delivered and never
-// resent (reference section 1.8), the others are retried.
+// and any message of the same send epoch that arrives before the pipeline re-sends is answered
+// `retry` too (the partition's "barrier", lifted by the re-send's newer epoch). So a whole-request
+// failure never lets a later record reach Platform ahead of an earlier one. Inside one request
+// Platform judges each message on its own (a 207 may accept some and not others; those accepted
+// are delivered and never resent, reference section 1.8), so a request carries at most one
+// message per (partition, record key, target): a customer's later record never overtakes an
+// earlier one for the same dataset. Records of different keys in one partition may.
 //
 // Batching: a request takes the waiting messages of every idle partition for one inlet, up to
 // batch.max_bytes (the whole body) and batch.max_messages; it leaves when full, when its oldest
@@ -67,7 +69,6 @@ class PlatformSink final : public sink::Sink {
   // Pipeline-thread state: interned partitions, target → inlet, the message writer.
   std::map<std::pair<std::string, std::int32_t>, std::uint32_t, std::less<>> partition_ids_;
   std::unordered_map<const transforms::Target*, std::uint32_t> target_inlets_;
-  std::string scratch_;
 
   std::unique_ptr<TokenSource> tokens_;  // null when no inlet is authenticated
   std::unique_ptr<Worker> worker_;       // last: stops first

@@ -48,6 +48,11 @@ std::size_t append_body(char* data, std::size_t size, std::size_t n, void* user)
   return size * n;
 }
 
+int abort_when_stopping(void* stopping, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/,
+                        curl_off_t /*ultotal*/, curl_off_t /*ulnow*/) {
+  return static_cast<std::atomic<bool>*>(stopping)->load(std::memory_order_relaxed) ? 1 : 0;
+}
+
 bool unit_is_milliseconds(std::string_view unit, std::string_view token_url, double value) {
   if (unit == "milliseconds") {
     return true;
@@ -129,6 +134,7 @@ TokenSource::TokenSource(const config::ImsConfig& ims, const config::PlatformSin
       thread_([this] { run(); }) {}
 
 TokenSource::~TokenSource() {
+  stopping_.store(true, std::memory_order_relaxed);
   {
     const std::lock_guard lock(mutex_);
     stop_ = true;
@@ -188,12 +194,15 @@ void TokenSource::run() {
     lock.lock();
     if (issued) {
       failures = 0;
-      header_ = std::make_shared<const std::string>("Authorization: Bearer " +
-                                                    issued->access_token);
+      header_ =
+          std::make_shared<const std::string>("Authorization: Bearer " + issued->access_token);
       ++generation_;
       expires_at_ = started + issued->lifetime;
       next = started + refresh_after(issued->lifetime, ims_.refresh_margin);
       last_error_.clear();
+      if (refused_generation_ < generation_) {
+        refresh_now_ = false;  // a refusal that came in during this fetch is answered by it
+      }
       metrics_.token_refreshes.Add({{"result", "ok"}}).Increment();
       const auto expiry = std::chrono::system_clock::now() + issued->lifetime;
       metrics_.token_expiry_timestamp.Set(
@@ -206,7 +215,7 @@ void TokenSource::run() {
       last_error_ = issued.error().message;
       metrics_.token_refreshes.Add({{"result", "error"}}).Increment();
       const auto cap = std::min<std::int64_t>(30'000, 1000LL << std::min(failures++, 5));
-      std::uniform_int_distribution<std::int64_t> jitter(cap / 2, cap);
+      std::uniform_int_distribution<std::int64_t> jitter(0, cap);
       next = Clock::now() + milliseconds(jitter(rng));
       spdlog::warn("IMS token request failed: {}; retrying in {} ms", last_error_,
                    std::chrono::duration_cast<milliseconds>(next - Clock::now()).count());
@@ -229,10 +238,10 @@ core::Result<IssuedToken> TokenSource::fetch() {
     scopes += s;
   }
   WipedString form;
-  form.value = fmt::format("grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
-                           form_escape(curl, ims_.client_id),
-                           form_escape(curl, ims_.client_secret.reveal()),
-                           form_escape(curl, scopes));
+  form.value =
+      fmt::format("grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
+                  form_escape(curl, ims_.client_id), form_escape(curl, ims_.client_secret.reveal()),
+                  form_escape(curl, scopes));
   std::string body;
   curl_slist* headers =
       curl_slist_append(nullptr, "Content-Type: application/x-www-form-urlencoded");
@@ -245,6 +254,10 @@ core::Result<IssuedToken> TokenSource::fetch() {
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(ims_.timeout.count()));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout_.count()));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  // Shutdown must not wait for a slow IMS: the progress callback aborts the transfer.
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stopping_);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &abort_when_stopping);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, tls_verify_ ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, tls_verify_ ? 2L : 0L);
   if (!ca_file_.empty()) {
@@ -265,9 +278,9 @@ core::Result<IssuedToken> TokenSource::fetch() {
   if (status != 200) {
     // IMS error bodies name the problem (invalid_client, invalid_scope); they carry no secret,
     // and error_message() bounds what is quoted.
-    return core::fail(core::ErrorKind::retry, "ims-refused",
-                      fmt::format("HTTP {} from {}: {}", status, ims_.token_url,
-                                  error_message(body)));
+    return core::fail(
+        core::ErrorKind::retry, "ims-refused",
+        fmt::format("HTTP {} from {}: {}", status, ims_.token_url, error_message(body)));
   }
   return parse_token_response(body, ims_.expires_in_unit, ims_.token_url);
 }

@@ -13,6 +13,7 @@
 // - `expires_in` unit: v3 answers seconds; /ims/token and /v1 answer milliseconds; elsewhere a
 //   value above 10^6 is taken as milliseconds (no real token lives 11 days).
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -83,6 +84,7 @@ class TokenSource {
   std::uint64_t refused_generation_ = 0;
   bool refresh_now_ = false;
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // read by libcurl's progress callback: abort a fetch
   std::string last_error_;
   std::thread thread_;  // last: starts after everything above exists
 };

@@ -33,6 +33,11 @@ struct Message {
   std::string_view source_topic;
   std::int32_t source_partition = 0;
   std::int64_t source_offset = 0;
+  // Changes whenever the pipeline starts sending a partition afresh: at assignment and at each
+  // re-send after a retry. Messages of one partition with the same epoch were sent in one run,
+  // so a sink that answered `retry` can refuse the rest of that run and know a re-send by its
+  // newer epoch.
+  std::uint64_t epoch = 0;
 };
 
 enum class Verdict : std::uint8_t {

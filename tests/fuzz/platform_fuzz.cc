@@ -57,8 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     case 2: {
       constexpr std::chrono::milliseconds kCap(60'000);
-      const auto after =
-          p::parse_retry_after(input, std::chrono::system_clock::time_point{}, kCap);
+      const auto after = p::parse_retry_after(input, std::chrono::system_clock::time_point{}, kCap);
       if (after) {
         FUZZ_CHECK(after->count() >= 0 && *after <= kCap, "Retry-After within [0, cap]");
       }

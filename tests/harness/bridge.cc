@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -57,6 +58,14 @@ std::string BridgeConfig::to_yaml() const {
     routes += fmt::format("    events: {}\n", yaml_list(route_events));
   }
   routes += "    transform: passthrough\n    settings:\n      target: default\n";
+  std::string pipeline_extra;
+  for (const auto& [key, value] : pipeline_settings) {
+    pipeline_extra += fmt::format("  {}: {}\n", key, value);
+  }
+  const std::string sink =
+      sink_yaml.empty()
+          ? fmt::format("sink:\n  type: file\n  file:\n    path: {}\n", yaml_quote(sink_path))
+          : sink_yaml;
   return fmt::format(
       "# Written by the integration test harness (tests/harness/bridge.cc).\n"
       "kafka:\n"
@@ -69,16 +78,14 @@ std::string BridgeConfig::to_yaml() const {
       "\n"
       "pipeline:\n"
       "  drain_timeout_ms: {}\n"
+      "{}"
       "\n"
       "dead_letter:\n"
       "  topic: {}\n"
       "\n"
       "{}"
       "\n"
-      "sink:\n"
-      "  type: file\n"
-      "  file:\n"
-      "    path: {}\n"
+      "{}"
       "\n"
       "metrics:\n"
       "  listen: {}\n"
@@ -87,10 +94,11 @@ std::string BridgeConfig::to_yaml() const {
       "  level: {}\n"
       "{}",
       yaml_quote(brokers), yaml_quote(group_id), yaml_quote(client_id), yaml_list(topics),
-      commit_interval_ms, session_timeout_ms, drain_timeout_ms, yaml_quote(dlq_topic),
+      commit_interval_ms, session_timeout_ms, drain_timeout_ms, pipeline_extra,
+      yaml_quote(dlq_topic),
       targets_and_routes_yaml.empty() ? "targets:\n  default: {}\n\n" + routes
                                       : targets_and_routes_yaml,
-      yaml_quote(sink_path), yaml_quote(metrics_listen), yaml_quote(log_level),
+      sink, yaml_quote(metrics_listen), yaml_quote(log_level),
       extra_yaml.empty() ? "" : "\n" + extra_yaml);
 }
 
@@ -131,13 +139,7 @@ std::optional<ExitStatus> BridgeProcess::stop(std::chrono::milliseconds timeout)
   if (!process_) {
     return std::nullopt;
   }
-  process_->kill(SIGTERM);
-  auto st = process_->wait(timeout);
-  if (!st) {
-    process_->kill(SIGKILL);
-    (void)process_->wait(std::chrono::seconds(10));
-  }
-  return st;
+  return process_->terminate(timeout);
 }
 
 std::optional<ExitStatus> BridgeProcess::wait(std::chrono::milliseconds timeout) {
@@ -257,6 +259,12 @@ std::size_t DeliveryCounter::missing_count(const std::vector<std::string>& expec
 
 HttpResponse http_get(const std::string& host, std::uint16_t port, const std::string& path,
                       std::chrono::milliseconds timeout) {
+  return http_request("GET", host, port, path, {}, timeout);
+}
+
+HttpResponse http_request(const std::string& method, const std::string& host, std::uint16_t port,
+                          const std::string& path, const std::string& body,
+                          std::chrono::milliseconds timeout, const std::string& content_type) {
   HttpResponse response;
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -275,8 +283,13 @@ HttpResponse http_get(const std::string& host, std::uint16_t port, const std::st
     ::close(fd);
     return response;
   }
-  const std::string request =
-      fmt::format("GET {} HTTP/1.0\r\nHost: {}:{}\r\nConnection: close\r\n\r\n", path, host, port);
+  std::string request = fmt::format("{} {} HTTP/1.0\r\nHost: {}:{}\r\nConnection: close\r\n",
+                                    method, path, host, port);
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    request += fmt::format("Content-Type: {}\r\nContent-Length: {}\r\n", content_type, body.size());
+  }
+  request += "\r\n";
+  request += body;
   std::size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
@@ -287,7 +300,7 @@ HttpResponse http_get(const std::string& host, std::uint16_t port, const std::st
     sent += static_cast<std::size_t>(n);
   }
   std::string raw;
-  std::array<char, 8192> buf{};
+  std::array<char, 65536> buf{};
   for (;;) {
     const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
     if (n <= 0) {
@@ -310,8 +323,12 @@ HttpResponse http_get(const std::string& host, std::uint16_t port, const std::st
   return response;
 }
 
-std::optional<double> metric_sum(std::string_view exposition, std::string_view name) {
-  std::optional<double> sum;
+namespace {
+
+// Calls `each(labels, value)` for every sample line of metric `name` (exactly that name, not a
+// longer one with it as prefix); `labels` is the text between the braces ("" without labels).
+template <typename F>
+void for_each_sample(std::string_view exposition, std::string_view name, F&& each) {
   std::size_t pos = 0;
   while (pos < exposition.size()) {
     auto nl = exposition.find('\n', pos);
@@ -328,11 +345,13 @@ std::optional<double> metric_sum(std::string_view exposition, std::string_view n
       continue;  // a longer metric name with this prefix
     }
     std::size_t value_at = 0;
+    std::string_view labels;
     if (rest.front() == '{') {
       const auto close = rest.rfind('}');
       if (close == std::string_view::npos) {
         continue;
       }
+      labels = rest.substr(1, close - 1);
       value_at = close + 1;
     }
     const std::string value(rest.substr(value_at));
@@ -341,9 +360,71 @@ std::optional<double> metric_sum(std::string_view exposition, std::string_view n
     if (end == value.c_str()) {
       continue;
     }
-    sum = sum.value_or(0.0) + v;
+    each(labels, v);
   }
+}
+
+// The value of label `key` in a label text like `inlet="default",status="207"` (no escapes in
+// the values we look up); nullopt when absent.
+std::optional<std::string_view> label_value(std::string_view labels, std::string_view key) {
+  std::size_t pos = 0;
+  while (pos < labels.size()) {
+    const auto eq = labels.find("=\"", pos);
+    if (eq == std::string_view::npos) {
+      return std::nullopt;
+    }
+    const auto close = labels.find('"', eq + 2);
+    if (close == std::string_view::npos) {
+      return std::nullopt;
+    }
+    if (labels.substr(pos, eq - pos) == key) {
+      return labels.substr(eq + 2, close - eq - 2);
+    }
+    pos = close + 1;
+    if (pos < labels.size() && labels[pos] == ',') {
+      ++pos;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<double> metric_sum(std::string_view exposition, std::string_view name) {
+  std::optional<double> sum;
+  for_each_sample(exposition, name,
+                  [&](std::string_view /*labels*/, double v) { sum = sum.value_or(0.0) + v; });
   return sum;
+}
+
+std::optional<double> metric_sum(std::string_view exposition, std::string_view name,
+                                 const std::vector<std::pair<std::string, std::string>>& labels) {
+  std::optional<double> sum;
+  for_each_sample(exposition, name, [&](std::string_view text, double v) {
+    for (const auto& [key, want] : labels) {
+      if (label_value(text, key) != std::optional<std::string_view>(want)) {
+        return;
+      }
+    }
+    sum = sum.value_or(0.0) + v;
+  });
+  return sum;
+}
+
+std::vector<std::pair<double, double>> histogram_buckets(std::string_view exposition,
+                                                         std::string_view name) {
+  std::vector<std::pair<double, double>> out;
+  const std::string bucket = std::string(name) + "_bucket";
+  for_each_sample(exposition, bucket, [&](std::string_view labels, double v) {
+    const auto le = label_value(labels, "le");
+    if (!le) {
+      return;
+    }
+    const double bound = *le == "+Inf" ? std::numeric_limits<double>::infinity()
+                                       : std::strtod(std::string(*le).c_str(), nullptr);
+    out.emplace_back(bound, v);
+  });
+  return out;
 }
 
 }  // namespace bridge::harness

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tests/harness/process.h"
@@ -35,6 +36,11 @@ struct BridgeConfig {
   int drain_timeout_ms = 15000;
   std::string log_level = "info";
   std::string extra_yaml;  // appended verbatim (extra top-level sections)
+  // When set: replaces the generated file `sink:` section (verbatim YAML, e.g.
+  // PlatformSinkSettings::to_yaml() from tests/harness/emulator.h).
+  std::string sink_yaml;
+  // Extra `pipeline:` keys (e.g. {"max_event_bytes", "4MiB"}), rendered after drain_timeout_ms.
+  std::map<std::string, std::string> pipeline_settings;
 
   [[nodiscard]] std::string to_yaml() const;
 };
@@ -129,9 +135,24 @@ struct HttpResponse {
 [[nodiscard]] HttpResponse http_get(const std::string& host, std::uint16_t port,
                                     const std::string& path,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
+// A minimal HTTP/1.0 request over a plain socket; a non-empty `body` is sent with
+// Content-Length and `content_type`.
+[[nodiscard]] HttpResponse http_request(const std::string& method, const std::string& host,
+                                        std::uint16_t port, const std::string& path,
+                                        const std::string& body = {},
+                                        std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                                        const std::string& content_type = "application/json");
 
 // Sum over every series of metric `name` in a Prometheus text exposition (labels ignored);
 // nullopt when the metric has no series.
 [[nodiscard]] std::optional<double> metric_sum(std::string_view exposition, std::string_view name);
+// The same over the series whose labels include every `labels` pair (e.g. {{"status", "413"}}).
+[[nodiscard]] std::optional<double> metric_sum(
+    std::string_view exposition, std::string_view name,
+    const std::vector<std::pair<std::string, std::string>>& labels);
+// The cumulative buckets of histogram `name` (series `<name>_bucket`, labels other than `le`
+// ignored): (upper bound, count) in exposition order; +Inf is infinity.
+[[nodiscard]] std::vector<std::pair<double, double>> histogram_buckets(std::string_view exposition,
+                                                                       std::string_view name);
 
 }  // namespace bridge::harness

@@ -293,6 +293,16 @@ void ChildProcess::kill(int sig) {
   }
 }
 
+std::optional<ExitStatus> ChildProcess::terminate(std::chrono::milliseconds timeout) {
+  kill(SIGTERM);
+  auto st = wait(timeout);
+  if (!st) {
+    kill(SIGKILL);
+    (void)wait(std::chrono::seconds(10));
+  }
+  return st;
+}
+
 std::optional<ExitStatus> ChildProcess::wait(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!reap(false)) {

@@ -77,6 +77,9 @@ class ChildProcess {
   void kill(int sig);
   // Waits at most `timeout` for the process to exit; nullopt when it is still running.
   std::optional<ExitStatus> wait(std::chrono::milliseconds timeout);
+  // SIGTERM, then waits at most `timeout`; when it is still running then, SIGKILL (and reap).
+  // Returns the status of an exit within `timeout`, nullopt when it had to be killed.
+  std::optional<ExitStatus> terminate(std::chrono::milliseconds timeout);
   // The exit status once the process was reaped.
   [[nodiscard]] const std::optional<ExitStatus>& status() const { return status_; }
 

@@ -87,12 +87,17 @@ class Driver {
  public:
   explicit Driver(PlatformSink& sink) : sink_(sink) {}
 
-  std::uint64_t add(std::int32_t partition, std::int64_t offset, std::string body) {
+  std::uint64_t add(std::int32_t partition, std::int64_t offset, std::string body,
+                    std::string key = {}) {
     const std::uint64_t ticket = next_++;
-    entries_[ticket] = Entry{partition, offset, std::move(body)};
+    entries_[ticket] = Entry{partition, offset, std::move(body), std::move(key)};
     order_[partition].push_back(ticket);
     return ticket;
   }
+
+  // Two outputs of one record: when `a` is rejected the record is dead-lettered, and `b` is never
+  // re-sent (what the pipeline does with the other outputs of a dead-lettered record).
+  void sibling(std::uint64_t a, std::uint64_t b) { siblings_[a] = b; }
 
   // Sends every entry not yet sent, in ticket order (= offset order per partition).
   void send_pending() {
@@ -102,14 +107,8 @@ class Driver {
         continue;
       }
       e.state = State::sent;
-      batch.push_back({ticket,
-                       transforms::OutputKind::experience_event,
-                       &target(),
-                       {},
-                       e.body,
-                       "topic",
-                       e.partition,
-                       e.offset});
+      batch.push_back({ticket, transforms::OutputKind::experience_event, &target(), e.key, e.body,
+                       "topic", e.partition, e.offset, epoch_[e.partition]});
     }
     if (!batch.empty()) {
       sink_.send(batch);
@@ -133,8 +132,14 @@ class Driver {
             break;
           case sink::Verdict::rejected:
             e.state = State::rejected;
+            if (auto sib = siblings_.find(o.ticket); sib != siblings_.end()) {
+              entries_.at(sib->second).state = State::rejected;  // abandoned with its record
+            }
             break;
           case sink::Verdict::retry:
+            if (e.state == State::rejected) {
+              break;  // its record is dead-lettered already: the retry no longer matters
+            }
             e.state = State::retry;
             blocked_.insert(e.partition);
             retry_after_[e.partition] =
@@ -156,6 +161,7 @@ class Driver {
             entries_.at(t).state = State::fresh;
           }
         }
+        ++epoch_[p];  // a re-send, as the pipeline marks it
         it = blocked_.erase(it);
       }
       send_pending();
@@ -183,6 +189,7 @@ class Driver {
     std::int32_t partition;
     std::int64_t offset;
     std::string body;
+    std::string key;
     State state = State::fresh;
   };
   PlatformSink& sink_;
@@ -191,6 +198,8 @@ class Driver {
   std::map<std::int32_t, std::vector<std::uint64_t>> order_;
   std::set<std::int32_t> blocked_;
   std::map<std::int32_t, Clock::time_point> retry_after_;
+  std::map<std::int32_t, std::uint64_t> epoch_;
+  std::map<std::uint64_t, std::uint64_t> siblings_;
   std::vector<sink::Outcome> outcomes_;
 };
 
@@ -383,7 +392,7 @@ TEST(PlatformSinkTest, ARefusedTokenIsRefreshedOnceAndTheRequestResent) {
   EXPECT_EQ(server->stats().tokens_issued, 2U);
   EXPECT_GE(server->stats().by_status[401], 1U);
   EXPECT_EQ(value(m.platform.resends, {{"reason", "reauth"}}), 1);
-  EXPECT_EQ(m.platform.auth_failing.Value(), 0);
+  EXPECT_EQ(m.platform.auth_failing.Add({{"inlet", "default"}}).Value(), 0);
 }
 
 TEST(PlatformSinkTest, ATokenRefusedForGoodPausesAndRaisesTheAlert) {
@@ -398,7 +407,7 @@ TEST(PlatformSinkTest, ATokenRefusedForGoodPausesAndRaisesTheAlert) {
   ASSERT_FALSE(d.outcomes().empty());
   EXPECT_EQ(d.outcomes().front().verdict, sink::Verdict::retry);
   EXPECT_EQ(d.outcomes().front().reason, "platform-auth");
-  EXPECT_EQ(m.platform.auth_failing.Value(), 1);
+  EXPECT_EQ(m.platform.auth_failing.Add({{"inlet", "default"}}).Value(), 1);
   EXPECT_EQ(d.count(sink::Verdict::rejected), 0U);
 }
 
@@ -602,6 +611,104 @@ TEST(PlatformSinkTest, TlsDeliversWithTheCaFileOrWithVerificationOff) {
     EXPECT_EQ(st.tokens_issued, 1U) << mode;
     EXPECT_EQ(st.auth_failures, 0U) << mode;
   }
+}
+
+TEST(PlatformSinkTest, ARetryForADeadLetteredRecordDoesNotStallItsPartition) {
+  // Record 10 has two outputs: one can never fit (rejected at once: the record is dead-lettered)
+  // and one fails with the rest of its request. The pipeline never re-sends a dead-lettered
+  // record, so the partition's barrier must be lifted by the re-send of record 11 (newer epoch),
+  // not by offset 10 coming back.
+  emulator::Options o;
+  o.faults.storm = milliseconds(300);
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto sink = make_sink(sink_config(*server), m);
+  Driver d(*sink);
+  const auto huge = d.add(0, 10, body_of(0, 10, 1'100'000));
+  const auto normal = d.add(0, 10, body_of(0, 10));
+  d.sibling(huge, normal);
+  d.add(0, 11, body_of(0, 11));
+  ASSERT_TRUE(d.run(seconds(20)));
+  EXPECT_TRUE(d.rejected(huge));
+  EXPECT_GE(server->stats().by_status[429], 1U);
+  const auto accepted = server->accepted_messages();
+  ASSERT_FALSE(accepted.empty());
+  EXPECT_EQ(id_of(accepted.back()), "p0-o11");
+}
+
+TEST(PlatformSinkTest, PerMessageFailuresNeverReorderACustomer) {
+  // A request carries at most one message per (partition, key, target): Platform's independent
+  // per-message verdicts can then never put a customer's later record ahead of an earlier one.
+  emulator::Options o;
+  o.faults.message_fail_rate = {{503, 0.2}};
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto sink = make_sink(sink_config(*server), m);
+  Driver d(*sink);
+  constexpr int kPartitions = 3;
+  constexpr int kPerPartition = 400;
+  for (int off = 0; off < kPerPartition; ++off) {
+    for (int p = 0; p < kPartitions; ++p) {
+      d.add(p, off, body_of(p, off, 20), fmt::format("customer-{}", off % 7));
+    }
+  }
+  ASSERT_TRUE(d.run(seconds(60)));
+  EXPECT_GT(d.count(sink::Verdict::retry), 0U);
+  EXPECT_EQ(server->stats().unique_ids, static_cast<std::uint64_t>(kPartitions * kPerPartition));
+  std::map<std::pair<int, int>, int> last;  // (partition, customer) -> last offset accepted
+  std::set<std::string> seen;
+  for (const auto& msg : server->accepted_messages()) {
+    const std::string id = id_of(msg);
+    if (!seen.insert(id).second) {
+      continue;
+    }
+    int p = 0;
+    int off = 0;
+    ASSERT_EQ(std::sscanf(id.c_str(), "p%d-o%d", &p, &off), 2) << id;
+    const auto key = std::make_pair(p, off % 7);
+    if (last.contains(key)) {
+      EXPECT_EQ(off, last[key] + 7) << "customer " << key.second << " of partition " << p;
+    } else {
+      EXPECT_EQ(off, key.second) << "customer " << key.second << " of partition " << p;
+    }
+    last[key] = off;
+  }
+}
+
+TEST(PlatformSinkTest, NoTokenForTooLongPausesWithTheAlert) {
+  auto server = start_emulator();
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.ims.client_secret = config::Secret("not-the-secret");
+  c.ims.timeout = milliseconds(300);
+  c.connect_timeout = milliseconds(200);
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  d.add(0, 0, body_of(0, 0));
+  d.add(0, 1, body_of(0, 1));
+  EXPECT_FALSE(d.run(seconds(2)));
+  ASSERT_FALSE(d.outcomes().empty());
+  EXPECT_EQ(d.outcomes().front().verdict, sink::Verdict::retry);
+  EXPECT_EQ(d.outcomes().front().reason, "platform-no-token");
+  EXPECT_EQ(m.platform.auth_failing.Add({{"inlet", "default"}}).Value(), 1);
+  EXPECT_EQ(server->stats().requests, 0U);  // nothing was sent without a token
+}
+
+TEST(PlatformSinkTest, AMessagePlatformKeepsFailingWith500IsDeadLettered) {
+  emulator::Options o;
+  o.faults.message_fail_rate = {{500, 1.0}};
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.max_message_retries = 2;
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  const auto t = d.add(0, 0, body_of(0, 0));
+  ASSERT_TRUE(d.run(seconds(20)));
+  EXPECT_TRUE(d.rejected(t));
+  EXPECT_EQ(d.count(sink::Verdict::retry), 2U);
+  EXPECT_EQ(d.outcomes().back().reason, "platform-failed");
+  EXPECT_EQ(server->stats().requests, 3U);
 }
 
 }  // namespace
