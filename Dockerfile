@@ -1,0 +1,78 @@
+# syntax=docker/dockerfile:1
+# capillary-bridge and platform-emulator on Debian 12 (bookworm): the Debian packages the build uses
+# (tools/setup.sh) in the build stage, only their runtime shared libraries in the image.
+#
+#   docker build -t capillary-bridge:0.1.0 \
+#     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse --short HEAD)" \
+#     --build-arg SOURCE=https://example.org/your/capillary-bridge .
+#
+# The image runs as uid/gid 10001 and writes nothing outside /tmp, so it works with a read-only root
+# filesystem (mount a tmpfs on /tmp only if you use `capillary-bridge dev` or the file sink there).
+# ENTRYPOINT is capillary-bridge; the emulator is `--entrypoint platform-emulator`.
+# Release pipelines should pin both base images by digest (debian:bookworm-slim@sha256:...).
+# tools/check-container.sh lints this file (hadolint) and checks the runtime package list against
+# the binaries' shared libraries.
+
+FROM debian:bookworm AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# The build half of tools/setup.sh's list (no tests, benches, fuzzers, linters or Kafka broker).
+# libssl-dev: find_package(OpenSSL) (setup.sh gets it through librdkafka-dev).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config ca-certificates \
+      librdkafka-dev libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev \
+      libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev \
+      libexpected-dev rapidjson-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# The build context has no .git: the revision in capillary_bridge_build_info comes from REVISION.
+ARG REVISION=unknown
+# Compile jobs (the preset's 2 suit the 2-core reference machine).
+ARG JOBS=2
+RUN cmake --preset default -DBRIDGE_BUILD_TESTS=OFF -DBRIDGE_BUILD_BENCH=OFF \
+      -DBRIDGE_GIT_REVISION="${REVISION}" \
+ && cmake --build --preset default -j "${JOBS}" --target capillary-bridge platform-emulator \
+ && install -D -m 0755 -s build/default/bridge/capillary-bridge /out/capillary-bridge \
+ && install -D -m 0755 -s build/default/bridge/emulator/platform-emulator /out/platform-emulator
+
+FROM debian:bookworm-slim
+# Exactly the packages owning the binaries' DT_NEEDED libraries (tools/check-container.sh derives
+# them with readelf + dpkg -S and compares), plus ca-certificates for TLS to IMS, Platform and Kafka,
+# and curl for the HEALTHCHECK and the emulator's control API (~0.5 MB: libcurl4 is here anyway).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ca-certificates curl \
+      libc6 libcivetweb1 libcurl4 libfmt9 libgcc-s1 libmicrohttpd12 libprometheus-cpp-core1.0 \
+      librdkafka1 libsimdjson14 libspdlog1.10 libssl3 libstdc++6 libyaml-cpp0.7 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 bridge \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin bridge
+
+COPY --from=build /out/capillary-bridge /out/platform-emulator /usr/local/bin/
+# The documented example as the default config: a bare `docker run` fails validation with every
+# missing setting listed; mount your own file over it (or another directory on /etc/capillary-bridge).
+COPY config/bridge.example.yaml /etc/capillary-bridge/bridge.yaml
+COPY config/samples/ /usr/share/capillary-bridge/samples/
+
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="capillary-bridge" \
+      org.opencontainers.image.description="Capillary loyalty and commerce events from Kafka into Adobe Experience Platform streaming ingestion (with platform-emulator)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
+
+USER 10001:10001
+# Relative paths (`dev`'s NDJSON output, a relative file sink) land in /tmp.
+WORKDIR /tmp
+EXPOSE 9464 8088
+STOPSIGNAL SIGTERM
+# /healthz on the default metrics.listen port; Kubernetes probes and docker-compose set their own.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:9464/healthz"]
+ENTRYPOINT ["capillary-bridge"]
+CMD ["run", "-c", "/etc/capillary-bridge/bridge.yaml"]

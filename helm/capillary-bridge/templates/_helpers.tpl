@@ -1,0 +1,219 @@
+{{/* Names and labels. */}}
+{{- define "capillary-bridge.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "capillary-bridge.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "capillary-bridge.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "capillary-bridge.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "capillary-bridge.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "capillary-bridge.labels" -}}
+helm.sh/chart: {{ include "capillary-bridge.chart" . }}
+{{ include "capillary-bridge.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: capillary-bridge
+{{- end }}
+
+{{- define "capillary-bridge.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "capillary-bridge.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "capillary-bridge.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Where secrets are mounted in the pod; the config names files below it. */}}
+{{- define "capillary-bridge.secretsDir" -}}
+/var/run/secrets/capillary-bridge
+{{- end }}
+
+{{/* The Secret the chart creates (only when a secret value is given in values). */}}
+{{- define "capillary-bridge.secretName" -}}
+{{- include "capillary-bridge.fullname" . }}
+{{- end }}
+
+{{- define "capillary-bridge.createSecret" -}}
+{{- if or .Values.ims.clientSecret .Values.kafkaSasl.password }}true{{ end }}
+{{- end }}
+
+{{/* The Secret and key holding the IMS client secret; empty when there is none. */}}
+{{- define "capillary-bridge.imsSecretName" -}}
+{{- if .Values.ims.existingSecret }}
+{{- .Values.ims.existingSecret }}
+{{- else if .Values.ims.clientSecret }}
+{{- include "capillary-bridge.secretName" . }}
+{{- end }}
+{{- end }}
+
+{{- define "capillary-bridge.imsSecretKey" -}}
+{{- if .Values.ims.existingSecret }}{{ .Values.ims.existingSecretKey }}{{ else }}ims-client-secret{{ end }}
+{{- end }}
+
+{{/* The Secret and key holding the Kafka SASL password; empty when there is none. */}}
+{{- define "capillary-bridge.kafkaSaslSecretName" -}}
+{{- if .Values.kafkaSasl.existingSecret }}
+{{- .Values.kafkaSasl.existingSecret }}
+{{- else if .Values.kafkaSasl.password }}
+{{- include "capillary-bridge.secretName" . }}
+{{- end }}
+{{- end }}
+
+{{- define "capillary-bridge.kafkaSaslSecretKey" -}}
+{{- if .Values.kafkaSasl.existingSecret }}{{ .Values.kafkaSasl.existingSecretKey }}{{ else }}kafka-sasl-password{{ end }}
+{{- end }}
+
+{{/* Kafka TLS files: Secret key -> file name in the kafka-tls mount, and the config key. */}}
+{{- define "capillary-bridge.kafkaTlsFiles" -}}
+{{- $files := list }}
+{{- with .Values.kafkaTls }}
+{{- if .caKey }}{{ $files = append $files (dict "key" .caKey "path" "ca.crt" "config" "ssl_ca_location") }}{{ end }}
+{{- if .certKey }}{{ $files = append $files (dict "key" .certKey "path" "client.crt" "config" "ssl_certificate_location") }}{{ end }}
+{{- if .keyKey }}{{ $files = append $files (dict "key" .keyKey "path" "client.key" "config" "ssl_key_location") }}{{ end }}
+{{- if .keyPasswordKey }}{{ $files = append $files (dict "key" .keyPasswordKey "path" "key-password" "config" "ssl_key_password_file") }}{{ end }}
+{{- end }}
+{{- toJson $files }}
+{{- end }}
+
+{{/* config.pipeline.drain_timeout_ms in whole seconds, rounded up (the bridge's default 30000). */}}
+{{- define "capillary-bridge.drainSeconds" -}}
+{{- $ms := int64 (dig "pipeline" "drain_timeout_ms" 30000 (.Values.config | default dict)) }}
+{{- div (add $ms 999) 1000 }}
+{{- end }}
+
+{{- define "capillary-bridge.terminationGracePeriodSeconds" -}}
+{{- $drain := int64 (include "capillary-bridge.drainSeconds" .) }}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add $drain .Values.terminationGraceExtraSeconds }}
+{{- else }}
+{{- int64 .Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+True when the bridge will ask IMS for a token: the platform sink with an authenticated inlet
+(inlets are authenticated unless they say `authenticated: false`).
+*/}}
+{{- define "capillary-bridge.needsIms" -}}
+{{- $sink := dig "sink" dict (.Values.config | default dict) }}
+{{- if eq (toString (dig "type" "stdout" $sink)) "platform" }}
+{{- range $name, $inlet := (dig "platform" "inlets" dict $sink) }}
+{{- if ne (toString (dig "authenticated" true ($inlet | default dict))) "false" }}true{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The bridge config: .Values.config plus the keys the chart manages (metrics.listen and the paths
+of mounted secrets).
+*/}}
+{{- define "capillary-bridge.config" -}}
+{{- $cfg := deepCopy (.Values.config | default dict) }}
+{{- $dir := include "capillary-bridge.secretsDir" . }}
+{{- $_ := set $cfg "metrics" (dict "listen" (printf "0.0.0.0:%d" (int .Values.containerPort))) }}
+{{- if include "capillary-bridge.imsSecretName" . }}
+{{- if not (hasKey $cfg "sink") }}{{ $_ := set $cfg "sink" dict }}{{ end }}
+{{- if not (hasKey $cfg.sink "platform") }}{{ $_ := set $cfg.sink "platform" dict }}{{ end }}
+{{- if not (hasKey $cfg.sink.platform "ims") }}{{ $_ := set $cfg.sink.platform "ims" dict }}{{ end }}
+{{- $_ := unset $cfg.sink.platform.ims "client_secret" }}
+{{- $_ := set $cfg.sink.platform.ims "client_secret_file" (printf "%s/ims/client-secret" $dir) }}
+{{- end }}
+{{- $tlsFiles := include "capillary-bridge.kafkaTlsFiles" . | fromJsonArray }}
+{{- if or (include "capillary-bridge.kafkaSaslSecretName" .) (and .Values.kafkaTls.existingSecret $tlsFiles) }}
+{{- if not (hasKey $cfg "kafka") }}{{ $_ := set $cfg "kafka" dict }}{{ end }}
+{{- if not (hasKey $cfg.kafka "security") }}{{ $_ := set $cfg.kafka "security" dict }}{{ end }}
+{{- if include "capillary-bridge.kafkaSaslSecretName" . }}
+{{- $_ := unset $cfg.kafka.security "sasl_password" }}
+{{- $_ := set $cfg.kafka.security "sasl_password_file" (printf "%s/kafka-sasl/password" $dir) }}
+{{- end }}
+{{- if .Values.kafkaTls.existingSecret }}
+{{- range $tlsFiles }}
+{{- if eq .config "ssl_key_password_file" }}{{ $_ := unset $cfg.kafka.security "ssl_key_password" }}{{ end }}
+{{- $_ := set $cfg.kafka.security .config (printf "%s/kafka-tls/%s" $dir .path) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* Cross-field checks the schema cannot express; every message says what to change. */}}
+{{- define "capillary-bridge.validate" -}}
+{{- if and .Values.autoscaling.enabled .Values.keda.enabled }}
+{{- fail "autoscaling.enabled and keda.enabled are mutually exclusive: KEDA's ScaledObject creates its own HorizontalPodAutoscaler for the Deployment, and two autoscalers would fight over replicas. Enable one." }}
+{{- end }}
+{{- if and .Values.ims.clientSecret .Values.ims.existingSecret }}
+{{- fail "set either ims.clientSecret or ims.existingSecret, not both" }}
+{{- end }}
+{{- if and .Values.kafkaSasl.password .Values.kafkaSasl.existingSecret }}
+{{- fail "set either kafkaSasl.password or kafkaSasl.existingSecret, not both" }}
+{{- end }}
+{{- $ims := dig "sink" "platform" "ims" dict (.Values.config | default dict) }}
+{{- if and (include "capillary-bridge.needsIms" .) (not (include "capillary-bridge.imsSecretName" .)) (not (hasKey $ims "client_secret")) (not (hasKey $ims "client_secret_file")) }}
+{{- fail "the platform sink has an authenticated inlet but no IMS client secret: set ims.clientSecret (helm install --set-file ims.clientSecret=./client-secret) or ims.existingSecret (a Secret you manage, key ims.existingSecretKey)" }}
+{{- end }}
+{{- $kafkaConfig := dig "kafka" dict (.Values.config | default dict) }}
+{{- if eq (empty (dig "topics" list $kafkaConfig)) (empty (dig "topic_regex" "" $kafkaConfig)) }}
+{{- fail "set exactly one of config.kafka.topics and config.kafka.topic_regex (with topic_regex, set topics: null to drop the default list)" }}
+{{- end }}
+{{- $security := dig "kafka" "security" dict (.Values.config | default dict) }}
+{{- $protocol := toString (dig "protocol" "PLAINTEXT" $security) }}
+{{- $mechanism := toString (dig "sasl_mechanism" "" $security) }}
+{{- if and (hasPrefix "SASL_" $protocol) (has $mechanism (list "PLAIN" "SCRAM-SHA-256" "SCRAM-SHA-512")) (not (include "capillary-bridge.kafkaSaslSecretName" .)) (not (hasKey $security "sasl_password")) (not (hasKey $security "sasl_password_file")) }}
+{{- fail (printf "config.kafka.security.sasl_mechanism %s needs a password: set kafkaSasl.password or kafkaSasl.existingSecret" $mechanism) }}
+{{- end }}
+{{- if and .Values.kafkaTls.existingSecret (not (has $protocol (list "SSL" "SASL_SSL"))) }}
+{{- fail (printf "kafkaTls.existingSecret is set but config.kafka.security.protocol is %s: use SSL or SASL_SSL" $protocol) }}
+{{- end }}
+{{- if not (kindIs "invalid" .Values.terminationGracePeriodSeconds) }}
+{{- $drain := int64 (include "capillary-bridge.drainSeconds" .) }}
+{{- if le (int64 .Values.terminationGracePeriodSeconds) $drain }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be larger than the drain deadline config.pipeline.drain_timeout_ms (%d s), or Kubernetes kills the bridge mid-drain; leave it null to get drain + terminationGraceExtraSeconds" (int64 .Values.terminationGracePeriodSeconds) $drain) }}
+{{- end }}
+{{- end }}
+{{- with .Values.podDisruptionBudget }}
+{{- if and .enabled (eq (kindIs "invalid" .minAvailable) (kindIs "invalid" .maxUnavailable)) }}
+{{- fail "podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other null)" }}
+{{- end }}
+{{- end }}
+{{- if .Values.keda.enabled }}
+{{- $kafka := dig "kafka" dict (.Values.config | default dict) }}
+{{- if and (not .Values.keda.bootstrapServers) (contains "${" (toString (dig "brokers" "" $kafka))) }}
+{{- fail "keda.bootstrapServers is needed: config.kafka.brokers uses ${ENV}, which the bridge expands but KEDA cannot" }}
+{{- end }}
+{{- if and (not .Values.keda.consumerGroup) (contains "${" (toString (dig "group_id" "" $kafka))) }}
+{{- fail "keda.consumerGroup is needed: config.kafka.group_id uses ${ENV}, which the bridge expands but KEDA cannot" }}
+{{- end }}
+{{- if gt (int .Values.keda.minReplicaCount) (int .Values.keda.maxReplicaCount) }}
+{{- fail "keda.minReplicaCount must not exceed keda.maxReplicaCount" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
+{{- end }}
+{{- end }}

