@@ -10,27 +10,15 @@
 #include <string>
 #include <system_error>
 
+#include "transforms/api/values.h"
+
 namespace bridge::platform {
 namespace {
 
 using std::chrono::milliseconds;
 
-constexpr bool is_space(char c) {
-  return c == ' ' || c == '\t';
-}
-constexpr bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && is_space(s.back())) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+using transforms::values::is_digit;
+using transforms::values::trim;
 
 // The answer for any delay at or beyond the cap (a negative cap means "do not wait").
 milliseconds saturated(milliseconds cap) {

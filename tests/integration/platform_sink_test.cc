@@ -29,11 +29,14 @@
 #include "bridge/metrics/metrics.h"
 #include "bridge/platform/sink.h"
 #include "bridge/platform/token.h"
+#include "tests/harness/tls.h"
 #include "transforms/xdm/message.h"
 #include "transforms/xdm/writer.h"
 
 namespace bridge::platform {
 namespace {
+
+using harness::SelfSignedCert;
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -498,45 +501,6 @@ TEST(TokenTest, ExpiresInUnitsAndRefreshTiming) {
   EXPECT_EQ(refresh_after(std::chrono::hours(2), std::chrono::minutes(5)),
             std::chrono::minutes(115));
 }
-
-// HTTPS: a self-signed certificate for 127.0.0.1 in a fresh temporary directory, made by the
-// openssl CLI; `ok()` is false when openssl is not on PATH. The directory goes with the object.
-class SelfSignedCert {
- public:
-  SelfSignedCert() {
-    std::string pattern = ::testing::TempDir() + "/platform-tls-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) {
-      return;
-    }
-    dir_ = pattern;
-    cert = dir_ + "/cert.pem";
-    key = dir_ + "/key.pem";
-    if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
-      return;
-    }
-    const std::string command = fmt::format(
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-        "-addext subjectAltName=IP:127.0.0.1 -keyout '{}' -out '{}' >/dev/null 2>&1",
-        key, cert);
-    ok_ = std::system(command.c_str()) == 0;
-  }
-  ~SelfSignedCert() {
-    if (!dir_.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir_, ignored);
-    }
-  }
-  SelfSignedCert(const SelfSignedCert&) = delete;
-  SelfSignedCert& operator=(const SelfSignedCert&) = delete;
-
-  [[nodiscard]] bool ok() const { return ok_; }
-  std::string cert;
-  std::string key;
-
- private:
-  std::string dir_;
-  bool ok_ = false;
-};
 
 std::unique_ptr<emulator::Server> start_tls_emulator(const SelfSignedCert& cert,
                                                      bool require_auth = true) {

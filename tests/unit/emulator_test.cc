@@ -20,9 +20,12 @@
 
 #include "bridge/emulator/control.h"
 #include "bridge/emulator/server.h"
+#include "tests/harness/tls.h"
 
 namespace bridge::emulator {
 namespace {
+
+using harness::SelfSignedCert;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -157,45 +160,6 @@ std::int64_t int_at(simdjson::dom::element e, std::string_view pointer) {
 bool has(simdjson::dom::element e, std::string_view pointer) {
   return e.at_pointer(pointer).error() == simdjson::SUCCESS;
 }
-
-// A self-signed certificate for 127.0.0.1 in a fresh temporary directory, made by the openssl
-// CLI; `ok()` is false when openssl is not on PATH. The directory goes with the object.
-class SelfSignedCert {
- public:
-  SelfSignedCert() {
-    std::string pattern = ::testing::TempDir() + "/emulator-tls-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) {
-      return;
-    }
-    dir_ = pattern;
-    cert = dir_ + "/cert.pem";
-    key = dir_ + "/key.pem";
-    if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
-      return;
-    }
-    const std::string command = fmt::format(
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-        "-addext subjectAltName=IP:127.0.0.1 -keyout '{}' -out '{}' >/dev/null 2>&1",
-        key, cert);
-    ok_ = std::system(command.c_str()) == 0;
-  }
-  ~SelfSignedCert() {
-    if (!dir_.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir_, ignored);
-    }
-  }
-  SelfSignedCert(const SelfSignedCert&) = delete;
-  SelfSignedCert& operator=(const SelfSignedCert&) = delete;
-
-  [[nodiscard]] bool ok() const { return ok_; }
-  std::string cert;
-  std::string key;
-
- private:
-  std::string dir_;
-  bool ok_ = false;
-};
 
 class EmulatorTest : public ::testing::Test {
  protected:
