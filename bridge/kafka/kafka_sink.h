@@ -23,6 +23,11 @@ class KafkaSink final : public sink::Sink {
   void poll(std::vector<sink::Outcome>& out, std::chrono::milliseconds wait) override;
   [[nodiscard]] bool flush(std::chrono::milliseconds deadline) override;
   [[nodiscard]] bool ready() const override { return healthy_.load(std::memory_order_relaxed); }
+  // librdkafka cannot take back one partition's queued messages: wait for all of them.
+  [[nodiscard]] bool release(std::span<const sink::PartitionRef> /*partitions*/,
+                             std::chrono::milliseconds deadline) override {
+    return flush(deadline);
+  }
 
  private:
   KafkaSink(Producer producer, std::string topic)

@@ -890,6 +890,12 @@ bool PlatformSink::flush(milliseconds deadline) {
   return worker_->flush(deadline);
 }
 
+bool PlatformSink::release(std::span<const sink::PartitionRef> /*partitions*/,
+                           milliseconds deadline) {
+  // TODO(issue 11): drop the released partitions' queued messages instead of waiting for all.
+  return worker_->flush(deadline);
+}
+
 bool PlatformSink::ready() const {
   if (!worker_->reachable()) {
     return false;

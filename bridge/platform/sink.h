@@ -58,6 +58,8 @@ class PlatformSink final : public sink::Sink {
   void poll(std::vector<sink::Outcome>& out, std::chrono::milliseconds wait) override;
   [[nodiscard]] bool flush(std::chrono::milliseconds deadline) override;
   [[nodiscard]] bool ready() const override;
+  [[nodiscard]] bool release(std::span<const sink::PartitionRef> partitions,
+                             std::chrono::milliseconds deadline) override;
 
  private:
   PlatformSink(const config::PlatformSinkConfig& cfg, metrics::Metrics& metrics);

@@ -26,6 +26,11 @@ class FileSink final : public Sink {
   [[nodiscard]] bool flush(std::chrono::milliseconds deadline) override;
   // Read by the metrics server's threads (/readyz).
   [[nodiscard]] bool ready() const override { return healthy_.load(std::memory_order_relaxed); }
+  // Synchronous: nothing of a released partition is ever in flight.
+  [[nodiscard]] bool release(std::span<const sink::PartitionRef> /*partitions*/,
+                             std::chrono::milliseconds /*deadline*/) override {
+    return true;
+  }
 
  private:
   FileSink(int fd, bool owns_fd, bool fsync, std::string name);

@@ -7,11 +7,15 @@
 // - send() and poll() are called only from the pipeline thread; a sink may use threads inside.
 // - Bodies are valid only during send(): a sink copies what it keeps.
 // - Every sent message gets exactly one Outcome, eventually (flush() bounds "eventually").
-// - Per-partition order: messages of one source partition arrive in offset order, and a sink
-//   delivers them in that order: it never delivers a message while an earlier message of the
-//   same source partition is undelivered. When it answers `retry` for a message, every later
-//   message of that partition it holds is answered `retry` too; the pipeline re-sends them all,
-//   in order, after a backoff. Sinks that retry internally (Kafka producer) keep order themselves.
+// - Order per ordering key: messages of one source partition arrive in offset order, each with an
+//   ordering key (the customer the transform resolved, else the record key; empty: the whole
+//   partition is one key). When a sink answers `retry` for a message, it answers `retry` for
+//   every later message of that partition it still holds, and for every later message of the
+//   same ordering key that it sent alongside (even if the destination took it), so the
+//   pipeline's re-send, in offset order after a backoff, puts the last copy of each message of a
+//   key in order. Sinks that retry internally (Kafka producer) keep order themselves.
+// - release(): the pipeline gives partitions up (rebalance, shutdown); the sink stops sending
+//   them before the pipeline commits.
 
 #include <chrono>
 #include <cstdint>
@@ -38,6 +42,13 @@ struct Message {
   // so a sink that answered `retry` can refuse the rest of that run and know a re-send by its
   // newer epoch.
   std::uint64_t epoch = 0;
+  // The ordering key (see the contract above); empty means the source partition.
+  std::string_view order_key;
+};
+
+struct PartitionRef {
+  std::string_view topic;
+  std::int32_t partition = 0;
 };
 
 enum class Verdict : std::uint8_t {
@@ -70,6 +81,15 @@ class Sink {
   [[nodiscard]] virtual bool flush(std::chrono::milliseconds deadline) = 0;
   // Whether the destination looks reachable (feeds /readyz).
   [[nodiscard]] virtual bool ready() const = 0;
+  // The pipeline no longer owns these partitions. Messages of theirs not yet sent are dropped
+  // (no outcome is owed for them); requests already in flight that carry them are waited for,
+  // at most until `deadline`. Returns false when some were still in flight then. Outcomes for
+  // released messages may still be reported; the pipeline ignores them.
+  [[nodiscard]] virtual bool release(std::span<const PartitionRef> partitions,
+                                     std::chrono::milliseconds deadline) = 0;
+  // Bytes the sink holds for messages it has not answered (copies, request bodies): counted
+  // against the pipeline's in-flight cap. Thread-safe.
+  [[nodiscard]] virtual std::int64_t held_bytes() const { return 0; }
 };
 
 }  // namespace bridge::sink

@@ -199,6 +199,13 @@ class FakeSink final : public sink::Sink {
   }
   bool flush(std::chrono::milliseconds) override { return true; }
   bool ready() const override { return true; }
+  bool release(std::span<const sink::PartitionRef> parts, std::chrono::milliseconds) override {
+    for (const auto& p : parts) {
+      released.emplace_back(std::string(p.topic), p.partition);
+    }
+    return true;
+  }
+  std::vector<std::pair<std::string, std::int32_t>> released;
 
   std::vector<SentMessage> sent;
   std::vector<SentMessage> delivered;

@@ -67,6 +67,10 @@ class RejectingSink final : public sink::Sink {
   }
   [[nodiscard]] bool flush(milliseconds /*deadline*/) override { return true; }
   [[nodiscard]] bool ready() const override { return true; }
+  [[nodiscard]] bool release(std::span<const sink::PartitionRef> /*partitions*/,
+                             milliseconds /*deadline*/) override {
+    return true;  // synchronous
+  }
 
   [[nodiscard]] std::size_t delivered_count() const {
     const std::lock_guard lock(mutex_);

@@ -94,6 +94,10 @@ class Emitter {
   // over Platform's size guidance. `code` is a short, stable token from a small fixed set (it
   // becomes a metric label); it never carries values from the record.
   virtual void warning(std::string_view code) { static_cast<void>(code); }
+  // The customer this record's outputs are about (e.g. "orgId:customerId"): outputs of one
+  // ordering key reach the destination in order. Copied; the last call wins. Transforms that
+  // resolve no customer leave it unset, and the record key (else the partition) is used.
+  virtual void order_key(std::string_view key) { static_cast<void>(key); }
 };
 
 class Transform {
