@@ -228,7 +228,7 @@ void Pipeline::send_outputs(Pending& p) {
     ++p.outstanding;
     send_batch_.push_back({p.seq * kOutputsPerRecord + i, o.kind, o.target, v.key,
                            o.unchanged ? v.payload : std::string_view(o.body), v.topic, v.partition,
-                           v.offset, p.partition->epoch});
+                           v.offset, p.partition->epoch, v.key});
   }
 }
 

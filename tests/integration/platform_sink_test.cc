@@ -111,7 +111,7 @@ class Driver {
       }
       e.state = State::sent;
       batch.push_back({ticket, transforms::OutputKind::experience_event, &target(), e.key, e.body,
-                       "topic", e.partition, e.offset, epoch_[e.partition]});
+                       "topic", e.partition, e.offset, epoch_[e.partition], e.key});
     }
     if (!batch.empty()) {
       sink_.send(batch);
