@@ -69,7 +69,8 @@ std::optional<Validated> load_and_validate(const config::Loaded& loaded) {
   return Validated{loaded.config, std::move(plan)};
 }
 
-core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics) {
+core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics,
+                                         bool check_dead_letter_topic) {
   Components c;
   auto source = kafka::KafkaSource::create(cfg.kafka, metrics);
   if (!source) {
@@ -106,7 +107,7 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
     }
   }
 
-  auto dl = kafka::DeadLetterWriter::create(cfg.kafka, cfg.dead_letter);
+  auto dl = kafka::DeadLetterWriter::create(cfg.kafka, cfg.dead_letter, check_dead_letter_topic);
   if (!dl) {
     return tl::unexpected(dl.error());
   }
@@ -114,10 +115,11 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
   return c;
 }
 
-core::Result<std::unique_ptr<Service>> start_service(const Validated& validated) {
+core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
+                                                     bool check_dead_letter_topic) {
   const config::Config& cfg = validated.config;
   auto service = std::make_unique<Service>();
-  auto parts = make_components(cfg, service->metrics);
+  auto parts = make_components(cfg, service->metrics, check_dead_letter_topic);
   if (!parts) {
     return tl::unexpected(parts.error());
   }

@@ -34,7 +34,10 @@ struct Components {
 };
 
 // Creates the Kafka consumer, the configured sink and the dead-letter producer.
-core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics);
+// `check_dead_letter_topic`: ask the cluster whether the dead-letter topic exists and how large
+// a letter may be (off for the embedded mock cluster, which cannot answer).
+core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics,
+                                         bool check_dead_letter_topic = true);
 
 // Everything `run` and `dev` start: the components, the pipeline over them and the operator
 // endpoint. Members are declared in dependency order (destroyed in reverse).
@@ -46,7 +49,8 @@ struct Service {
 };
 
 // Builds and wires a Service from a validated config; the pipeline is not running yet.
-core::Result<std::unique_ptr<Service>> start_service(const Validated& validated);
+core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
+                                                     bool check_dead_letter_topic = true);
 
 // Runs the service's pipeline until it stops by itself or SIGTERM/SIGINT asks it to drain.
 core::Result<void> run_until_stopped(Service& service);

@@ -146,7 +146,7 @@ int dev(const DevOptions& options) {
   std::fprintf(stderr, "  seeded                : %llu sample events (some malformed on purpose)\n",
                static_cast<unsigned long long>(seeded));
 
-  auto service = start_service(*validated);
+  auto service = start_service(*validated, /*check_dead_letter_topic=*/false);
   if (!service) {
     std::fprintf(stderr, "error: %s\n", service.error().message.c_str());
     return kExitFailure;

@@ -30,7 +30,8 @@ int run(const std::string& config_path) {
   auto service = start_service(*validated);
   if (!service) {
     spdlog::critical("{}", service.error().message);
-    return kExitFailure;
+    // A problem the operator must fix before anything can run (a missing dead-letter topic).
+    return service.error().kind == core::ErrorKind::permanent ? kExitConfig : kExitFailure;
   }
   spdlog::info("metrics on http://{}/metrics", cfg.metrics.listen);
   const auto result = run_until_stopped(**service);

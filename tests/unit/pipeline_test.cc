@@ -308,13 +308,244 @@ TEST_F(PipelineTest, DrainDeadlineBoundsShutdownWithAStuckSink) {
     }
   };
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(p.run());
+  const auto result = p.run();
   const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(result) << "a drain that leaves records undelivered is not a clean stop";
+  EXPECT_EQ(result.error().code, "drain-deadline");
+  EXPECT_NE(result.error().message.find("5 record(s) not delivered"), std::string::npos)
+      << result.error().message;
   EXPECT_LT(took, std::chrono::seconds(10));
   EXPECT_EQ(p.stats().delivered, 0U);
   EXPECT_TRUE(source_.committed.empty() || (source_.committed[{kTopic, 0}] == 0))
       << "nothing undelivered is committed";
   EXPECT_EQ(source_.closes, 1);
+}
+
+// A transform whose answer the test scripts by event name: "flakyEvent" asks to be retried its
+// first three times, "fatalEvent" fails fatally, anything else passes through. Every output's
+// ordering key is "customer-" + the event id's last digit.
+class ScriptedFactory final : public transforms::TransformFactory {
+ public:
+  explicit ScriptedFactory(std::map<std::string, int>& attempts) : attempts_(attempts) {}
+  std::string_view name() const override { return "scripted"; }
+  transforms::TransformCreator create(const transforms::FactoryContext& ctx) const override {
+    const transforms::Target* target = ctx.targets("default");
+    auto* attempts = &attempts_;
+    return [target, attempts] { return std::make_unique<Scripted>(target, attempts); };
+  }
+
+ private:
+  class Scripted final : public transforms::Transform {
+   public:
+    Scripted(const transforms::Target* target, std::map<std::string, int>* attempts)
+        : target_(target), attempts_(attempts) {}
+    core::Result<void> apply(const transforms::Input& in, transforms::Emitter& out) override {
+      const std::string id(in.envelope.event_id);
+      if (in.envelope.event_name == "fatalEvent") {
+        return core::fail(core::ErrorKind::fatal, "test-fatal", "the test said so");
+      }
+      if (in.envelope.event_name == "flakyEvent" && (*attempts_)[id]++ < 3) {
+        return core::fail(core::ErrorKind::retry, "test-retry", "not yet");
+      }
+      out.order_key("customer-" + id.substr(id.size() - 1));
+      out.emit_unchanged(transforms::OutputKind::raw, *target_);
+      return {};
+    }
+
+   private:
+    const transforms::Target* target_;
+    std::map<std::string, int>* attempts_;
+  };
+  std::map<std::string, int>& attempts_;
+};
+
+class PipelineFaultTest : public PipelineTest {
+ protected:
+  void SetUp() override {
+    PipelineTest::SetUp();
+    registry_.add(std::make_unique<ScriptedFactory>(attempts_));
+  }
+  Pipeline make_scripted() {
+    auto targets = std::make_shared<const std::vector<transforms::Target>>(
+        std::vector<transforms::Target>{target_});
+    core::Diagnostics diags("test");
+    std::vector<transforms::RouteSpec> specs;
+    specs.push_back({{kTopic}, {}, "scripted", YAML::Node(), YAML::Mark()});
+    auto built = transforms::RouterPlan::build(specs, registry_, std::move(targets), diags);
+    EXPECT_TRUE(diags.ok()) << diags.to_string();
+    config::PipelineConfig cfg;
+    cfg.retry_backoff_initial = std::chrono::milliseconds(1);
+    cfg.retry_backoff_max = std::chrono::milliseconds(4);
+    cfg.drain_timeout = std::chrono::milliseconds(2000);
+    return Pipeline({source_, sink_, dead_letters_, metrics_,
+                     std::make_shared<const transforms::RouterPlan>(std::move(*built))},
+                    cfg);
+  }
+  std::map<std::string, int> attempts_;
+};
+
+TEST_F(PipelineFaultTest, TransformRetryHoldsThePartitionAndTransformsAgainInOrder) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i, i == 3 ? "flakyEvent" : "pointsIssued"));
+  }
+  source_.assign({{kTopic, 0}});
+  auto p = make_scripted();
+  step_ = [&](int) {
+    if (attempts_["id-3"] < 4) {
+      for (const auto& m : sink_.sent) {
+        EXPECT_LT(m.offset, 3) << "a record behind the one being retried was sent";
+      }
+    }
+  };
+  run_until(p, [&] { return p.stats().delivered == 10; });
+  EXPECT_EQ(attempts_["id-3"], 4) << "three retries, then success";
+  EXPECT_EQ(p.stats().transform_retries, 3U);
+  EXPECT_TRUE(dead_letters_.written.empty()) << "a retry is never a dead letter";
+  ASSERT_EQ(sink_.delivered.size(), 10U);
+  for (std::size_t i = 0; i < sink_.delivered.size(); ++i) {
+    EXPECT_EQ(sink_.delivered[i].offset, static_cast<std::int64_t>(i));
+  }
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 10);
+}
+
+TEST_F(PipelineFaultTest, FatalTransformErrorStopsWithoutStoringPastTheRecord) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i, i == 5 ? "fatalEvent" : "pointsIssued"));
+  }
+  source_.assign({{kTopic, 0}});
+  auto p = make_scripted();
+  source_.on_poll = [&](int polls) {
+    if (polls > 2000) {
+      p.request_stop();  // only if the fatal error did not stop it
+    }
+  };
+  const auto result = p.run();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, core::ErrorKind::fatal);
+  EXPECT_NE(result.error().message.find("events/0 offset 5"), std::string::npos)
+      << result.error().message;
+  EXPECT_LT(source_.polls, 2000) << "stopped by the error, not by the test";
+  EXPECT_TRUE(dead_letters_.written.empty()) << "a fatal error is not the record's fault";
+  for (const auto& [tp, off] : source_.store_history) {
+    EXPECT_LE(off, 5) << "stored past the record that failed";
+  }
+  EXPECT_EQ(source_.closes, 1);
+}
+
+TEST_F(PipelineFaultTest, OrderingKeyIsTheTransformsCustomerElseTheRecordKey) {
+  source_.add(kTopic, 0, event(7));
+  source_.assign({{kTopic, 0}});
+  auto p = make_scripted();
+  run_until(p, [&] { return p.stats().delivered == 1; });
+  ASSERT_EQ(sink_.sent.size(), 1U);
+  EXPECT_EQ(sink_.sent[0].order_key, "customer-7");
+}
+
+TEST_F(PipelineTest, PermanentDeadLetterFailureIsAnsweredWithAReducedLetter) {
+  source_.add(kTopic, 0, "garbage");
+  source_.add(kTopic, 0, event(1));
+  source_.assign({{kTopic, 0}});
+  dead_letters_.refuse_full = true;
+  auto p = make();
+  run_until(p, [&] { return p.stats().dead_lettered == 1 && p.stats().delivered == 1; });
+  ASSERT_EQ(dead_letters_.written.size(), 1U);
+  EXPECT_TRUE(dead_letters_.written[0].reduced);
+  EXPECT_EQ(dead_letters_.failures, 1) << "one refusal, then the reduced letter; no retry loop";
+  EXPECT_EQ(p.stats().reduced_dead_letters, 1U);
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 2);
+}
+
+TEST_F(PipelineTest, ReducedLetterRefusedForGoodStopsNamingTopicPartitionAndOffset) {
+  source_.add(kTopic, 0, event(0));
+  source_.add(kTopic, 0, "garbage");
+  source_.add(kTopic, 0, event(2));
+  source_.assign({{kTopic, 0}});
+  dead_letters_.refuse_full = true;
+  dead_letters_.refuse_reduced = true;
+  auto p = make();
+  source_.on_poll = [&](int polls) {
+    if (polls > 2000) {
+      p.request_stop();
+    }
+  };
+  const auto result = p.run();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, "dead-letter-refused");
+  EXPECT_NE(result.error().message.find("'fake.dlq'"), std::string::npos) << result.error().message;
+  EXPECT_NE(result.error().message.find("events/0 offset 1"), std::string::npos)
+      << result.error().message;
+  EXPECT_EQ(dead_letters_.failures, 2) << "the full letter once, the reduced letter once";
+  for (const auto& [tp, off] : source_.store_history) {
+    EXPECT_LE(off, 1) << "stored past the record whose letter was refused";
+  }
+}
+
+TEST_F(PipelineTest, TransientDeadLetterFailuresMakeTheInstanceNotReady) {
+  source_.add(kTopic, 0, "garbage");
+  source_.assign({{kTopic, 0}});
+  dead_letters_.fail_next = 1000000;
+  auto p = make();
+  bool seen_unready = false;
+  bool ready_again = false;
+  run_until(
+      p,
+      [&] {
+        seen_unready = seen_unready || (dead_letters_.failures > 0 && !p.ready());
+        if (seen_unready && dead_letters_.fail_next > 0) {
+          dead_letters_.fail_next = 0;  // the topic comes back
+        }
+        ready_again = p.stats().dead_lettered == 1 && p.ready();
+        return ready_again;
+      },
+      /*max_polls=*/5'000'000);  // polls spin while the rewrite's backoff runs
+  EXPECT_TRUE(seen_unready) << "/readyz must fail while a dead letter cannot be written";
+  EXPECT_TRUE(ready_again) << "dead-lettered " << p.stats().dead_lettered << ", polls "
+                           << source_.polls << ", failures " << dead_letters_.failures
+                           << ", assigned " << p.stats().assigned_partitions << ", written "
+                           << dead_letters_.written.size() << ", seen " << seen_unready;
+}
+
+TEST_F(PipelineTest, RevokeReleasesTheSinkAndCommitsWhatFinishedMeanwhile) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  sink_.hold = true;  // every request in flight when the revoke comes
+  sink_.finish_on_release = true;
+  auto p = make();
+  bool revoked = false;
+  run_until(p, [&] {
+    if (!revoked && sink_.sent.size() == 10) {
+      source_.revoke({{kTopic, 0}});
+      revoked = true;
+      return false;
+    }
+    return revoked && source_.assigned.empty();
+  });
+  ASSERT_EQ(sink_.released.size(), 1U);
+  EXPECT_EQ(sink_.released[0].second, 0);
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 10)
+      << "verdicts that arrived while the sink finished its requests are committed";
+}
+
+TEST_F(PipelineTest, SinkHeldBytesCountAgainstTheInflightCap) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  config::PipelineConfig cfg;
+  cfg.max_inflight_bytes = 1 << 20;
+  sink_.held = 2 << 20;  // the sink alone holds more than the cap
+  auto p = make(cfg);
+  bool paused = false;
+  run_until(p, [&] {
+    paused = paused || !source_.paused.empty();
+    if (paused) {
+      sink_.held = 0;
+    }
+    return paused && p.stats().delivered == 10;
+  });
+  EXPECT_TRUE(paused);
 }
 
 }  // namespace
