@@ -171,9 +171,19 @@ StopSignalWatcher::StopSignalWatcher(std::function<void()> on_stop)
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
         const timespec tick{0, 200'000'000};
         while (!done_.load(std::memory_order_relaxed)) {
           const int sig = sigtimedwait(&set, nullptr, &tick);
+          if (sig == SIGHUP) {
+            // No live reload: configuration is read once. A hang-up drains like SIGTERM, so a
+            // supervisor restarting on HUP loses nothing and the new process reads the file.
+            spdlog::info(
+                "received SIGHUP: draining and exiting (restart to apply a changed "
+                "configuration)");
+            on_stop();
+            return;
+          }
           if (sig == SIGINT || sig == SIGTERM) {
             spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
             on_stop();
@@ -192,6 +202,7 @@ void block_stop_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 

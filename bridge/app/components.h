@@ -57,11 +57,12 @@ core::Result<void> run_until_stopped(Service& service);
 
 void init_logging(const config::LogConfig& cfg);
 
-// Blocks SIGINT/SIGTERM in the calling thread; call before any thread (librdkafka's included)
+// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread; call before any thread (librdkafka's included)
 // is created so that only StopSignalWatcher's thread receives them.
 void block_stop_signals();
 
-// Waits for SIGINT/SIGTERM on its own thread and calls `on_stop` once. Destruction ends the
+// Waits for SIGINT/SIGTERM/SIGHUP (all three drain and stop) on its own thread and calls
+// `on_stop` once. Destruction ends the
 // thread whether or not a signal came.
 class StopSignalWatcher {
  public:

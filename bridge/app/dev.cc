@@ -203,7 +203,10 @@ int dev(const DevOptions& options) {
       static_cast<unsigned long long>(ps.unique_ids),
       static_cast<unsigned long long>(ps.accepted_without_id),
       static_cast<unsigned long long>(ps.messages_rejected));
-  return result ? kExitOk : kExitFailure;
+  if (!result) {
+    return result.error().code == "drain-deadline" ? kExitUndelivered : kExitFailure;
+  }
+  return kExitOk;
 }
 
 }  // namespace bridge::app

@@ -38,7 +38,15 @@ int run(const std::string& config_path) {
   const auto s = (*service)->pipeline->stats();
   spdlog::info("stopped: consumed {}, delivered {}, dead-lettered {}, filtered {}", s.consumed,
                s.delivered, s.dead_lettered, s.filtered);
-  return result ? kExitOk : kExitFailure;
+  if (!result) {
+    if (result.error().code == "drain-deadline") {
+      spdlog::warn("{}", result.error().message);
+      return kExitUndelivered;
+    }
+    spdlog::critical("exiting: {}", result.error().message);
+    return kExitFailure;
+  }
+  return kExitOk;
 }
 
 }  // namespace bridge::app

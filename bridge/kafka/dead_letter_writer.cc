@@ -145,10 +145,13 @@ core::Result<std::unique_ptr<DeadLetterWriter>> DeadLetterWriter::create(
   for (const auto& [k, v] : cfg.properties) {
     props[k] = v;
   }
-  // Never give up on a dead letter because of an outage: librdkafka retries transient errors
-  // until it is written and the partition stays blocked behind it. Permanent errors come back in
-  // the delivery report and are answered with a reduced letter.
-  props["message.timeout.ms"] = "0";
+  // librdkafka retries transient errors for two minutes; then the delivery report says so and
+  // the pipeline writes the letter again after a backoff (the partition waits, /readyz is false,
+  // the failure is counted and logged). Permanent errors come back in the delivery report and
+  // are answered with a reduced letter.
+  if (!props.contains("message.timeout.ms")) {
+    props["message.timeout.ms"] = "120000";
+  }
   auto producer = Producer::create(cluster, cfg.brokers, props);
   if (!producer) {
     return tl::unexpected(producer.error());
@@ -210,6 +213,16 @@ void DeadLetterWriter::write(const deadletter::Letter& letter) {
     payload = payload.substr(0, used < budget ? budget - used : 0);
   } else {
     headers_.insert(headers_.begin(), rec.headers.begin(), rec.headers.end());
+  }
+  // A letter that cannot fit the topic's limit is refused here, for good, without a round trip
+  // (librdkafka would retry a broker's "too large" until message.timeout.ms).
+  if (const std::size_t size = header_bytes(headers_) + key.size() + payload.size();
+      size > static_cast<std::size_t>(max_message_bytes_)) {
+    immediate_.push_back({letter.ticket, false, true, reduce,
+                          fmt::format("a letter of {} bytes exceeds the topic's "
+                                      "max.message.bytes ({})",
+                                      size, max_message_bytes_)});
+    return;
   }
   const auto err = producer_.produce(topic_, key, payload, headers_, letter.ticket);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
