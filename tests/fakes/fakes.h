@@ -165,12 +165,14 @@ struct SentMessage {
   std::string order_key;
 };
 
-// Verdicts come from `policy` (default: delivered); `hold` keeps verdicts back until released.
+// Verdicts come from `policy` (default: delivered); `hold` keeps verdicts back until released,
+// `hold_polls` for a number of poll() calls.
 class FakeSink final : public sink::Sink {
  public:
   std::function<sink::Verdict(const SentMessage&, int attempt)> policy;
   std::function<bool(const SentMessage&)> withhold;  // these never get a verdict
   bool hold = false;
+  int hold_polls = 0;  // the next this many poll() calls return no verdicts
 
   std::string_view name() const override { return "fake"; }
   void send(std::span<const sink::Message> messages) override {
@@ -188,6 +190,10 @@ class FakeSink final : public sink::Sink {
   }
   void poll(std::vector<sink::Outcome>& out, std::chrono::milliseconds) override {
     if (hold) {
+      return;
+    }
+    if (hold_polls > 0) {
+      --hold_polls;
       return;
     }
     for (auto& [s, v] : queued_) {

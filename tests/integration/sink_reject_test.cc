@@ -304,6 +304,8 @@ TEST_F(SinkRejectTest, CommitNeverPassesARejectedRecordBeforeItsDeadLetterIsWrit
       seconds(30), milliseconds(200));
   EXPECT_TRUE(up_to_rejected) << "partition " << kRejectedPartition
                               << " should commit every record before the rejected one";
+  // The scenario: 1.5 s (several commit intervals) in which the commit must not move past it;
+  // nothing observable marks the end of a wait for a dead letter that cannot be written.
   for (int i = 0; i < 5; ++i) {
     std::this_thread::sleep_for(milliseconds(300));
     const auto c = broker().committed_offsets(group_, topic_);

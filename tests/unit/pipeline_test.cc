@@ -46,10 +46,18 @@ class PipelineTest : public ::testing::Test {
     return std::make_shared<const transforms::RouterPlan>(std::move(*built));
   }
 
-  // Runs the pipeline until `done` holds (checked on every poll), then stops it.
-  void run_until(Pipeline& p, const std::function<bool()>& done, int max_polls = 20000) {
+  // Runs the pipeline until `done` holds (checked on every poll, never again once it held), then
+  // stops it; fails when `done` never held within `timeout`. A deadline, not a poll count: a busy
+  // pipeline polls without waiting, thousands of times while a 4 ms backoff runs.
+  void run_until(Pipeline& p, const std::function<bool()>& done,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    bool held = false;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     source_.on_poll = [&](int polls) {
-      if (done() || polls > max_polls) {
+      if (!held && done()) {
+        held = true;
+        p.request_stop();
+      } else if (std::chrono::steady_clock::now() > deadline) {
         p.request_stop();
       }
       if (step_) {
@@ -57,7 +65,7 @@ class PipelineTest : public ::testing::Test {
       }
     };
     ASSERT_TRUE(p.run());
-    ASSERT_LE(source_.polls, max_polls + 1) << "the condition never held";
+    ASSERT_TRUE(held) << "the condition never held within " << timeout.count() << " ms";
   }
 
   Pipeline make(config::PipelineConfig cfg = {}, std::vector<std::string> events = {}) {
@@ -107,6 +115,8 @@ TEST_F(PipelineTest, SinkRejectGoesToDeadLetterAndNoLaterOffsetSkipsIt) {
   auto p = make();
   step_ = [&](int polls) {
     if (polls == 200) {
+      EXPECT_TRUE(!source_.store_history.empty() && source_.store_history.back().second == 7)
+          << "the delivered prefix 0..6 was not stored while the dead letter was pending";
       for (const auto& [tp, off] : source_.store_history) {
         EXPECT_LE(off, 7) << "stored past the record still being dead-lettered";
       }
@@ -175,7 +185,11 @@ TEST_F(PipelineTest, RetryKeepsPartitionOrder) {
 }
 
 TEST_F(PipelineTest, InflightCapPausesAndResumes) {
-  for (int i = 0; i < 100; ++i) {
+  // More records than one poll hands out (kPollBatch in pipeline.cc), so a pipeline that kept
+  // polling past the cap would hold all of them.
+  constexpr int kRecords = 5000;
+  constexpr std::int64_t kPollBatch = 2000;
+  for (int i = 0; i < kRecords; ++i) {
     source_.add(kTopic, i % 2, event(i));
   }
   source_.assign({{kTopic, 0}, {kTopic, 1}});
@@ -187,13 +201,18 @@ TEST_F(PipelineTest, InflightCapPausesAndResumes) {
   step_ = [&](int polls) {
     if (polls == 100) {
       saw_paused = source_.paused.size() == 2;
-      EXPECT_LE(p.stats().inflight_records, 10 + 2000) << "bounded by one poll batch";
+      EXPECT_LE(p.stats().inflight_records, cfg.max_inflight_records + kPollBatch)
+          << "the cap lets at most one poll batch past it";
+      EXPECT_LT(source_.handed_out, static_cast<std::uint64_t>(kRecords))
+          << "consumption went on past the cap";
       sink_.hold = false;
     }
   };
-  run_until(p, [&] { return p.stats().delivered == 100; });
+  run_until(p, [&] { return p.stats().delivered == static_cast<std::uint64_t>(kRecords); });
   EXPECT_TRUE(saw_paused);
   EXPECT_TRUE(source_.paused.empty());
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), kRecords / 2);
+  EXPECT_EQ((source_.committed[{kTopic, 1}]), kRecords / 2);
 }
 
 TEST_F(PipelineTest, RevokeStoresTheSettledPrefixAndDropsUndeliveredWork) {
@@ -285,6 +304,7 @@ TEST_F(PipelineTest, ShutdownDrainsThenCommitsAndCloses) {
     if (polls == 5) {
       p.request_stop();  // with 30 records held in the sink
       sink_.hold = false;
+      sink_.hold_polls = 3;  // verdicts come only while draining
     }
   };
   source_.on_poll = [&](int polls) { step_(polls); };
@@ -314,6 +334,7 @@ TEST_F(PipelineTest, DrainDeadlineBoundsShutdownWithAStuckSink) {
   EXPECT_EQ(result.error().code, "drain-deadline");
   EXPECT_NE(result.error().message.find("5 record(s) not delivered"), std::string::npos)
       << result.error().message;
+  EXPECT_GE(took, std::chrono::milliseconds(2000)) << "gave up before the drain deadline";
   EXPECT_LT(took, std::chrono::seconds(10));
   EXPECT_EQ(p.stats().delivered, 0U);
   EXPECT_TRUE(source_.committed.empty() || (source_.committed[{kTopic, 0}] == 0))
@@ -487,17 +508,14 @@ TEST_F(PipelineTest, TransientDeadLetterFailuresMakeTheInstanceNotReady) {
   auto p = make();
   bool seen_unready = false;
   bool ready_again = false;
-  run_until(
-      p,
-      [&] {
-        seen_unready = seen_unready || (dead_letters_.failures > 0 && !p.ready());
-        if (seen_unready && dead_letters_.fail_next > 0) {
-          dead_letters_.fail_next = 0;  // the topic comes back
-        }
-        ready_again = p.stats().dead_lettered == 1 && p.ready();
-        return ready_again;
-      },
-      /*max_polls=*/5'000'000);  // polls spin while the rewrite's backoff runs
+  run_until(p, [&] {
+    seen_unready = seen_unready || (dead_letters_.failures > 0 && !p.ready());
+    if (seen_unready && dead_letters_.fail_next > 0) {
+      dead_letters_.fail_next = 0;  // the topic comes back
+    }
+    ready_again = p.stats().dead_lettered == 1 && p.ready();
+    return ready_again;
+  });
   EXPECT_TRUE(seen_unready) << "/readyz must fail while a dead letter cannot be written";
   EXPECT_TRUE(ready_again) << "dead-lettered " << p.stats().dead_lettered << ", polls "
                            << source_.polls << ", failures " << dead_letters_.failures
