@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "bridge/core/fatal.h"
 #include "bridge/kafka/dead_letter_writer.h"
 #include "bridge/kafka/kafka_sink.h"
 #include "bridge/platform/sink.h"
@@ -167,30 +168,34 @@ void init_logging(const config::LogConfig& cfg) {
 
 StopSignalWatcher::StopSignalWatcher(std::function<void()> on_stop)
     : thread_([this, on_stop = std::move(on_stop)] {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGHUP);
-        const timespec tick{0, 200'000'000};
-        while (!done_.load(std::memory_order_relaxed)) {
-          const int sig = sigtimedwait(&set, nullptr, &tick);
-          if (sig == SIGHUP) {
-            // No live reload: configuration is read once. A hang-up drains like SIGTERM, so a
-            // supervisor restarting on HUP loses nothing and the new process reads the file.
-            spdlog::info(
-                "received SIGHUP: draining and exiting (restart to apply a changed "
-                "configuration)");
-            on_stop();
-            return;
-          }
-          if (sig == SIGINT || sig == SIGTERM) {
-            spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-            on_stop();
-            return;
-          }
-        }
+        core::run_guarded("signal-watcher", [&] { watch(on_stop); });
       }) {}
+
+void StopSignalWatcher::watch(const std::function<void()>& on_stop) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  const timespec tick{0, 200'000'000};
+  while (!done_.load(std::memory_order_relaxed)) {
+    const int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig == SIGHUP) {
+      // No live reload: configuration is read once. A hang-up drains like SIGTERM, so a
+      // supervisor restarting on HUP loses nothing and the new process reads the file.
+      spdlog::info(
+          "received SIGHUP: draining and exiting (restart to apply a changed "
+          "configuration)");
+      on_stop();
+      return;
+    }
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      on_stop();
+      return;
+    }
+  }
+}
 
 StopSignalWatcher::~StopSignalWatcher() {
   done_.store(true, std::memory_order_relaxed);

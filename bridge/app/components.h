@@ -57,8 +57,8 @@ core::Result<void> run_until_stopped(Service& service);
 
 void init_logging(const config::LogConfig& cfg);
 
-// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread; call before any thread (librdkafka's included)
-// is created so that only StopSignalWatcher's thread receives them.
+// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread; call before any thread (librdkafka's
+// included) is created so that only StopSignalWatcher's thread receives them.
 void block_stop_signals();
 
 // Waits for SIGINT/SIGTERM/SIGHUP (all three drain and stop) on its own thread and calls
@@ -72,6 +72,7 @@ class StopSignalWatcher {
   StopSignalWatcher& operator=(const StopSignalWatcher&) = delete;
 
  private:
+  void watch(const std::function<void()>& on_stop);
   std::atomic<bool> done_{false};
   std::thread thread_;
 };

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "bridge/core/fatal.h"
 #include "tests/fakes/fakes.h"
 #include "transforms/api/registry.h"
 #include "transforms/builtin/builtin.h"
@@ -564,6 +567,35 @@ TEST_F(PipelineTest, SinkHeldBytesCountAgainstTheInflightCap) {
     return paused && p.stats().delivered == 10;
   });
   EXPECT_TRUE(paused);
+}
+
+// An exception escaping another thread (the sink's worker, the token thread) is reported, not
+// std::terminate: the pipeline stops with it, storing nothing past what was settled.
+TEST_F(PipelineTest, ExceptionOnAnotherThreadStopsThePipelineWithTheError) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  auto p = make();
+  std::thread worker;
+  source_.on_poll = [&](int polls) {
+    if (polls == 3) {
+      worker = std::thread(
+          [] { core::run_guarded("test-worker", [] { throw std::runtime_error("boom"); }); });
+    }
+    if (polls > 100000) {
+      p.request_stop();  // only if the failure did not stop it
+    }
+  };
+  const auto result = p.run();
+  worker.join();
+  core::reset_fatal_for_tests();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, "thread-failure");
+  EXPECT_NE(result.error().message.find("test-worker: unexpected exception: boom"),
+            std::string::npos)
+      << result.error().message;
+  EXPECT_LE(source_.polls, 100000);
 }
 
 }  // namespace
