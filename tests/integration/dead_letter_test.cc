@@ -33,24 +33,19 @@ std::string sha256_hex(std::string_view data) {
 
 class DeadLetterTest : public BrokerTest {
  protected:
-  void SetUp() override {
-    BrokerTest::SetUp();
-    topic_ = unique_name("it.events");
-    dlq_ = unique_name("it.dlq");
-    group_ = unique_name("it.group");
-  }
-  std::string topic_, dlq_, group_;
+  const Names n_ = unique_names();
 };
 
 TEST_F(DeadLetterTest, MissingDeadLetterTopicStopsTheStartWithExitTwoNamingIt) {
-  broker().create_topic(topic_, 1);
-  BridgeProcess bridge(dir_, "bridge", bridge_config(topic_, dlq_, group_));
+  broker().create_topic(n_.topic, 1);
+  BridgeProcess bridge(dir_, "bridge", bridge_config(n_.topic, n_.dlq, n_.group));
   bridge.start();
   const auto status = bridge.wait(seconds(60));
   ASSERT_TRUE(status) << "still running without a dead-letter topic\n" << bridge.log_tail();
   EXPECT_TRUE(status->exited && status->code == 2) << to_string(*status);
   const std::string log = bridge.log_tail();
-  EXPECT_NE(log.find(fmt::format("dead-letter topic '{}' does not exist", dlq_)), std::string::npos)
+  EXPECT_NE(log.find(fmt::format("dead-letter topic '{}' does not exist", n_.dlq)),
+            std::string::npos)
       << log;
 }
 
@@ -60,8 +55,8 @@ TEST_F(DeadLetterTest, RecordTooLargeForTheDeadLetterTopicIsReducedAndNothingSta
   // The source topic takes the big record; the dead-letter topic has Kafka's default
   // max.message.bytes (1 MB; the test broker's own default is larger), and random bytes do not
   // compress.
-  broker().create_topic(topic_, 1, {{"max.message.bytes", "4194304"}});
-  broker().create_topic(dlq_, 1, {{"max.message.bytes", "1048588"}});  // Kafka's default
+  broker().create_topic(n_.topic, 1, {{"max.message.bytes", "4194304"}});
+  broker().create_topic(n_.dlq, 1, {{"max.message.bytes", "1048588"}});  // Kafka's default
   std::string big(kBig, '\0');
   std::mt19937 rng(7);
   for (auto& c : big) {
@@ -75,9 +70,9 @@ TEST_F(DeadLetterTest, RecordTooLargeForTheDeadLetterTopicIsReducedAndNothingSta
     good.push_back(id);
     batch.push_back({"k", make_event(id), {}, 0});
   }
-  broker().produce(topic_, batch);
+  broker().produce(n_.topic, batch);
 
-  BridgeConfig cfg = bridge_config(topic_, dlq_, group_);
+  BridgeConfig cfg = bridge_config(n_.topic, n_.dlq, n_.group);
   BridgeProcess bridge(dir_, "bridge", cfg);
   bridge.start();
   DeliveryCounter counter;
@@ -85,24 +80,24 @@ TEST_F(DeadLetterTest, RecordTooLargeForTheDeadLetterTopicIsReducedAndNothingSta
       [&] {
         counter = DeliveryCounter();
         counter.add_all(read_ndjson(cfg.sink_path));
-        return counter.unique() >= good.size() && broker().high_watermarks(dlq_).at(0) >= 1 &&
-               broker().committed_offsets(group_, topic_).at(0) == kGood + 1;
+        return counter.unique() >= good.size() && broker().high_watermarks(n_.dlq).at(0) >= 1 &&
+               broker().committed_offsets(n_.group, n_.topic).at(0) == kGood + 1;
       },
       seconds(120), milliseconds(200));
   ASSERT_TRUE(done) << "delivered " << counter.unique() << ", committed "
-                    << broker().committed_offsets(group_, topic_).at(0) << "\n"
+                    << broker().committed_offsets(n_.group, n_.topic).at(0) << "\n"
                     << bridge.log_tail();
   const auto status = bridge.stop();
   ASSERT_TRUE(status && status->exited && status->code == 0) << bridge.log_tail();
   EXPECT_EQ(counter.missing_count(good), 0U);
 
-  const auto letters = broker().consume_all(dlq_);
+  const auto letters = broker().consume_all(n_.dlq);
   ASSERT_EQ(letters.size(), 1U);
   const auto& letter = letters.front();
   EXPECT_EQ(letter.key, "big");
   EXPECT_EQ(letter.header("trace"), "t-big") << "original headers are kept";
   EXPECT_EQ(letter.header("capillary-bridge.reason"), "too-large");
-  EXPECT_EQ(letter.header("capillary-bridge.source"), fmt::format("{}/0/0", topic_));
+  EXPECT_EQ(letter.header("capillary-bridge.source"), fmt::format("{}/0/0", n_.topic));
   EXPECT_EQ(letter.header("capillary-bridge.truncated"), "true");
   EXPECT_EQ(letter.header("capillary-bridge.original-bytes"), std::to_string(kBig));
   EXPECT_EQ(letter.header("capillary-bridge.original-sha256"), sha256_hex(big));
@@ -112,19 +107,19 @@ TEST_F(DeadLetterTest, RecordTooLargeForTheDeadLetterTopicIsReducedAndNothingSta
 }
 
 TEST_F(DeadLetterTest, TopicRefusingEvenTheReducedLetterStopsTheBridgeNamingTheRecord) {
-  broker().create_topic(topic_, 1);
+  broker().create_topic(n_.topic, 1);
   // Smaller than the letter, and than the smallest reduced letter the bridge writes (4 KiB):
   // the broker refuses both.
-  broker().create_topic(dlq_, 1, {{"max.message.bytes", "1000"}});
+  broker().create_topic(n_.dlq, 1, {{"max.message.bytes", "1000"}});
   std::vector<ProduceMessage> batch;
   batch.push_back({"k", make_event("g-0"), {}, 0});
   batch.push_back({"k", "this is not json" + std::string(3000, 'x'), {}, 0});
   for (int i = 1; i < 50; ++i) {
     batch.push_back({"k", make_event(fmt::format("g-{}", i)), {}, 0});
   }
-  broker().produce(topic_, batch);
+  broker().produce(n_.topic, batch);
 
-  BridgeProcess bridge(dir_, "bridge", bridge_config(topic_, dlq_, group_));
+  BridgeProcess bridge(dir_, "bridge", bridge_config(n_.topic, n_.dlq, n_.group));
   bridge.start();
   const auto status = bridge.wait(seconds(90));
   ASSERT_TRUE(status) << "the bridge kept retrying a letter that can never be written\n"
@@ -132,10 +127,10 @@ TEST_F(DeadLetterTest, TopicRefusingEvenTheReducedLetterStopsTheBridgeNamingTheR
   EXPECT_TRUE(status->exited && status->code == 1) << to_string(*status);
   const std::string log = bridge.log_tail();
   EXPECT_NE(log.find("writing a reduced letter"), std::string::npos) << log;
-  EXPECT_NE(log.find(fmt::format("'{}' refused the letter for {}/0 offset 1", dlq_, topic_)),
+  EXPECT_NE(log.find(fmt::format("'{}' refused the letter for {}/0 offset 1", n_.dlq, n_.topic)),
             std::string::npos)
       << log;
-  const auto committed = broker().committed_offsets(group_, topic_);
+  const auto committed = broker().committed_offsets(n_.group, n_.topic);
   EXPECT_LE(committed.at(0), 1) << "committed past the record whose letter was refused";
 }
 

@@ -17,23 +17,20 @@ using std::chrono::seconds;
 
 class ExitStatusTest : public BrokerTest {
  protected:
+  const Names n_ = unique_names();
   void SetUp() override {
     BrokerTest::SetUp();
-    topic_ = unique_name("it.events");
-    dlq_ = unique_name("it.dlq");
-    group_ = unique_name("it.group");
-    create_topics(topic_, 2, dlq_);
+    create_topics(n_.topic, 2, n_.dlq);
     std::vector<ProduceMessage> batch;
     for (int i = 0; i < 200; ++i) {
       batch.push_back({fmt::format("k-{}", i), make_event(fmt::format("e-{}", i)), {}, i % 2});
     }
-    broker().produce(topic_, batch);
+    broker().produce(n_.topic, batch);
   }
-  std::string topic_, dlq_, group_;
 };
 
 TEST_F(ExitStatusTest, SighupDrainsAndExitsZero) {
-  BridgeConfig cfg = bridge_config(topic_, dlq_, group_);
+  BridgeConfig cfg = bridge_config(n_.topic, n_.dlq, n_.group);
   BridgeProcess bridge(dir_, "bridge", cfg);
   bridge.start();
   ASSERT_TRUE(wait_until([&] { return read_ndjson(cfg.sink_path).size() >= 200; }, seconds(60),
@@ -44,13 +41,13 @@ TEST_F(ExitStatusTest, SighupDrainsAndExitsZero) {
   ASSERT_TRUE(status) << bridge.log_tail();
   EXPECT_TRUE(status->exited && status->code == 0) << to_string(*status) << bridge.log_tail();
   EXPECT_NE(bridge.log_tail().find("received SIGHUP"), std::string::npos) << bridge.log_tail();
-  const auto committed = broker().committed_offsets(group_, topic_);
+  const auto committed = broker().committed_offsets(n_.group, n_.topic);
   EXPECT_EQ(committed.at(0), 100);
   EXPECT_EQ(committed.at(1), 100);
 }
 
 TEST_F(ExitStatusTest, DrainDeadlineWithRecordsUndeliveredExitsThreeAndSaysWhereFrom) {
-  BridgeConfig cfg = bridge_config(topic_, dlq_, group_);
+  BridgeConfig cfg = bridge_config(n_.topic, n_.dlq, n_.group);
   // An outbound cluster nobody listens on: nothing is ever delivered.
   cfg.sink_yaml =
       fmt::format("sink:\n  type: kafka\n  kafka:\n    topic: out\n    brokers: \"127.0.0.1:{}\"\n",
@@ -73,12 +70,12 @@ TEST_F(ExitStatusTest, DrainDeadlineWithRecordsUndeliveredExitsThreeAndSaysWhere
   for (int p = 0; p < 2; ++p) {
     EXPECT_NE(log.find(fmt::format("{}/{}: 100 record(s) not delivered; they will be redelivered "
                                    "from offset 0",
-                                   topic_, p)),
+                                   n_.topic, p)),
               std::string::npos)
         << log;
   }
   EXPECT_EQ(log.find("dropped"), std::string::npos) << "no talk of dropping what is redelivered";
-  const auto committed = broker().committed_offsets(group_, topic_);
+  const auto committed = broker().committed_offsets(n_.group, n_.topic);
   for (const auto& [p, offset] : committed) {
     EXPECT_LE(offset, 0) << "partition " << p << ": committed what was never delivered";
   }
