@@ -141,7 +141,10 @@ core::Result<std::optional<std::int64_t>> describe_topic_max_message_bytes(
 
 core::Result<std::unique_ptr<DeadLetterWriter>> DeadLetterWriter::create(
     const config::KafkaConfig& cluster, const config::DeadLetterConfig& cfg, bool check_topic) {
-  std::map<std::string, std::string> props = {{"message.max.bytes", "67108864"}};
+  // Letters wait in librdkafka's queue while the topic is slow: bounded (librdkafka's default is
+  // 1 GiB); a full queue is a transient failure the pipeline retries after a backoff.
+  std::map<std::string, std::string> props = {{"message.max.bytes", "67108864"},
+                                              {"queue.buffering.max.kbytes", "32768"}};
   for (const auto& [k, v] : cfg.properties) {
     props[k] = v;
   }
