@@ -15,6 +15,8 @@ namespace {
 
 constexpr auto kDescribeTimeout = std::chrono::seconds(15);
 constexpr std::size_t kMaxMessageHeader = 4096;  // capillary-bridge.message in a reduced letter
+constexpr std::int64_t kQueueKiB = 32768;        // the producer's queue.buffering.max.kbytes
+constexpr std::int64_t kMaxLetterBytes = kQueueKiB * 1024 / 2;
 
 std::string sha256_hex(std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
@@ -143,8 +145,8 @@ core::Result<std::unique_ptr<DeadLetterWriter>> DeadLetterWriter::create(
     const config::KafkaConfig& cluster, const config::DeadLetterConfig& cfg, bool check_topic) {
   // Letters wait in librdkafka's queue while the topic is slow: bounded (librdkafka's default is
   // 1 GiB); a full queue is a transient failure the pipeline retries after a backoff.
-  std::map<std::string, std::string> props = {{"message.max.bytes", "67108864"},
-                                              {"queue.buffering.max.kbytes", "32768"}};
+  std::map<std::string, std::string> props = {
+      {"message.max.bytes", "67108864"}, {"queue.buffering.max.kbytes", std::to_string(kQueueKiB)}};
   for (const auto& [k, v] : cfg.properties) {
     props[k] = v;
   }
@@ -179,9 +181,9 @@ void DeadLetterWriter::write(const deadletter::Letter& letter) {
   const core::RecordView& rec = *letter.record;
   const std::string source = fmt::format("{}/{}/{}", rec.topic, rec.partition, rec.offset);
   // What a letter may hold: the topic's limit less room for the batch and record framing and
-  // for lz4 expanding bytes that do not compress.
-  const auto budget = static_cast<std::size_t>(
-      std::max<std::int64_t>(4096, max_message_bytes_ - max_message_bytes_ / 64 - 1024));
+  // for lz4 expanding bytes that do not compress; never more than half the producer's queue.
+  const auto budget = static_cast<std::size_t>(std::clamp<std::int64_t>(
+      max_message_bytes_ - max_message_bytes_ / 64 - 1024, 4096, kMaxLetterBytes));
 
   headers_.clear();
   const std::string_view message =
