@@ -50,7 +50,7 @@ struct KafkaConfig {
   // -> queued.max.messages.kbytes. librdkafka 2.0 backs a partition's fetcher off for a second
   // when this fills, so too small a value starves the pipeline: 16 MiB gave 55k events/s, 64 MiB
   // 124k events/s (1 KB events, 6 partitions, bench/e2e_bench).
-  std::int64_t prefetch_bytes = 64 * 1024 * 1024;
+  std::int64_t prefetch_bytes = 32 * 1024 * 1024;  // README "Memory": peak RSS from config
   std::string auto_offset_reset = "earliest";  // earliest | latest
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds session_timeout{45000};
@@ -60,7 +60,7 @@ struct KafkaConfig {
 };
 
 struct PipelineConfig {
-  std::int64_t max_inflight_bytes = 64 * 1024 * 1024;  // pause partitions above this
+  std::int64_t max_inflight_bytes = 48 * 1024 * 1024;  // pause partitions above this
   std::int64_t max_inflight_records = 100000;
   std::int64_t max_event_bytes = 1024 * 1024;  // larger payloads are dead-lettered (too-large)
   std::chrono::milliseconds drain_timeout{30000};
