@@ -8,6 +8,7 @@
 #include <cctype>
 #include <unordered_set>
 
+#include "bridge/core/fatal.h"
 #include "bridge/platform/response.h"
 #include "bridge/platform/retry_after.h"
 #include "bridge/platform/token.h"
@@ -141,7 +142,7 @@ Worker::Worker(const config::PlatformSinkConfig& cfg, metrics::PlatformMetrics& 
     inlet.body_limit_failing = &metrics.body_limit_failing.Add({{"inlet", in.name}});
     inlets_.push_back(std::move(inlet));
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] { core::run_guarded("platform-sink", [this] { run(); }); });
 }
 
 Worker::~Worker() {
@@ -549,8 +550,12 @@ void Worker::start(std::unique_ptr<Request> req, const std::shared_ptr<const std
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, cfg_.tls_verify ? 2L : 0L);
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
                    cfg_.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
-  // With HTTP/2, wait for a connection being set up instead of opening one per request.
-  curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+  // With HTTP/2, wait for a connection being set up instead of opening one per request. Only
+  // over TLS, where ALPN settles multiplexing in the handshake: over plain HTTP libcurl would
+  // hold every other request until the first one is answered, so one hung request stalls all.
+  if (cfg_.http2 && inlet.url.starts_with("https://")) {
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+  }
   if (!cfg_.ca_file.empty()) {
     curl_easy_setopt(easy, CURLOPT_CAINFO, cfg_.ca_file.c_str());
   }

@@ -767,5 +767,242 @@ TEST(PlatformSinkTest, AMessagePlatformKeepsFailingWith500IsDeadLetteredAfterThe
   EXPECT_EQ(server->stats().unique_ids, 0U);
 }
 
+// Polls `done` every few milliseconds until it holds or `timeout` passes.
+template <typename Pred>
+bool wait_for(Pred done, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!done()) {
+    if (Clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return true;
+}
+
+// Offsets of partition `p` among the emulator's accepted messages.
+std::set<int> accepted_offsets(const emulator::Server& server, int partition) {
+  std::set<int> out;
+  for (const auto& msg : server.accepted_messages()) {
+    int p = 0;
+    int off = 0;
+    if (std::sscanf(id_of(msg).c_str(), "p%d-o%d", &p, &off) == 2 && p == partition) {
+      out.insert(off);
+    }
+  }
+  return out;
+}
+
+TEST(PlatformSinkTest, ReleaseDropsQueuedMessagesAndWaitsForTheRequestsInFlight) {
+  constexpr auto kLatency = milliseconds(1500);
+  emulator::Options o;
+  o.faults.latency = kLatency;
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.max_messages = 5;  // each partition: one request of 5 in flight, 15 queued
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  for (int off = 0; off < 20; ++off) {
+    for (int p = 0; p < 4; ++p) {
+      d.add(p, off, body_of(p, off));
+    }
+  }
+  d.send_pending();
+  ASSERT_TRUE(wait_for([&] { return server->stats().requests >= 4; }, seconds(5)));
+  const auto in_flight_since = Clock::now();
+  EXPECT_GT(sink->held_bytes(), 0);
+  ASSERT_TRUE(d.release({0, 1}, seconds(5)));
+  // Returned once the answers of the requests carrying partitions 0 and 1 were in, not before.
+  EXPECT_GE(Clock::now() - in_flight_since, kLatency - milliseconds(100));
+  const auto requests_at_release = server->stats().requests;
+  // The re-assignment of partition 0 (a newer epoch) is delivered normally.
+  for (int off = 20; off < 23; ++off) {
+    d.add(0, off, body_of(0, off));
+  }
+  ASSERT_TRUE(d.run(seconds(30)));
+  EXPECT_EQ(d.delivered(2), 20U);
+  EXPECT_EQ(d.delivered(3), 20U);
+  EXPECT_EQ(d.delivered(0), 3U);
+  // Nothing queued for 0 and 1 was sent after the release: only the first request of each, and
+  // the re-assigned offsets of 0.
+  EXPECT_EQ(accepted_offsets(*server, 0), (std::set<int>{0, 1, 2, 3, 4, 20, 21, 22}));
+  EXPECT_EQ(accepted_offsets(*server, 1), (std::set<int>{0, 1, 2, 3, 4}));
+  EXPECT_GE(server->stats().requests, requests_at_release + 3);  // 2 and 3 went on
+  ASSERT_TRUE(sink->flush(seconds(5)));                          // released messages owe no outcome
+  EXPECT_EQ(sink->held_bytes(), 0);
+}
+
+TEST(PlatformSinkTest, ReleaseGivesUpAtItsDeadlineWhenARequestHangs) {
+  emulator::Options o;
+  o.faults.hang_containing = R"("_id":"p1-)";
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto sink = make_sink(sink_config(*server), m);
+  Driver d(*sink);
+  for (int off = 0; off < 10; ++off) {
+    d.add(0, off, body_of(0, off));
+    d.add(1, off, body_of(1, off));
+  }
+  d.send_pending();
+  ASSERT_TRUE(wait_for([&] { return server->stats().hangs >= 1; }, seconds(5)));
+  const auto started = Clock::now();
+  EXPECT_FALSE(d.release({1}, milliseconds(500)));
+  const auto took = Clock::now() - started;
+  EXPECT_GE(took, milliseconds(500));
+  EXPECT_LT(took, milliseconds(2000));
+  ASSERT_TRUE(d.run(seconds(10)));
+  EXPECT_EQ(d.delivered(0), 10U);
+}
+
+TEST(PlatformSinkTest, AHungRequestHoldsOnlyThePartitionsItCarries) {
+  // 6 partitions over 2 connections: a request takes at most 3 of them, so the hung one (it
+  // carries partition 0) leaves the other connection to the 3 partitions it does not carry.
+  emulator::Options o;
+  o.faults.hang_containing = R"("_id":"p0-)";
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.concurrency = 2;
+  c.request_timeout = seconds(4);
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  for (int off = 0; off < 30; ++off) {
+    for (int p = 0; p < 6; ++p) {
+      d.add(p, off, body_of(p, off, 20));
+    }
+  }
+  EXPECT_FALSE(d.run(milliseconds(2500)));  // well before the 4 s timeout
+  std::size_t done = 0;
+  for (int p = 1; p < 6; ++p) {
+    done += d.delivered(p) == 30 ? 1U : 0U;
+  }
+  EXPECT_GE(done, 3U);
+  EXPECT_EQ(d.delivered(0), 0U);
+  EXPECT_EQ(d.count(sink::Verdict::retry), 0U);  // nothing timed out yet
+  server->set_faults({});
+  ASSERT_TRUE(d.run(seconds(20)));
+  EXPECT_EQ(server->stats().unique_ids, 180U);
+}
+
+TEST(PlatformSinkTest, HeldBytesCountQueuedMessagesAndBodiesOnce) {
+  emulator::Options o;
+  o.faults.latency = milliseconds(500);
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto sink = make_sink(sink_config(*server), m);
+  EXPECT_EQ(sink->held_bytes(), 0);
+  Driver d(*sink);
+  for (int off = 0; off < 200; ++off) {
+    d.add(off % 2, off / 2, body_of(off % 2, off / 2, 1000));
+  }
+  d.send_pending();
+  const auto held = sink->held_bytes();
+  EXPECT_GE(held, 200 * 1000);
+  // Once the bodies are built (requests in flight), each message is held once: in its body.
+  ASSERT_TRUE(wait_for([&] { return server->stats().requests >= 1; }, seconds(5)));
+  EXPECT_LE(sink->held_bytes(), held + 1000);
+  EXPECT_GE(sink->held_bytes(), 200 * 1000);
+  ASSERT_TRUE(d.run(seconds(20)));
+  EXPECT_EQ(sink->held_bytes(), 0);
+}
+
+TEST(PlatformSinkTest, AWholeRequest400IsBisectedUntilOnlyThePoisonIsDeadLettered) {
+  emulator::Options o;
+  o.faults.reject_containing = "POISON";
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.max_messages = 100;
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  std::set<std::uint64_t> poison;
+  for (int off = 0; off < 100; ++off) {
+    for (int p = 0; p < 3; ++p) {
+      const bool bad = (off == 7 && p == 0) || (off == 50 && p != 2) || (off == 99 && p == 2);
+      std::string body = body_of(p, off, 20);
+      if (bad) {
+        body.replace(body.find("xxxx"), 6, "POISON");
+      }
+      const auto t = d.add(p, off, std::move(body), fmt::format("customer-{}", off));
+      if (bad) {
+        poison.insert(t);
+      }
+    }
+  }
+  ASSERT_TRUE(d.run(seconds(30)));
+  std::set<std::uint64_t> rejected;
+  for (const auto& out : d.outcomes()) {
+    if (out.verdict == sink::Verdict::rejected) {
+      rejected.insert(out.ticket);
+      EXPECT_EQ(out.reason, "platform-rejected");
+    }
+  }
+  EXPECT_EQ(rejected, poison);
+  EXPECT_EQ(server->stats().unique_ids, 300U - poison.size());
+  EXPECT_GT(value(m.platform.resends, {{"reason", "bisect"}}), 0);
+}
+
+TEST(PlatformSinkTest, A413ForOneSmallMessageIsABodyLimitInThePathNotADeadLetter) {
+  emulator::Options o;
+  o.max_request_bytes = 1000;  // a proxy's body limit
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto sink = make_sink(sink_config(*server), m);
+  Driver d(*sink);
+  for (int off = 0; off < 10; ++off) {
+    d.add(off % 2, off / 2, body_of(off % 2, off / 2, 1200));
+  }
+  EXPECT_FALSE(d.run(seconds(2)));
+  EXPECT_EQ(d.count(sink::Verdict::rejected), 0U);
+  EXPECT_GT(d.count(sink::Verdict::retry), 0U);
+  for (const auto& out : d.outcomes()) {
+    EXPECT_EQ(out.verdict, sink::Verdict::retry);
+  }
+  EXPECT_GE(value(m.platform.body_limit_refusals, {{"inlet", "default"}}), 1);
+  EXPECT_EQ(m.platform.body_limit_failing.Add({{"inlet", "default"}}).Value(), 1);
+}
+
+TEST(PlatformSinkTest, TheBreakerHoldsDeadLettersBackWhilePlatformRefusesEverything) {
+  emulator::Options o;
+  o.faults.message_fail_rate = {{400, 1.0}};  // e.g. a dataset's schema changed under us
+  auto server = start_emulator(o);
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.max_messages = 10;
+  c.breaker.min_messages = 20;
+  c.breaker.window = seconds(60);
+  c.breaker.max_dead_letter_ratio = 0.5;
+  c.breaker.cooldown = milliseconds(500);
+  auto sink = make_sink(c, m);
+  Driver d(*sink);
+  for (int off = 0; off < 100; ++off) {
+    d.add(off % 2, off / 2, body_of(off % 2, off / 2, 20), fmt::format("customer-{}", off));
+  }
+  EXPECT_FALSE(d.run(seconds(2)));
+  const auto rejected = d.count(sink::Verdict::rejected);
+  EXPECT_LT(rejected, 20U);  // without the breaker: all 100
+  EXPECT_EQ(m.platform.breaker_open.Add({{"inlet", "default"}}).Value(), 1);
+  server->set_faults({});
+  ASSERT_TRUE(d.run(seconds(20)));  // a probe after the cool-down closes it
+  EXPECT_EQ(m.platform.breaker_open.Add({{"inlet", "default"}}).Value(), 0);
+  EXPECT_EQ(d.count(sink::Verdict::rejected), rejected);
+  EXPECT_EQ(server->stats().unique_ids, 100U - rejected);
+}
+
+TEST(PlatformSinkTest, AWrongClientSecretRaisesTheAuthAlertWithoutTraffic) {
+  auto server = start_emulator();
+  metrics::Metrics m;
+  auto c = sink_config(*server);
+  c.ims.client_secret = config::Secret("not-the-secret");
+  auto sink = make_sink(c, m);
+  EXPECT_TRUE(wait_for(
+      [&] {
+        return m.platform.auth_failing.Add({{"inlet", "default"}}).Value() == 1;
+      },
+      seconds(3)));
+  EXPECT_FALSE(sink->ready());
+}
+
 }  // namespace
 }  // namespace bridge::platform
