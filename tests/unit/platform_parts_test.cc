@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bridge/platform/breaker.h"
 #include "bridge/platform/classify.h"
 #include "bridge/platform/rate_limiter.h"
 #include "bridge/platform/response.h"
@@ -567,6 +568,72 @@ TEST(TokenBucket, LongRunRateMatchesTheConfiguredRate) {
   EXPECT_NEAR(simulated_rate(3.3, 1, 1, 0ns), 3.3, 0.033) << "requests/s, burst 1";
   EXPECT_NEAR(simulated_rate(900, 100, 1, 7ms), 900, 9) << "caller polls on its own tick";
   EXPECT_NEAR(simulated_rate(10, 5, 20, 0ns), 10, 0.1) << "every take in debt";
+}
+
+// Dead-letter breaker: simulated time only.
+
+BreakerSettings breaker_settings() {
+  return {std::chrono::seconds(60), 10, 0.5, std::chrono::seconds(30)};
+}
+
+TEST(Breaker, OpensOnlyWithEnoughMessagesAndMoreThanTheRatio) {
+  Breaker b(breaker_settings());
+  const auto t0 = Breaker::Clock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 9; ++i) {
+    b.record(true, t0);
+  }
+  EXPECT_FALSE(b.open());  // 9 < min_messages
+  b.record(false, t0);
+  EXPECT_TRUE(b.open());  // 9 of 10
+  Breaker exactly(breaker_settings());
+  for (int i = 0; i < 5; ++i) {
+    exactly.record(true, t0);
+    exactly.record(false, t0);
+  }
+  EXPECT_FALSE(exactly.open());  // 5 of 10 is not more than half
+  exactly.record(true, t0);
+  EXPECT_TRUE(exactly.open());  // 6 of 11
+  EXPECT_EQ(exactly.take_change(), 1);
+  EXPECT_EQ(exactly.take_change(), 0);
+}
+
+TEST(Breaker, OldAnswersLeaveTheWindow) {
+  Breaker b(breaker_settings());
+  const auto t0 = Breaker::Clock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 9; ++i) {
+    b.record(true, t0);
+  }
+  // A minute later the nine refusals have left the window: ten good answers keep it closed.
+  for (int i = 0; i < 10; ++i) {
+    b.record(false, t0 + std::chrono::seconds(61));
+  }
+  EXPECT_FALSE(b.open());
+}
+
+TEST(Breaker, CoolsDownThenAProbeDecides) {
+  Breaker b(breaker_settings());
+  const auto t0 = Breaker::Clock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 10; ++i) {
+    b.record(true, t0);
+  }
+  ASSERT_TRUE(b.open());
+  EXPECT_TRUE(b.holding(t0 + std::chrono::seconds(29)));
+  b.probe(0, 5, t0 + std::chrono::seconds(29));  // during the cool-down: ignored
+  EXPECT_TRUE(b.open());
+  const auto t1 = t0 + std::chrono::seconds(31);
+  EXPECT_FALSE(b.holding(t1));
+  b.probe(4, 5, t1);  // still refused: another cool-down
+  EXPECT_TRUE(b.open());
+  EXPECT_TRUE(b.holding(t1 + std::chrono::seconds(29)));
+  const auto t2 = t1 + std::chrono::seconds(31);
+  b.probe(1, 5, t2);
+  EXPECT_FALSE(b.open());
+  EXPECT_EQ(b.take_change(), 0);  // opened and closed between two looks: no change to report
+  // Closed with an empty window: it takes min_messages again to open.
+  for (int i = 0; i < 9; ++i) {
+    b.record(true, t2);
+  }
+  EXPECT_FALSE(b.open());
 }
 
 }  // namespace
