@@ -4,6 +4,13 @@
 // each guarantee is checked where it is made:
 // - messages go out wrapped as Platform streaming messages, batched, under the caps;
 // - a whole-request failure never lets a later offset of a partition overtake an earlier one;
+// - per key, the last copy Platform receives of each message is in offset order, and a hot key
+//   shares requests;
+// - release() drops queued messages and waits (within its deadline) for requests in flight; a
+//   hung request holds only its share of partitions; held_bytes() counts each byte once;
+// - a whole-request 400 is bisected; a 413 for one small message is a proxy's limit (retried);
+//   per-message 500s are retried for a window in time; the dead-letter breaker holds dead
+//   letters back while Platform refuses most messages; a wrong IMS secret raises auth_failing;
 // - 413 splits, a message that can never fit is rejected unsent, per-message 400s are rejected
 //   with Platform's text and per-message 503s retried;
 // - Retry-After reaches the pipeline; hung and reset connections come back as retries;
