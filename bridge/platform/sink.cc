@@ -16,8 +16,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::size_t kFraming = std::string_view(R"({"messages":[]})").size();
-
 }  // namespace
 
 core::Result<std::unique_ptr<PlatformSink>> PlatformSink::create(
@@ -77,7 +75,7 @@ void PlatformSink::send(std::span<const sink::Message> messages) {
   transforms::xdm::Writer writer;
   const transforms::xdm::MessageContext context{cfg_.ims_org_id, cfg_.source_name};
   const auto now = Clock::now();
-  const std::size_t limit = static_cast<std::size_t>(cfg_.max_request_bytes) - kFraming;
+  const std::size_t limit = static_cast<std::size_t>(cfg_.max_request_bytes) - kRequestFraming;
   for (const auto& m : messages) {
     writer.reset();
     transforms::xdm::write_streaming_message(writer, *m.target, context, m.body);

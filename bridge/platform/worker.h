@@ -21,6 +21,7 @@
 
 #include "bridge/config/config.h"
 #include "bridge/metrics/metrics.h"
+#include "bridge/platform/batch.h"
 #include "bridge/platform/breaker.h"
 #include "bridge/platform/classify.h"
 #include "bridge/platform/rate_limiter.h"
@@ -29,28 +30,6 @@
 namespace bridge::platform {
 
 class TokenSource;
-
-using Clock = std::chrono::steady_clock;
-
-// One streaming message on its way. While queued it owns its bytes (`message`); once a request
-// body is built the bytes live only in the body (`body_at`, `body_len`) and are copied back only
-// when the message is queued again (split, bisect, re-auth).
-struct Item {
-  std::uint64_t ticket = 0;
-  std::string message;
-  std::uint32_t partition = 0;
-  std::int64_t offset = 0;
-  std::uint64_t epoch = 0;      // sink::Message::epoch
-  std::uint64_t order_key = 0;  // hash of sink::Message::order_key; 0: the whole partition
-  std::uint32_t inlet = 0;
-  Clock::time_point enqueued;
-  std::size_t body_at = 0;
-  std::size_t body_len = 0;
-  // Bisecting a request Platform refused as a whole: a request holding this message holds at
-  // most this many (0: no limit).
-  std::size_t max_batch = 0;
-  bool released = false;  // its partition was released while it was in flight
-};
 
 class Worker {
  public:
@@ -98,14 +77,6 @@ class Worker {
     prometheus::Gauge* breaker_open = nullptr;
     prometheus::Counter* body_limit_refusals = nullptr;
     prometheus::Gauge* body_limit_failing = nullptr;
-  };
-
-  struct Partition {
-    std::deque<Item> queue;
-    bool busy = false;  // one of its messages is in a request in flight
-    // After a retry: messages of this epoch or older (sent before the pipeline saw the retry)
-    // are answered retry too; a newer epoch is the pipeline's re-send.
-    std::optional<std::uint64_t> barrier;
   };
 
   struct Request {
@@ -171,10 +142,10 @@ class Worker {
   TokenSource* tokens_;
   CURLM* multi_;
   std::vector<Inlet> inlets_;
-  std::vector<Partition> partitions_;
+  std::vector<PartitionQueue> partitions_;
   std::size_t cursor_ = 0;
   std::uint32_t inlet_cursor_ = 0;
-  std::vector<std::pair<std::uint32_t, std::size_t>> plan_;
+  BatchPlan plan_;
   // First per-message 500 of each message still being retried, by ticket.
   std::unordered_map<std::uint64_t, Clock::time_point> first_failure_;
   Clock::time_point pruned_at_{};

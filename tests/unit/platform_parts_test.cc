@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bridge/platform/batch.h"
 #include "bridge/platform/breaker.h"
 #include "bridge/platform/classify.h"
 #include "bridge/platform/rate_limiter.h"
@@ -634,6 +635,79 @@ TEST(Breaker, CoolsDownThenAProbeDecides) {
     b.record(true, t2);
   }
   EXPECT_FALSE(b.open());
+}
+
+// Batch planner.
+
+std::vector<PartitionQueue> queues(std::size_t partitions, std::size_t messages,
+                                   std::size_t bytes = 10) {
+  std::vector<PartitionQueue> out(partitions);
+  for (std::size_t p = 0; p < partitions; ++p) {
+    for (std::size_t i = 0; i < messages; ++i) {
+      Item item;
+      item.partition = static_cast<std::uint32_t>(p);
+      item.offset = static_cast<std::int64_t>(i);
+      item.message.assign(bytes, 'x');
+      out[p].queue.push_back(std::move(item));
+    }
+  }
+  return out;
+}
+
+TEST(BatchPlan, PartitionsAreSpreadOverTheConnections) {
+  auto parts = queues(6, 10);
+  BatchPlan plan;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 2}, plan);
+  ASSERT_EQ(plan.takes.size(), 3U);  // ceil(6 / 2)
+  EXPECT_EQ(plan.takes[0], (std::pair<std::uint32_t, std::size_t>{0, 10}));
+  EXPECT_EQ(plan.count, 30U);
+  EXPECT_FALSE(plan.full);
+  // Partitions in flight still count as having work: the next request takes the other three.
+  for (const auto& [pid, take] : plan.takes) {
+    parts[pid].busy = true;
+  }
+  plan_batch(parts, 1, {0, 1'000'000, 500, 2}, plan);
+  ASSERT_EQ(plan.takes.size(), 3U);
+  EXPECT_EQ(plan.takes[0].first, 3U);
+  // With as many connections as partitions, one partition per request.
+  auto eight = queues(6, 10);
+  plan_batch(eight, 0, {0, 1'000'000, 500, 8}, plan);
+  EXPECT_EQ(plan.takes.size(), 1U);
+}
+
+TEST(BatchPlan, BytesMessagesAndBisectLimits) {
+  auto parts = queues(1, 100, 100);
+  BatchPlan plan;
+  // 15 framing + 100 + 9 * 101 = 1024 bytes for ten messages.
+  plan_batch(parts, 0, {0, 1024, 500, 1}, plan);
+  EXPECT_EQ(plan.count, 10U);
+  EXPECT_EQ(plan.bytes, 1024U);
+  EXPECT_TRUE(plan.full);
+  plan_batch(parts, 0, {0, 1'000'000, 7, 1}, plan);
+  EXPECT_EQ(plan.count, 7U);
+  EXPECT_TRUE(plan.full);
+  // A message being bisected limits the whole request, wherever it sits.
+  parts[0].queue[3].max_batch = 2;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 1}, plan);
+  EXPECT_EQ(plan.count, 3U);  // 0, 1, 2: taking 3 would make a request of 4 > 2
+  parts[0].queue[0].max_batch = 2;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 1}, plan);
+  EXPECT_EQ(plan.count, 2U);
+}
+
+TEST(BatchPlan, OnlyIdlePartitionsOfTheInletAndOnlyItsLeadingMessages) {
+  auto parts = queues(3, 4);
+  parts[0].busy = true;
+  parts[1].queue[2].inlet = 1;  // the inlet changes after two messages
+  parts[2].queue[0].inlet = 1;
+  BatchPlan plan;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 1}, plan);
+  ASSERT_EQ(plan.takes.size(), 1U);
+  EXPECT_EQ(plan.takes[0], (std::pair<std::uint32_t, std::size_t>{1, 2}));
+  EXPECT_FALSE(plan.full);
+  plan_batch(parts, 0, {1, 1'000'000, 500, 1}, plan);
+  ASSERT_EQ(plan.takes.size(), 1U);
+  EXPECT_EQ(plan.takes[0], (std::pair<std::uint32_t, std::size_t>{2, 1}));
 }
 
 }  // namespace
