@@ -1,5 +1,7 @@
 #include "bridge/platform/breaker.h"
 
+#include <algorithm>
+
 namespace bridge::platform {
 
 bool Breaker::too_many(std::int64_t dead, std::int64_t total) const {
@@ -8,9 +10,10 @@ bool Breaker::too_many(std::int64_t dead, std::int64_t total) const {
 }
 
 void Breaker::prune(Clock::time_point now) {
-  while (!seen_.empty() && seen_.front().first + settings_.window <= now) {
-    dead_ -= seen_.front().second ? 1 : 0;
-    seen_.pop_front();
+  while (!slices_.empty() && slices_.front().start + settings_.window <= now) {
+    total_ -= slices_.front().total;
+    dead_ -= slices_.front().dead;
+    slices_.pop_front();
   }
 }
 
@@ -19,10 +22,17 @@ void Breaker::record(bool dead, Clock::time_point now) {
     return;
   }
   prune(now);
-  seen_.emplace_back(now, dead);
-  dead_ += dead ? 1 : 0;
-  const auto total = static_cast<std::int64_t>(seen_.size());
-  if (total >= settings_.min_messages && too_many(dead_, total)) {
+  const auto width = std::max<Clock::duration>(Clock::duration(1), settings_.window / kSlices);
+  if (slices_.empty() || now >= slices_.back().start + width) {
+    slices_.push_back({now, 0, 0});
+  }
+  ++slices_.back().total;
+  ++total_;
+  if (dead) {
+    ++slices_.back().dead;
+    ++dead_;
+  }
+  if (total_ >= settings_.min_messages && too_many(dead_, total_)) {
     open_ = true;
     opened_at_ = now;
   }
@@ -37,7 +47,8 @@ void Breaker::probe(std::int64_t dead, std::int64_t total, Clock::time_point now
     return;
   }
   open_ = false;
-  seen_.clear();
+  slices_.clear();
+  total_ = 0;
   dead_ = 0;
 }
 

@@ -49,8 +49,17 @@ class Breaker {
   [[nodiscard]] bool too_many(std::int64_t dead, std::int64_t total) const;
   void prune(Clock::time_point now);
 
+  // The window in 64 slices, so memory stays constant whatever the message rate.
+  struct Slice {
+    Clock::time_point start;
+    std::int64_t total = 0;
+    std::int64_t dead = 0;
+  };
+  static constexpr int kSlices = 64;
+
   BreakerSettings settings_;
-  std::deque<std::pair<Clock::time_point, bool>> seen_;  // (when, dead), oldest first
+  std::deque<Slice> slices_;  // oldest first
+  std::int64_t total_ = 0;
   std::int64_t dead_ = 0;
   bool open_ = false;
   bool reported_open_ = false;
