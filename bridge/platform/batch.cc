@@ -26,7 +26,7 @@ void plan_batch(const std::vector<PartitionQueue>& partitions, std::size_t curso
     }
     std::size_t take = 0;
     for (const Item& item : part.queue) {
-      if (item.inlet != limits.inlet) {
+      if (item.inlet != limits.inlet || (part.take_limit > 0 && take >= part.take_limit)) {
         break;
       }
       const std::size_t item_limit = item.max_batch > 0 ? std::min(limit, item.max_batch) : limit;

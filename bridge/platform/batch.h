@@ -44,6 +44,10 @@ struct PartitionQueue {
   // After a retry: messages of this epoch or older (sent before the pipeline saw the retry)
   // are answered retry too; a newer epoch is the pipeline's re-send.
   std::optional<std::uint64_t> barrier;
+  // After per-message failures in a 207: a request takes at most this many of its messages (0:
+  // no limit). Halved on each such failure, doubled on each clean answer: under a per-message
+  // failure rate, fewer accepted messages of a failed key are held back and sent again.
+  std::size_t take_limit = 0;
 };
 
 struct BatchLimits {
@@ -65,7 +69,8 @@ struct BatchPlan {
 // the leading messages of idle partitions whose next message is for the inlet (consecutive
 // messages of one key may share it), within the byte and message limits and a message's
 // `max_batch`, and at most ceil(partitions with work / concurrency) partitions, so that one hung
-// request holds only its share of them. A first message over max_bytes still goes alone (the
+// request holds only its share of them, and at most a partition's `take_limit` of its messages.
+// A first message over max_bytes still goes alone (the
 // sink rejects messages that can never fit before they are queued).
 void plan_batch(const std::vector<PartitionQueue>& partitions, std::size_t cursor,
                 const BatchLimits& limits, BatchPlan& plan);

@@ -68,6 +68,9 @@ class FailedKeys {
       f.keys.insert(item.order_key);
     }
   }
+  [[nodiscard]] bool failed(std::uint32_t partition) const {
+    return by_partition_.contains(partition);
+  }
   [[nodiscard]] bool holds_back(const Item& item) const {
     const auto it = by_partition_.find(item.partition);
     if (it == by_partition_.end()) {
@@ -85,6 +88,34 @@ class FailedKeys {
   };
   std::unordered_map<std::uint32_t, Failed> by_partition_;
 };
+
+// Halves the take limit of each partition that had a retryable verdict in this 207 and doubles
+// it (up to no limit) for each that had none. A request holds each partition's messages together.
+void adapt_take_limits(std::vector<PartitionQueue>& partitions, const std::vector<Item>& items,
+                       const FailedKeys& failed, std::size_t max_messages) {
+  std::size_t i = 0;
+  while (i < items.size()) {
+    const std::uint32_t pid = items[i].partition;
+    std::size_t taken = 0;
+    bool released = false;
+    for (; i < items.size() && items[i].partition == pid; ++i) {
+      ++taken;
+      released = released || items[i].released;
+    }
+    if (released) {
+      continue;
+    }
+    PartitionQueue& part = partitions[pid];
+    if (failed.failed(pid)) {
+      part.take_limit = std::max<std::size_t>(1, taken / 2);
+    } else if (part.take_limit > 0) {
+      part.take_limit *= 2;
+      if (part.take_limit >= max_messages) {
+        part.take_limit = 0;
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -226,6 +257,7 @@ void Worker::accepted_request(Request& req, long status, Clock::time_point now) 
   }
   inlet.breaker.probe(dead, total, now);
   note_breaker(inlet);
+  adapt_take_limits(partitions_, req.items, failed, static_cast<std::size_t>(cfg_.max_messages));
 }
 
 void Worker::rejected_request(Request& req, const Classification& c, long status,

@@ -23,9 +23,11 @@
 // Batching: a request takes the waiting messages of idle partitions for one inlet, up to
 // batch.max_bytes (the whole body) and batch.max_messages, and at most
 // ceil(partitions with work / http.concurrency) partitions, so one hung request holds only its
-// share of them. It leaves when full, when its oldest message has waited batch.linger_ms, or at
-// flush(). A message that cannot fit in a request on its own is rejected (dead-lettered as
-// platform-too-large) without being sent.
+// share of them. A partition that had per-message retries in a 207 takes half as many messages
+// in its next request (doubling back after clean answers), so fewer accepted messages are held back
+// and sent again while Platform fails some messages. It leaves when full, when its oldest message
+// has waited batch.linger_ms, or at flush(). A message that cannot fit in a request on its own is
+// rejected (dead-lettered as platform-too-large) without being sent.
 //
 // Failures (classify.h decides the action): a 413 halves the inlet's request cap and resends; a
 // 413 for ONE message under Platform's 1,000,000 bytes is a body limit in the path (a proxy):

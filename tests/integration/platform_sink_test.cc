@@ -712,8 +712,12 @@ TEST(PlatformSinkTest, PerMessageFailuresKeepTheLastCopyOfEachKeyInOrder) {
   const double resent =
       value(m.platform.messages, {{"inlet", "default"}, {"outcome", "resent_after_accept"}});
   EXPECT_GT(resent, 0);  // the hold-back rule was exercised
+  // Partitions with per-message failures take fewer messages per request (halved per failure,
+  // doubled per clean answer): ~2,500 resends here; ~25,000 when every request takes 500.
+  EXPECT_LT(resent, 3.0 * kPartitions * kPerPartition);
   std::cout << "[ info ] first-copy order violations: " << order.first_copy_violations
-            << "; accepted messages resent for order: " << resent << "\n";
+            << "; accepted messages resent for order: " << resent
+            << "; requests: " << server->stats().requests << "\n";
 }
 
 TEST(PlatformSinkTest, AHotKeySharesRequests) {

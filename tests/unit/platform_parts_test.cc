@@ -695,6 +695,17 @@ TEST(BatchPlan, BytesMessagesAndBisectLimits) {
   EXPECT_EQ(plan.count, 2U);
 }
 
+TEST(BatchPlan, APartitionsTakeLimitCapsOnlyItsOwnMessages) {
+  auto parts = queues(2, 10);
+  parts[0].take_limit = 3;
+  BatchPlan plan;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 1}, plan);
+  ASSERT_EQ(plan.takes.size(), 2U);
+  EXPECT_EQ(plan.takes[0], (std::pair<std::uint32_t, std::size_t>{0, 3}));
+  EXPECT_EQ(plan.takes[1], (std::pair<std::uint32_t, std::size_t>{1, 10}));
+  EXPECT_FALSE(plan.full);
+}
+
 TEST(BatchPlan, OnlyIdlePartitionsOfTheInletAndOnlyItsLeadingMessages) {
   auto parts = queues(3, 4);
   parts[0].busy = true;
