@@ -227,6 +227,7 @@ void Worker::apply_release(Release& r) {
     }
     part.queue.clear();
     part.barrier.reset();  // a re-assignment starts afresh
+    part.take_limit = 0;
   }
   for (auto& [easy, req] : requests_) {
     for (Item& item : req->items) {
@@ -359,11 +360,15 @@ bool Worker::dispatch_one(std::uint32_t index, Clock::time_point now, bool flush
   req->token_generation = generation;
   req->items.reserve(count);
   req->body.reserve(plan_.bytes);
+  // The body's bytes are counted before the messages' own are released: held_bytes() may
+  // briefly count a message twice, never zero times.
   req->body.append(kOpen);
+  hold(kOpen.size());
   for (const auto& [pid, take] : plan_.takes) {
     PartitionQueue& part = partitions_[pid];
     part.busy = true;
     for (std::size_t t = 0; t < take; ++t) {
+      const std::size_t before = req->body.size();
       if (!req->items.empty()) {
         req->body.push_back(',');
       }
@@ -371,6 +376,7 @@ bool Worker::dispatch_one(std::uint32_t index, Clock::time_point now, bool flush
       item.body_at = req->body.size();
       item.body_len = item.message.size();
       req->body.append(item.message);
+      hold(req->body.size() - before);
       unhold(item.message.size());
       item.message = std::string();  // the body holds the bytes now
       req->items.push_back(std::move(item));
@@ -378,7 +384,7 @@ bool Worker::dispatch_one(std::uint32_t index, Clock::time_point now, bool flush
     }
   }
   req->body.append(kClose);
-  hold(req->body.size());
+  hold(kClose.size());
   cursor_ = partitions_.empty() ? 0 : (cursor_ + 1) % partitions_.size();
   start(std::move(req), auth);
   return true;

@@ -912,7 +912,8 @@ TEST(PlatformSinkTest, HeldBytesCountQueuedMessagesAndBodiesOnce) {
   EXPECT_GE(held, 200 * 1000);
   // Once the bodies are built (requests in flight), each message is held once: in its body.
   ASSERT_TRUE(wait_for([&] { return server->stats().requests >= 1; }, seconds(5)));
-  EXPECT_LE(sink->held_bytes(), held + 1000);
+  // (a body being built may count one message twice for a moment: a few KB, not 200 of them)
+  EXPECT_LE(sink->held_bytes(), held + 10'000);
   EXPECT_GE(sink->held_bytes(), 200 * 1000);
   ASSERT_TRUE(d.run(seconds(20)));
   EXPECT_EQ(sink->held_bytes(), 0);
