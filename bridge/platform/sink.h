@@ -29,13 +29,14 @@
 // has waited batch.linger_ms, or at flush(). A message that cannot fit in a request on its own is
 // rejected (dead-lettered as platform-too-large) without being sent.
 //
-// Failures (classify.h decides the action): a 413 halves the inlet's request cap and resends; a
-// 413 for ONE message under Platform's 1,000,000 bytes is a body limit in the path (a proxy):
-// retried, counted, alerting, never dead-lettered. A whole request Platform refuses (400-class) is
-// bisected until the refused messages are alone; only they are dead-lettered. A per-message 500 is
-// retried for sink.platform.message_retry_window_ms from its first failure, then dead-lettered
-// (platform-failed). The dead-letter breaker (breaker.h) turns would-be dead letters into retries
-// while Platform refuses most of what it is sent.
+// Failures (classify.h decides the action): a 413 halves the inlet's request cap (restored a minute
+// after the last 413) and resends; a 413 for ONE message under Platform's 1,000,000 bytes is a body
+// limit in the path (a proxy): retried, counted, alerting, never dead-lettered. A whole request
+// Platform refuses as a client error (platform-rejected: 400, 422, 501, …; a 404 names a wrong
+// inlet and is not bisected) is bisected until the refused messages are alone; only they are
+// dead-lettered. A per-message 500 is retried for sink.platform.message_retry_window_ms from its
+// first failure, then dead-lettered (platform-failed). The dead-letter breaker (breaker.h) turns
+// would-be dead letters into retries while Platform refuses most of what it is sent.
 //
 // Revocation: release() drops the queued messages of the partitions (no outcome), starts nothing
 // more for them, and waits until no request carrying them is in flight, within its deadline.
