@@ -562,7 +562,7 @@ void read_ims(const YAML::Node& node, ImsConfig& ims, bool required, Diagnostics
 void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, Diagnostics& d) {
   Section sec(node, "sink.platform", d,
               {"inlets", "ims_org_id", "source_name", "ims", "batch", "http", "retry_after_max_ms",
-               "max_message_retries", "rate_limit"});
+               "message_retry_window_ms", "max_message_retries", "breaker", "rate_limit"});
   const YAML::Node inlets = sec.get("inlets");
   if (inlets.IsDefined() && !inlets.IsNull() && !inlets.IsMap()) {
     d.error(inlets, fmt::format("sink.platform.inlets must be a map of name -> inlet, not {}",
@@ -614,17 +614,42 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
 
   Section http(sec.get("http"), "sink.platform.http", d,
                {"concurrency", "connect_timeout_ms", "timeout_ms", "proxy", "tls_verify", "ca_file",
-                "http2"});
+                "http2", "low_speed_limit_bytes", "low_speed_time_ms"});
   http.integer("concurrency", p.concurrency, 1);
   http.millis("connect_timeout_ms", p.connect_timeout);
   http.millis("timeout_ms", p.request_timeout);
+  http.integer("low_speed_limit_bytes", p.low_speed_limit, 0);
+  http.millis("low_speed_time_ms", p.low_speed_time, 1000);
   http.str("proxy", p.proxy);
   http.boolean("tls_verify", p.tls_verify);
   http.str("ca_file", p.ca_file);
   http.boolean("http2", p.http2);
 
   sec.millis("retry_after_max_ms", p.retry_after_max, 0);
-  sec.integer("max_message_retries", p.max_message_retries, 0);
+  sec.millis("message_retry_window_ms", p.message_retry_window, 0);
+  if (sec.has("max_message_retries")) {
+    d.error(sec.get("max_message_retries"),
+            "sink.platform.max_message_retries was replaced by message_retry_window_ms (how "
+            "long a message Platform answers 500 for is retried; default 900000 = 15 minutes)");
+  }
+  Section breaker(sec.get("breaker"), "sink.platform.breaker", d,
+                  {"window_ms", "min_messages", "max_dead_letter_ratio", "cooldown_ms"});
+  breaker.millis("window_ms", p.breaker.window);
+  breaker.integer("min_messages", p.breaker.min_messages, 1);
+  breaker.millis("cooldown_ms", p.breaker.cooldown);
+  if (std::string ratio; breaker.str("max_dead_letter_ratio", ratio)) {
+    double v = 0;
+    const auto* end = ratio.data() + ratio.size();
+    const auto [ptr, ec] = std::from_chars(ratio.data(), end, v);
+    if (ec != std::errc() || ptr != end || !(v > 0) || v > 1) {
+      d.error(breaker.get("max_dead_letter_ratio"),
+              fmt::format("sink.platform.breaker.max_dead_letter_ratio must be a number in "
+                          "(0, 1]; 1 turns the breaker off (got '{}')",
+                          ratio));
+    } else {
+      p.breaker.max_dead_letter_ratio = v;
+    }
+  }
   Section rate(sec.get("rate_limit"), "sink.platform.rate_limit", d,
                {"requests_per_second", "messages_per_second"});
   rate.integer("requests_per_second", p.requests_per_second, 0);

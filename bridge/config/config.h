@@ -130,15 +130,28 @@ struct PlatformSinkConfig {
   std::chrono::milliseconds linger{20};  // wait this long for a fuller batch
   std::int64_t concurrency = 8;          // requests in flight
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds request_timeout{60000};
+  // Whole request, connect included. Platform answers a batch in well under a second; 30 s
+  // leaves room for a slow network while a hung request gives its partitions back in time.
+  std::chrono::milliseconds request_timeout{30000};
+  // A request moving fewer than low_speed_limit bytes/s for low_speed_time is abandoned (a
+  // stalled connection), whatever is left of request_timeout.
+  std::int64_t low_speed_limit = 1;
+  std::chrono::milliseconds low_speed_time{15000};
   std::string proxy;  // libcurl proxy URL; "" = libcurl's environment (https_proxy, no_proxy)
   bool tls_verify = true;
   std::string ca_file;  // extra CA bundle
   bool http2 = true;    // negotiate HTTP/2 over TLS when the server offers it
   std::chrono::milliseconds retry_after_max{60000};  // Retry-After above this is capped
-  // A message Platform answers 500 for more often than this is dead-lettered (platform-failed);
-  // 429/503 ("come back later") are retried without limit.
-  std::int64_t max_message_retries = 10;
+  // A message Platform keeps answering 500 for is retried for this long from its first 500,
+  // then dead-lettered (platform-failed); 429/503 ("come back later") are retried without limit.
+  std::chrono::milliseconds message_retry_window{15 * 60 * 1000};
+  // The dead-letter circuit breaker (bridge/platform/breaker.h), per inlet.
+  struct Breaker {
+    std::chrono::milliseconds window{60000};
+    std::int64_t min_messages = 100;
+    double max_dead_letter_ratio = 0.5;
+    std::chrono::milliseconds cooldown{30000};
+  } breaker;
   // Client-side limits per inlet; defaults are Platform's documented guardrails (section 1.10).
   std::int64_t requests_per_second = 1000;
   std::int64_t messages_per_second = 10000;

@@ -11,7 +11,8 @@ namespace bridge::emulator {
 namespace {
 
 constexpr std::string_view kFaultKeys =
-    "fail_rate, retry_after, latency_ms, hang_rate, reset_rate, message_fail_rate, storm_ms";
+    "fail_rate, retry_after, latency_ms, hang_rate, reset_rate, message_fail_rate, storm_ms, "
+    "reject_containing, hang_containing";
 
 tl::unexpected<core::Error> bad(std::string code, std::string message) {
   return core::fail(core::ErrorKind::permanent, std::move(code), std::move(message));
@@ -148,7 +149,12 @@ std::string faults_json(const Faults& f) {
                  ",\"latency_ms\":{},\"hang_rate\":{},\"reset_rate\":{},\"message_fail_rate\":",
                  f.latency.count(), f.hang_rate, f.reset_rate);
   append_rates(out, f.message_fail_rate);
-  fmt::format_to(std::back_inserter(out), ",\"storm_ms\":{}}}", f.storm.count());
+  fmt::format_to(std::back_inserter(out), ",\"storm_ms\":{}", f.storm.count());
+  out += ",\"reject_containing\":";
+  append_json_string(out, f.reject_containing);
+  out += ",\"hang_containing\":";
+  append_json_string(out, f.hang_containing);
+  out += "}";
   return out;
 }
 
@@ -188,6 +194,13 @@ core::Result<Faults> parse_faults_json(std::string_view json) {
       read_rate(key, field.value, faults.hang_rate, problems);
     } else if (key == "reset_rate") {
       read_rate(key, field.value, faults.reset_rate, problems);
+    } else if (key == "reject_containing" || key == "hang_containing") {
+      std::string_view text;
+      if (field.value.get_string().get(text)) {
+        problems.push_back(fmt::format("{}: expected a string", key));
+      } else {
+        (key == "reject_containing" ? faults.reject_containing : faults.hang_containing) = text;
+      }
     } else {
       problems.push_back(fmt::format("unknown key '{}' (known: {})", key, kFaultKeys));
     }

@@ -124,6 +124,12 @@ int main(int argc, char** argv) {
   cli.add_option("--message-fail", message_fail,
                  "STATUS=RATE: fail that share of otherwise valid messages inside a 207 "
                  "(repeatable), e.g. --message-fail 400=0.01 --message-fail 503=0.001");
+  cli.add_option("--reject-request-containing", options.faults.reject_containing,
+                 "Answer 400 to every collection request whose body contains TEXT")
+      ->type_name("TEXT");
+  cli.add_option("--hang-request-containing", options.faults.hang_containing,
+                 "Never answer a collection request whose body contains TEXT")
+      ->type_name("TEXT");
   cli.add_option("--storm-ms", storm_ms,
                  "Answer every collection request 429 (+Retry-After) for this long after start")
       ->check(CLI::NonNegativeNumber);

@@ -556,7 +556,7 @@ struct Server::Impl {
       stats.max_request_bytes_seen = std::max<std::uint64_t>(stats.max_request_bytes_seen,
                                                              std::max(req.received, req.declared));
     }
-    const Decision d = decide();
+    const Decision d = decide(req.worker->body);
     int status = 0;
     MHD_Response* response = nullptr;
     if (req.too_large) {
@@ -600,10 +600,18 @@ struct Server::Impl {
     return send(conn, status, response);
   }
 
-  Decision decide() {
+  Decision decide(std::string_view body) {
     std::lock_guard lock(faults_mu);
     Decision d;
     d.latency = faults.latency;
+    if (!faults.hang_containing.empty() && body.find(faults.hang_containing) != body.npos) {
+      d.hang = true;
+      return d;
+    }
+    if (!faults.reject_containing.empty() && body.find(faults.reject_containing) != body.npos) {
+      d.status = 400;
+      return d;
+    }
     if (Clock::now() < storm_until) {
       d.status = 429;
       d.retry_after = faults.retry_after.value_or("1");

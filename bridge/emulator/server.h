@@ -32,6 +32,11 @@ struct Faults {
   std::map<int, double> message_fail_rate;  // per-message failure probability inside a 207
   std::chrono::milliseconds storm{0};       // when > 0: answer EVERY collection request with 429
                                             // (+Retry-After) until now + storm
+  // A collection request whose body contains this text (non-empty) is answered 400 as a whole,
+  // as Platform does for a batch it cannot read; the rest of the faults apply to other requests.
+  std::string reject_containing;
+  // A collection request whose body contains this text (non-empty) is never answered.
+  std::string hang_containing;
 };
 
 struct Options {

@@ -70,7 +70,22 @@ PlatformMetrics::PlatformMetrics(prometheus::Registry& r)
                        .Help("1 while an inlet cannot authenticate: Platform refuses even a "
                              "freshly refreshed token, or IMS gives none; the partitions retry "
                              "with backoff, nothing is dropped")
-                       .Register(r)) {}
+                       .Register(r)),
+      breaker_open(prometheus::BuildGauge()
+                       .Name("capillary_bridge_platform_breaker_open")
+                       .Help("1 while the inlet's dead-letter circuit breaker is open: Platform "
+                             "refused too many messages in the window, so refusals are retried "
+                             "(partitions pause) instead of dead-lettered")
+                       .Register(r)),
+      body_limit_refusals(counter_family(
+          r, "capillary_bridge_platform_body_limit_refusals_total",
+          "413 answers to requests holding a single message under Platform's 1 MB limit: a "
+          "proxy's body limit, retried, never dead-lettered")),
+      body_limit_failing(prometheus::BuildGauge()
+                             .Name("capillary_bridge_platform_body_limit_failing")
+                             .Help("1 from a 413 for a single message under 1 MB until a request "
+                                   "on the inlet is accepted")
+                             .Register(r)) {}
 
 Metrics::Metrics()
     : rebalance_family_(counter_family(*registry_, "capillary_bridge_rebalances_total",

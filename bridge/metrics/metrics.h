@@ -32,8 +32,9 @@ struct PlatformMetrics {
   prometheus::Family<prometheus::Counter>&
       requests;  // {inlet, status}: HTTP code or timeout/connection
   prometheus::Family<prometheus::Counter>&
-      messages;  // {inlet, outcome}: accepted/rejected/retry/too_large
-  prometheus::Family<prometheus::Counter>& resends;  // {reason}: split, reauth (inside the sink)
+      messages;  // {inlet, outcome}: accepted/rejected/retry/too_large/resent_after_accept
+  prometheus::Family<prometheus::Counter>&
+      resends;  // {reason}: split, reauth, bisect (inside the sink)
   prometheus::Family<prometheus::Counter>& token_refreshes;   // {result}: ok, error
   prometheus::Family<prometheus::Counter>& rate_limit_waits;  // {limit}: requests, messages
   prometheus::Histogram& batch_messages;
@@ -43,6 +44,12 @@ struct PlatformMetrics {
   prometheus::Gauge& token_expiry_timestamp;  // unix seconds; 0 = no token
   // {inlet}: 1 while Platform refuses a freshly refreshed token, or no token could be had.
   prometheus::Family<prometheus::Gauge>& auth_failing;
+  // {inlet}: 1 while the dead-letter circuit breaker holds would-be dead letters back as retries.
+  prometheus::Family<prometheus::Gauge>& breaker_open;
+  // {inlet}: 413s for requests holding one message under Platform's 1 MB (a proxy's body limit).
+  prometheus::Family<prometheus::Counter>& body_limit_refusals;
+  // {inlet}: 1 from such a 413 until a request on the inlet is accepted.
+  prometheus::Family<prometheus::Gauge>& body_limit_failing;
 };
 
 class Metrics {

@@ -7,21 +7,42 @@
 // talks to IMS. They meet in two mutex-guarded hand-over queues (incoming messages, finished
 // outcomes) and the worker is woken with curl_multi_wakeup.
 //
-// Order: a source partition has at most one request in flight. A retryable failure answers
-// `retry` for the failed messages and for every later message of that partition the sink holds,
-// and any message of the same send epoch that arrives before the pipeline re-sends is answered
-// `retry` too (the partition's "barrier", lifted by the re-send's newer epoch). So a whole-request
-// failure never lets a later record reach Platform ahead of an earlier one. Inside one request
-// Platform judges each message on its own (a 207 may accept some and not others; those accepted
-// are delivered and never resent, reference section 1.8), so a request carries at most one
-// message per (partition, record key, target): a customer's later record never overtakes an
-// earlier one for the same dataset. Records of different keys in one partition may.
+// Order (the exact guarantee): for each ordering key within a source partition
+// (sink::Message::order_key; empty: the partition is one key), the LAST copy Platform receives of
+// each message is in offset order. A partition has at most one request in flight, and consecutive
+// messages of one key may share it. Platform judges each message of a 207 on its own, so only a
+// per-message 429/5xx (or other retryable verdict) inside a 207 can make Platform see an earlier
+// copy of a later message first: walking the request in order, once a message of key K is
+// answered `retry`, every later message of K in that request is answered `retry` too even when
+// Platform took it (counted as messages{outcome="resent_after_accept"}), and every later message
+// of the partition still queued here is answered `retry`; the pipeline re-sends them in offset
+// order after the failed one. Any message of the same send epoch arriving before the re-send is
+// answered `retry` too (the partition's "barrier", lifted by the re-send's newer epoch).
+// Whole-request failures deliver nothing, so they never reorder.
 //
-// Batching: a request takes the waiting messages of every idle partition for one inlet, up to
-// batch.max_bytes (the whole body) and batch.max_messages; it leaves when full, when its oldest
-// message has waited batch.linger_ms, or at flush(). A message that cannot fit in a request on its
-// own is rejected (dead-lettered as platform-too-large) without being sent. A 413 halves the
-// inlet's request cap and resends.
+// Batching: a request takes the waiting messages of idle partitions for one inlet, up to
+// batch.max_bytes (the whole body) and batch.max_messages, and at most
+// ceil(partitions with work / http.concurrency) partitions, so one hung request holds only its
+// share of them. A partition that had per-message retries in a 207 takes half as many messages
+// in its next request (doubling back after clean answers), so fewer accepted messages are held back
+// and sent again while Platform fails some messages. It leaves when full, when its oldest message
+// has waited batch.linger_ms, or at flush(). A message that cannot fit in a request on its own is
+// rejected (dead-lettered as platform-too-large) without being sent.
+//
+// Failures (classify.h decides the action): a 413 halves the inlet's request cap (restored a minute
+// after the last 413) and resends; a 413 for ONE message under Platform's 1,000,000 bytes is a body
+// limit in the path (a proxy): retried, counted, alerting, never dead-lettered. A whole request
+// Platform refuses as a client error (platform-rejected: 400, 422, 501, …; a 404 names a wrong
+// inlet and is not bisected) is bisected until the refused messages are alone; only they are
+// dead-lettered. A per-message 500 is retried for sink.platform.message_retry_window_ms from its
+// first failure, then dead-lettered (platform-failed). The dead-letter breaker (breaker.h) turns
+// would-be dead letters into retries while Platform refuses most of what it is sent.
+//
+// Revocation: release() drops the queued messages of the partitions (no outcome), starts nothing
+// more for them, and waits until no request carrying them is in flight, within its deadline.
+//
+// Memory: held_bytes() counts queued messages and request bodies; a message's bytes live in one
+// place at a time (its queue entry, or the body of the request carrying it).
 
 #include <atomic>
 #include <chrono>
@@ -60,6 +81,7 @@ class PlatformSink final : public sink::Sink {
   [[nodiscard]] bool ready() const override;
   [[nodiscard]] bool release(std::span<const sink::PartitionRef> partitions,
                              std::chrono::milliseconds deadline) override;
+  [[nodiscard]] std::int64_t held_bytes() const override;
 
  private:
   PlatformSink(const config::PlatformSinkConfig& cfg, metrics::Metrics& metrics);

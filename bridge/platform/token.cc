@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <random>
 
+#include "bridge/core/fatal.h"
 #include "bridge/platform/response.h"
 
 namespace bridge::platform {
@@ -131,7 +132,16 @@ TokenSource::TokenSource(const config::ImsConfig& ims, const config::PlatformSin
       ca_file_(http.ca_file),
       connect_timeout_(http.connect_timeout),
       metrics_(metrics),
-      thread_([this] { run(); }) {}
+      auth_failing_([&] {
+        std::vector<prometheus::Gauge*> gauges;
+        for (const auto& inlet : http.inlets) {
+          if (inlet.authenticated) {
+            gauges.push_back(&metrics.auth_failing.Add({{"inlet", inlet.name}}));
+          }
+        }
+        return gauges;
+      }()),
+      thread_([this] { core::run_guarded("platform-token", [this] { run(); }); }) {}
 
 TokenSource::~TokenSource() {
   stopping_.store(true, std::memory_order_relaxed);
@@ -214,6 +224,12 @@ void TokenSource::run() {
     } else {
       last_error_ = issued.error().message;
       metrics_.token_refreshes.Add({{"result", "error"}}).Increment();
+      if (issued.error().code == "ims-refused") {
+        // Wrong client id or secret: every authenticated inlet is failing, traffic or not.
+        for (prometheus::Gauge* failing : auth_failing_) {
+          failing->Set(1);
+        }
+      }
       const auto cap = std::min<std::int64_t>(30'000, 1000LL << std::min(failures++, 5));
       std::uniform_int_distribution<std::int64_t> jitter(0, cap);
       next = Clock::now() + milliseconds(jitter(rng));
@@ -278,8 +294,9 @@ core::Result<IssuedToken> TokenSource::fetch() {
   if (status != 200) {
     // IMS error bodies name the problem (invalid_client, invalid_scope); they carry no secret,
     // and error_message() bounds what is quoted.
+    // 4xx: IMS refuses these credentials (invalid_client, invalid_scope); else it is unwell.
     return core::fail(
-        core::ErrorKind::retry, "ims-refused",
+        core::ErrorKind::retry, status >= 400 && status < 500 ? "ims-refused" : "ims-unavailable",
         fmt::format("HTTP {} from {}: {}", status, ims_.token_url, error_message(body)));
   }
   return parse_token_response(body, ims_.expires_in_unit, ims_.token_url);

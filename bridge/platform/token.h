@@ -21,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "bridge/config/config.h"
 #include "bridge/core/result.h"
@@ -75,6 +76,9 @@ class TokenSource {
   const std::string ca_file_;
   const std::chrono::milliseconds connect_timeout_;
   metrics::PlatformMetrics& metrics_;
+  // capillary_bridge_platform_auth_failing of the authenticated inlets: raised when IMS refuses
+  // the credentials (the sink lowers it when Platform accepts a request).
+  const std::vector<prometheus::Gauge*> auth_failing_;
 
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;

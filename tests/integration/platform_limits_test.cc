@@ -17,6 +17,8 @@
 #include <cctype>
 #include <csignal>
 #include <iostream>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "tests/harness/emulator.h"
@@ -241,6 +243,37 @@ TEST_F(PlatformLimitsTest, MessageOverOneMegabyteIsDeadLetteredWithoutBeingSent)
   EXPECT_EQ(stats.unique_ids, 100U);
   EXPECT_LT(stats.max_request_bytes_seen, 1'000'000U) << "the oversized message was sent";
   EXPECT_EQ(stats.status(413), 0U);
+}
+
+// Platform answers 400 to a whole request holding a message it cannot read. The sink bisects
+// the request until the offending messages are alone: only they are dead-lettered (before, the
+// whole batch was, ~290 good events per 400).
+TEST_F(PlatformLimitsTest, WholeRequest400sAreBisectedSoOnlyThePoisonIsDeadLettered) {
+  std::vector<std::string> values;
+  std::set<std::string> poison;
+  for (int i = 0; i < 600; ++i) {
+    const bool bad = i % 200 == 77;
+    const std::string id = fmt::format("{}-{:03}", bad ? "POISON" : "s", i);
+    if (bad) {
+      poison.insert(id);
+    }
+    values.push_back(make_capillary_event(id, static_cast<std::uint64_t>(i)));
+  }
+  produce(3, values);
+  start_emulator({.args = {"--reject-request-containing", "POISON"}});
+  start_bridge(platform_sink_for(*emulator_));
+  const bool settled = wait_settled(seconds(90));
+  const double bisects = metric("capillary_bridge_platform_resends_total", {{"reason", "bisect"}});
+  finish(settled);
+  std::set<std::string> dead;
+  for (const DeadLetterRecord& letter : tracker_->dead_letters()) {
+    dead.insert(letter.event_id);
+    EXPECT_EQ(letter.reason, "platform-rejected") << letter.event_id;
+  }
+  EXPECT_EQ(dead, poison);
+  EXPECT_EQ(emulator_->stats().unique_ids, 600U - poison.size());
+  EXPECT_GE(bisects, 1.0);
+  EXPECT_GE(emulator_->stats().status(400), poison.size());
 }
 
 // One partition, so every request is that partition's: after a 503 with Retry-After: 3 the next

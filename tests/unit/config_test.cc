@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -203,6 +204,56 @@ routes:
             std::string::npos)
       << out;
   EXPECT_EQ(out.find("inline-secret"), std::string::npos) << out;
+}
+
+TEST(Config, PlatformRetryWindowBreakerAndTimeouts) {
+  const std::string head = std::string(kMinimal) + R"(targets:
+  default: {dataset_id: 6553f0a1b2c3d4e5f6a7b802, schema_ref: "https://ns.adobe.com/acme/s"}
+sink:
+  type: platform
+  platform:
+    inlets:
+      default: {url: "https://dcs.adobedc.net/collection/abc", authenticated: false}
+)";
+  const auto defaults = load_string(head, "p.yaml");
+  ASSERT_TRUE(defaults.diagnostics.ok()) << render(defaults);
+  const auto& d = defaults.config.sink.platform;
+  EXPECT_EQ(d.message_retry_window, std::chrono::minutes(15));
+  EXPECT_EQ(d.request_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(d.low_speed_limit, 1);
+  EXPECT_EQ(d.low_speed_time, std::chrono::seconds(15));
+  EXPECT_EQ(d.breaker.window, std::chrono::seconds(60));
+  EXPECT_EQ(d.breaker.min_messages, 100);
+  EXPECT_DOUBLE_EQ(d.breaker.max_dead_letter_ratio, 0.5);
+
+  const auto set = load_string(head + R"(    message_retry_window_ms: 60000
+    breaker: {window_ms: 10000, min_messages: 5, max_dead_letter_ratio: 0.25, cooldown_ms: 1000}
+    http: {low_speed_limit_bytes: 100, low_speed_time_ms: 5000}
+)",
+                               "p.yaml");
+  ASSERT_TRUE(set.diagnostics.ok()) << render(set);
+  const auto& p = set.config.sink.platform;
+  EXPECT_EQ(p.message_retry_window, std::chrono::minutes(1));
+  EXPECT_EQ(p.breaker.window, std::chrono::seconds(10));
+  EXPECT_EQ(p.breaker.min_messages, 5);
+  EXPECT_DOUBLE_EQ(p.breaker.max_dead_letter_ratio, 0.25);
+  EXPECT_EQ(p.breaker.cooldown, std::chrono::seconds(1));
+  EXPECT_EQ(p.low_speed_limit, 100);
+  EXPECT_EQ(p.low_speed_time, std::chrono::seconds(5));
+
+  const auto bad = load_string(head + R"(    max_message_retries: 10
+    breaker: {max_dead_letter_ratio: 1.5}
+)",
+                               "p.yaml");
+  const std::string out = render(bad);
+  EXPECT_NE(out.find("p.yaml:14:26: sink.platform.max_message_retries was replaced by "
+                     "message_retry_window_ms"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("p.yaml:15:38: sink.platform.breaker.max_dead_letter_ratio must be a "
+                     "number in (0, 1]"),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bridge/platform/batch.h"
+#include "bridge/platform/breaker.h"
 #include "bridge/platform/classify.h"
 #include "bridge/platform/rate_limiter.h"
 #include "bridge/platform/response.h"
@@ -567,6 +569,156 @@ TEST(TokenBucket, LongRunRateMatchesTheConfiguredRate) {
   EXPECT_NEAR(simulated_rate(3.3, 1, 1, 0ns), 3.3, 0.033) << "requests/s, burst 1";
   EXPECT_NEAR(simulated_rate(900, 100, 1, 7ms), 900, 9) << "caller polls on its own tick";
   EXPECT_NEAR(simulated_rate(10, 5, 20, 0ns), 10, 0.1) << "every take in debt";
+}
+
+// Dead-letter breaker: simulated time only.
+
+BreakerSettings breaker_settings() {
+  return {std::chrono::seconds(60), 10, 0.5, std::chrono::seconds(30)};
+}
+
+TEST(Breaker, OpensOnlyWithEnoughMessagesAndMoreThanTheRatio) {
+  Breaker b(breaker_settings());
+  const auto t0 = Breaker::Clock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 9; ++i) {
+    b.record(true, t0);
+  }
+  EXPECT_FALSE(b.open());  // 9 < min_messages
+  b.record(false, t0);
+  EXPECT_TRUE(b.open());  // 9 of 10
+  Breaker exactly(breaker_settings());
+  for (int i = 0; i < 5; ++i) {
+    exactly.record(true, t0);
+    exactly.record(false, t0);
+  }
+  EXPECT_FALSE(exactly.open());  // 5 of 10 is not more than half
+  exactly.record(true, t0);
+  EXPECT_TRUE(exactly.open());  // 6 of 11
+  EXPECT_EQ(exactly.take_change(), 1);
+  EXPECT_EQ(exactly.take_change(), 0);
+}
+
+TEST(Breaker, OldAnswersLeaveTheWindow) {
+  Breaker b(breaker_settings());
+  const auto t0 = Breaker::Clock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 9; ++i) {
+    b.record(true, t0);
+  }
+  // A minute later the nine refusals have left the window: ten good answers keep it closed.
+  for (int i = 0; i < 10; ++i) {
+    b.record(false, t0 + std::chrono::seconds(61));
+  }
+  EXPECT_FALSE(b.open());
+}
+
+TEST(Breaker, CoolsDownThenAProbeDecides) {
+  Breaker b(breaker_settings());
+  const auto t0 = Breaker::Clock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 10; ++i) {
+    b.record(true, t0);
+  }
+  ASSERT_TRUE(b.open());
+  EXPECT_TRUE(b.holding(t0 + std::chrono::seconds(29)));
+  b.probe(0, 5, t0 + std::chrono::seconds(29));  // during the cool-down: ignored
+  EXPECT_TRUE(b.open());
+  const auto t1 = t0 + std::chrono::seconds(31);
+  EXPECT_FALSE(b.holding(t1));
+  b.probe(4, 5, t1);  // still refused: another cool-down
+  EXPECT_TRUE(b.open());
+  EXPECT_TRUE(b.holding(t1 + std::chrono::seconds(29)));
+  const auto t2 = t1 + std::chrono::seconds(31);
+  b.probe(1, 5, t2);
+  EXPECT_FALSE(b.open());
+  EXPECT_EQ(b.take_change(), 0);  // opened and closed between two looks: no change to report
+  // Closed with an empty window: it takes min_messages again to open.
+  for (int i = 0; i < 9; ++i) {
+    b.record(true, t2);
+  }
+  EXPECT_FALSE(b.open());
+}
+
+// Batch planner.
+
+std::vector<PartitionQueue> queues(std::size_t partitions, std::size_t messages,
+                                   std::size_t bytes = 10) {
+  std::vector<PartitionQueue> out(partitions);
+  for (std::size_t p = 0; p < partitions; ++p) {
+    for (std::size_t i = 0; i < messages; ++i) {
+      Item item;
+      item.partition = static_cast<std::uint32_t>(p);
+      item.offset = static_cast<std::int64_t>(i);
+      item.message.assign(bytes, 'x');
+      out[p].queue.push_back(std::move(item));
+    }
+  }
+  return out;
+}
+
+TEST(BatchPlan, PartitionsAreSpreadOverTheConnections) {
+  auto parts = queues(6, 10);
+  BatchPlan plan;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 2}, plan);
+  ASSERT_EQ(plan.takes.size(), 3U);  // ceil(6 / 2)
+  EXPECT_EQ(plan.takes[0], (std::pair<std::uint32_t, std::size_t>{0, 10}));
+  EXPECT_EQ(plan.count, 30U);
+  EXPECT_FALSE(plan.full);
+  // Partitions in flight still count as having work: the next request takes the other three.
+  for (const auto& [pid, take] : plan.takes) {
+    parts[pid].busy = true;
+  }
+  plan_batch(parts, 1, {0, 1'000'000, 500, 2}, plan);
+  ASSERT_EQ(plan.takes.size(), 3U);
+  EXPECT_EQ(plan.takes[0].first, 3U);
+  // With as many connections as partitions, one partition per request.
+  auto eight = queues(6, 10);
+  plan_batch(eight, 0, {0, 1'000'000, 500, 8}, plan);
+  EXPECT_EQ(plan.takes.size(), 1U);
+}
+
+TEST(BatchPlan, BytesMessagesAndBisectLimits) {
+  auto parts = queues(1, 100, 100);
+  BatchPlan plan;
+  // 15 framing + 100 + 9 * 101 = 1024 bytes for ten messages.
+  plan_batch(parts, 0, {0, 1024, 500, 1}, plan);
+  EXPECT_EQ(plan.count, 10U);
+  EXPECT_EQ(plan.bytes, 1024U);
+  EXPECT_TRUE(plan.full);
+  plan_batch(parts, 0, {0, 1'000'000, 7, 1}, plan);
+  EXPECT_EQ(plan.count, 7U);
+  EXPECT_TRUE(plan.full);
+  // A message being bisected limits the whole request, wherever it sits.
+  parts[0].queue[3].max_batch = 2;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 1}, plan);
+  EXPECT_EQ(plan.count, 3U);  // 0, 1, 2: taking 3 would make a request of 4 > 2
+  parts[0].queue[0].max_batch = 2;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 1}, plan);
+  EXPECT_EQ(plan.count, 2U);
+}
+
+TEST(BatchPlan, APartitionsTakeLimitCapsOnlyItsOwnMessages) {
+  auto parts = queues(2, 10);
+  parts[0].take_limit = 3;
+  BatchPlan plan;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 1}, plan);
+  ASSERT_EQ(plan.takes.size(), 2U);
+  EXPECT_EQ(plan.takes[0], (std::pair<std::uint32_t, std::size_t>{0, 3}));
+  EXPECT_EQ(plan.takes[1], (std::pair<std::uint32_t, std::size_t>{1, 10}));
+  EXPECT_FALSE(plan.full);
+}
+
+TEST(BatchPlan, OnlyIdlePartitionsOfTheInletAndOnlyItsLeadingMessages) {
+  auto parts = queues(3, 4);
+  parts[0].busy = true;
+  parts[1].queue[2].inlet = 1;  // the inlet changes after two messages
+  parts[2].queue[0].inlet = 1;
+  BatchPlan plan;
+  plan_batch(parts, 0, {0, 1'000'000, 500, 1}, plan);
+  ASSERT_EQ(plan.takes.size(), 1U);
+  EXPECT_EQ(plan.takes[0], (std::pair<std::uint32_t, std::size_t>{1, 2}));
+  EXPECT_FALSE(plan.full);
+  plan_batch(parts, 0, {1, 1'000'000, 500, 1}, plan);
+  ASSERT_EQ(plan.takes.size(), 1U);
+  EXPECT_EQ(plan.takes[0], (std::pair<std::uint32_t, std::size_t>{2, 1}));
 }
 
 }  // namespace
