@@ -11,7 +11,8 @@ namespace bridge::emulator {
 namespace {
 
 constexpr std::string_view kFaultKeys =
-    "fail_rate, retry_after, latency_ms, hang_rate, reset_rate, message_fail_rate, storm_ms";
+    "fail_rate, retry_after, latency_ms, hang_rate, reset_rate, message_fail_rate, storm_ms, "
+    "body_limit_bytes";
 
 tl::unexpected<core::Error> bad(std::string code, std::string message) {
   return core::fail(core::ErrorKind::permanent, std::move(code), std::move(message));
@@ -148,7 +149,8 @@ std::string faults_json(const Faults& f) {
                  ",\"latency_ms\":{},\"hang_rate\":{},\"reset_rate\":{},\"message_fail_rate\":",
                  f.latency.count(), f.hang_rate, f.reset_rate);
   append_rates(out, f.message_fail_rate);
-  fmt::format_to(std::back_inserter(out), ",\"storm_ms\":{}}}", f.storm.count());
+  fmt::format_to(std::back_inserter(out), ",\"storm_ms\":{},\"body_limit_bytes\":{}}}",
+                 f.storm.count(), f.body_limit_bytes);
   return out;
 }
 
@@ -188,6 +190,13 @@ core::Result<Faults> parse_faults_json(std::string_view json) {
       read_rate(key, field.value, faults.hang_rate, problems);
     } else if (key == "reset_rate") {
       read_rate(key, field.value, faults.reset_rate, problems);
+    } else if (key == "body_limit_bytes") {
+      std::int64_t bytes = 0;
+      if (!field.value.get_int64().get(bytes) && bytes >= 0) {
+        faults.body_limit_bytes = static_cast<std::size_t>(bytes);
+      } else {
+        problems.emplace_back("body_limit_bytes: expected a byte count >= 0 (0 = no limit)");
+      }
     } else {
       problems.push_back(fmt::format("unknown key '{}' (known: {})", key, kFaultKeys));
     }

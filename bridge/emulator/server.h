@@ -32,6 +32,9 @@ struct Faults {
   std::map<int, double> message_fail_rate;  // per-message failure probability inside a 207
   std::chrono::milliseconds storm{0};       // when > 0: answer EVERY collection request with 429
                                             // (+Retry-After) until now + storm
+  // When > 0: a proxy's body limit in front of Platform, lower than Options::max_request_bytes;
+  // larger collection requests get 413 like any body over the limit.
+  std::size_t body_limit_bytes = 0;
 };
 
 struct Options {
