@@ -310,6 +310,26 @@ Row Run::finish() {
   if (!producer_error_.empty()) {
     fail("producing failed: " + producer_error_);
   }
+  if (settled_after_ && !expect.exit_code && any_bridge_running()) {
+    // Everything is delivered: give the commits a fair moment to reach the high watermarks
+    // (a stuck partition never gets there; a slow commit interval does).
+    const auto hw = broker_.high_watermarks(topic_);
+    const bool committed = observe_until(
+        [&] {
+          const auto at = broker_.committed_offsets(group_, topic_);
+          for (const auto& [p, high] : hw) {
+            const auto it = at.find(p);
+            if (high > 0 && (it == at.end() || it->second < high)) {
+              return false;
+            }
+          }
+          return true;
+        },
+        seconds(30));
+    if (!committed) {
+      note("commits short of the high watermarks 30 s after everything was delivered");
+    }
+  }
   for (std::size_t i = 0; i < bridges_.size(); ++i) {
     if (bridges_[i].expected_running) {
       stop_bridge(i);
@@ -334,7 +354,8 @@ Row Run::finish() {
       const std::int64_t at = it == committed.end() ? -1 : it->second;
       if (high > 0 && at < high) {
         ++row.stuck_partitions;
-        note(fmt::format("partition {} committed at {} of {}", p, at, high));
+        note(fmt::format("partition {} committed at {} of {}", p,
+                         at < 0 ? std::string("(none)") : std::to_string(at), high));
       }
     }
     if (o.lost > 0) {
