@@ -293,14 +293,13 @@ bool Run::observe_until(const std::function<bool()>& done, milliseconds timeout)
 }
 
 bool Run::wait_settled(milliseconds timeout) {
-  const bool settled = observe_until(
+  (void)observe_until(
       [this] { return ledger_.settled() >= ledger_.records() || !any_bridge_running(); }, timeout);
-  if (ledger_.settled() >= ledger_.records() && first_start_) {
-    settled_after_ = seconds_since(*first_start_);
-    return true;
+  if (ledger_.settled() < ledger_.records() || !first_start_) {
+    return false;
   }
-  (void)settled;
-  return false;
+  settled_after_ = seconds_since(*first_start_);
+  return true;
 }
 
 Row Run::finish() {
