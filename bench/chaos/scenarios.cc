@@ -250,7 +250,7 @@ void dlq_too_small(Run& r) {
   (void)r.wait_settled(pick(r, seconds(90), seconds(30)));
 }
 
-// (g2) No dead-letter topic at all: the bridge must exit 2 at start, naming the topic.
+// (g2) No dead-letter topic at all: the bridge must exit 2 at start, naming the topic (within 20 s).
 void dlq_missing(Run& r) {
   r.expect.exit_code = 2;
   r.create_topics(2, {}, std::nullopt);
@@ -258,9 +258,9 @@ void dlq_missing(Run& r) {
   r.produce({r.bad_record("this is not json", "malformed-json")});
   r.start_emulator();
   r.add_bridge();
-  const auto st = r.wait_bridge_exit(0, seconds(30));
+  const auto st = r.wait_bridge_exit(0, seconds(20));
   if (!st) {
-    r.fail("still running 30 s after start; expected exit 2 naming the missing dead-letter topic");
+    r.fail("still running 20 s after start; expected exit 2 naming the missing dead-letter topic");
   } else if (!st->exited || st->code != 2) {
     r.fail(fmt::format("expected exit 2, got {}", harness::to_string(*st)));
   }
