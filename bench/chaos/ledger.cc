@@ -64,7 +64,7 @@ void Ledger::on_dead_letter(const harness::ConsumedMessage& letter) {
   }
 }
 
-std::size_t Ledger::order_violations(bool last_copy) const {
+std::size_t Ledger::order_violations(bool last_copy, std::vector<std::string>* examples) const {
   // The arrival position that counts for each event: its first or its last.
   std::vector<std::size_t> counted(good_.size(), SIZE_MAX);
   for (std::size_t pos = 0; pos < arrivals_.size(); ++pos) {
@@ -85,6 +85,10 @@ std::size_t Ledger::order_violations(bool last_copy) const {
     if (!first) {
       if (g.seq < it->second) {
         ++violations;
+        if (examples != nullptr && examples->size() < 3) {
+          examples->push_back(fmt::format("customer {}: {} (#{}) arrived at {} after #{} had",
+                                          g.customer, g.id, g.seq, pos, it->second));
+        }
       } else {
         it->second = g.seq;
       }
@@ -131,7 +135,7 @@ Outcome Ledger::outcome() const {
     }
   }
   o.order_first_copy = order_violations(false);
-  o.order_last_copy = order_violations(true);
+  o.order_last_copy = order_violations(true, &o.order_examples);
   return o;
 }
 

@@ -44,6 +44,7 @@ struct Outcome {
   // (last-copy).
   std::size_t order_first_copy = 0;
   std::size_t order_last_copy = 0;
+  std::vector<std::string> order_examples;  // the first last-copy violations, for the notes
   std::map<std::string, std::size_t> injected_by_reason;  // bad records per expected reason
 };
 
@@ -77,7 +78,9 @@ class Ledger {
     std::uint32_t dead = 0;
     std::string first_reason;  // the reason of its first dead letter
   };
-  [[nodiscard]] std::size_t order_violations(bool last_copy) const;
+  // `examples` (when given) receives the first few violations in words.
+  [[nodiscard]] std::size_t order_violations(bool last_copy,
+                                             std::vector<std::string>* examples = nullptr) const;
 
   std::vector<Good> good_;
   std::unordered_map<std::string, std::uint32_t> good_index_;

@@ -72,6 +72,8 @@ TEST(LedgerTest, AStaleCopyLandingLastIsALastCopyViolation) {
   const Outcome o = ledger.outcome();
   EXPECT_EQ(o.order_first_copy, 0U);
   EXPECT_EQ(o.order_last_copy, 1U);
+  EXPECT_EQ(o.order_examples,
+            (std::vector<std::string>{"customer 3: d0 (#0) arrived at 3 after #1 had"}));
 }
 
 TEST(LedgerTest, LostDeadLetteredBothForeignAndMisfiled) {

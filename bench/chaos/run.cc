@@ -369,8 +369,10 @@ Row Run::finish() {
     row.stuck_checked = false;
   }
   if (o.order_last_copy > 0) {
-    fail(fmt::format("{} per-customer order violation(s) taking each message's last arrival",
-                     o.order_last_copy));
+    fail(
+        fmt::format("{} per-customer order violation(s) taking each message's last arrival, "
+                    "e.g. {}",
+                    o.order_last_copy, fmt::join(o.order_examples, "; ")));
   }
   if (o.both > 0) {
     fail(fmt::format("{} event(s) both accepted and dead-lettered", o.both));

@@ -250,7 +250,8 @@ void dlq_too_small(Run& r) {
   (void)r.wait_settled(pick(r, seconds(90), seconds(30)));
 }
 
-// (g2) No dead-letter topic at all: the bridge must exit 2 at start, naming the topic (within 20 s).
+// (g2) No dead-letter topic at all: the bridge must exit 2 at start, naming the topic (within 20
+// s).
 void dlq_missing(Run& r) {
   r.expect.exit_code = 2;
   r.create_topics(2, {}, std::nullopt);
