@@ -16,7 +16,7 @@ for arg in "$@"; do
 done
 
 packages=(
-  build-essential cmake ninja-build pkg-config ccache git curl ca-certificates
+  build-essential cmake ninja-build pkg-config ccache git curl ca-certificates openssl
   librdkafka-dev libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev libmicrohttpd-dev
   libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev libexpected-dev
   rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev libvalijson-dev

@@ -9,10 +9,13 @@
 
 namespace bridge::app {
 
-// Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
+// Exit codes: 0 ok (a clean drain included), 1 runtime failure, 2 bad configuration or usage
+// (a missing dead-letter topic included), 3 stopped with records not delivered (the drain
+// deadline passed; they are redelivered from the committed offsets).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitConfig = 2;
+inline constexpr int kExitUndelivered = 3;
 
 // `capillary-bridge run -c FILE`: the service, until SIGTERM/SIGINT.
 int run(const std::string& config_path);

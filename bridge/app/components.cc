@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "bridge/core/fatal.h"
 #include "bridge/kafka/dead_letter_writer.h"
 #include "bridge/kafka/kafka_sink.h"
 #include "bridge/platform/sink.h"
@@ -69,7 +70,8 @@ std::optional<Validated> load_and_validate(const config::Loaded& loaded) {
   return Validated{loaded.config, std::move(plan)};
 }
 
-core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics) {
+core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics,
+                                         bool check_dead_letter_topic) {
   Components c;
   auto source = kafka::KafkaSource::create(cfg.kafka, metrics);
   if (!source) {
@@ -106,7 +108,7 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
     }
   }
 
-  auto dl = kafka::DeadLetterWriter::create(cfg.kafka, cfg.dead_letter);
+  auto dl = kafka::DeadLetterWriter::create(cfg.kafka, cfg.dead_letter, check_dead_letter_topic);
   if (!dl) {
     return tl::unexpected(dl.error());
   }
@@ -114,10 +116,11 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
   return c;
 }
 
-core::Result<std::unique_ptr<Service>> start_service(const Validated& validated) {
+core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
+                                                     bool check_dead_letter_topic) {
   const config::Config& cfg = validated.config;
   auto service = std::make_unique<Service>();
-  auto parts = make_components(cfg, service->metrics);
+  auto parts = make_components(cfg, service->metrics, check_dead_letter_topic);
   if (!parts) {
     return tl::unexpected(parts.error());
   }
@@ -165,20 +168,34 @@ void init_logging(const config::LogConfig& cfg) {
 
 StopSignalWatcher::StopSignalWatcher(std::function<void()> on_stop)
     : thread_([this, on_stop = std::move(on_stop)] {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGTERM);
-        const timespec tick{0, 200'000'000};
-        while (!done_.load(std::memory_order_relaxed)) {
-          const int sig = sigtimedwait(&set, nullptr, &tick);
-          if (sig == SIGINT || sig == SIGTERM) {
-            spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-            on_stop();
-            return;
-          }
-        }
+        core::run_guarded("signal-watcher", [&] { watch(on_stop); });
       }) {}
+
+void StopSignalWatcher::watch(const std::function<void()>& on_stop) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  const timespec tick{0, 200'000'000};
+  while (!done_.load(std::memory_order_relaxed)) {
+    const int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig == SIGHUP) {
+      // No live reload: configuration is read once. A hang-up drains like SIGTERM, so a
+      // supervisor restarting on HUP loses nothing and the new process reads the file.
+      spdlog::info(
+          "received SIGHUP: draining and exiting (restart to apply a changed "
+          "configuration)");
+      on_stop();
+      return;
+    }
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      on_stop();
+      return;
+    }
+  }
+}
 
 StopSignalWatcher::~StopSignalWatcher() {
   done_.store(true, std::memory_order_relaxed);
@@ -190,6 +207,7 @@ void block_stop_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 

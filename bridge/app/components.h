@@ -34,7 +34,10 @@ struct Components {
 };
 
 // Creates the Kafka consumer, the configured sink and the dead-letter producer.
-core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics);
+// `check_dead_letter_topic`: ask the cluster whether the dead-letter topic exists and how large
+// a letter may be (off for the embedded mock cluster, which cannot answer).
+core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics,
+                                         bool check_dead_letter_topic = true);
 
 // Everything `run` and `dev` start: the components, the pipeline over them and the operator
 // endpoint. Members are declared in dependency order (destroyed in reverse).
@@ -46,18 +49,20 @@ struct Service {
 };
 
 // Builds and wires a Service from a validated config; the pipeline is not running yet.
-core::Result<std::unique_ptr<Service>> start_service(const Validated& validated);
+core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
+                                                     bool check_dead_letter_topic = true);
 
 // Runs the service's pipeline until it stops by itself or SIGTERM/SIGINT asks it to drain.
 core::Result<void> run_until_stopped(Service& service);
 
 void init_logging(const config::LogConfig& cfg);
 
-// Blocks SIGINT/SIGTERM in the calling thread; call before any thread (librdkafka's included)
-// is created so that only StopSignalWatcher's thread receives them.
+// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread; call before any thread (librdkafka's
+// included) is created so that only StopSignalWatcher's thread receives them.
 void block_stop_signals();
 
-// Waits for SIGINT/SIGTERM on its own thread and calls `on_stop` once. Destruction ends the
+// Waits for SIGINT/SIGTERM/SIGHUP (all three drain and stop) on its own thread and calls
+// `on_stop` once. Destruction ends the
 // thread whether or not a signal came.
 class StopSignalWatcher {
  public:
@@ -67,6 +72,7 @@ class StopSignalWatcher {
   StopSignalWatcher& operator=(const StopSignalWatcher&) = delete;
 
  private:
+  void watch(const std::function<void()>& on_stop);
   std::atomic<bool> done_{false};
   std::thread thread_;
 };

@@ -30,14 +30,23 @@ int run(const std::string& config_path) {
   auto service = start_service(*validated);
   if (!service) {
     spdlog::critical("{}", service.error().message);
-    return kExitFailure;
+    // A problem the operator must fix before anything can run (a missing dead-letter topic).
+    return service.error().kind == core::ErrorKind::permanent ? kExitConfig : kExitFailure;
   }
   spdlog::info("metrics on http://{}/metrics", cfg.metrics.listen);
   const auto result = run_until_stopped(**service);
   const auto s = (*service)->pipeline->stats();
   spdlog::info("stopped: consumed {}, delivered {}, dead-lettered {}, filtered {}", s.consumed,
                s.delivered, s.dead_lettered, s.filtered);
-  return result ? kExitOk : kExitFailure;
+  if (!result) {
+    if (result.error().code == "drain-deadline") {
+      spdlog::warn("{}", result.error().message);
+      return kExitUndelivered;
+    }
+    spdlog::critical("exiting: {}", result.error().message);
+    return kExitFailure;
+  }
+  return kExitOk;
 }
 
 }  // namespace bridge::app

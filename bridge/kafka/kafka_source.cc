@@ -150,11 +150,12 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
     listener_->on_revoked(tps, lost);
   }
   if (!lost) {
-    // The listener stored the final positions; make them durable before the new owner starts.
-    if (auto e = rd_kafka_commit(rk, nullptr, 0);
+    // The listener stored the final positions; make them durable before the new owner starts,
+    // waiting a bounded time (the rebalance waits for us).
+    if (auto e = commit_within(kCommitTimeout);
         e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-      metrics_.commit_failures.Increment();
-      spdlog::warn("commit on revoke failed: {}", rd_kafka_err2str(e));
+      spdlog::warn("commit on revoke failed: {}; the next owner may redeliver what was settled",
+                   rd_kafka_err2str(e));
     }
   }
   for (const auto& tp : tps) {
@@ -299,8 +300,37 @@ void KafkaSource::store(const source::TopicPartition& tp, std::int64_t next_offs
   }
 }
 
+rd_kafka_resp_err_t KafkaSource::commit_within(std::chrono::milliseconds timeout) {
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_.get());
+  auto e = rd_kafka_commit_queue(rk_.get(), nullptr, queue, nullptr, nullptr);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_event_t* event = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()))) {
+      e = rd_kafka_event_error(event);
+      rd_kafka_event_destroy(event);
+    } else {
+      e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    }
+  }
+  rd_kafka_queue_destroy(queue);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    metrics_.commits.Increment();
+  } else if (e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    metrics_.commit_failures.Increment();
+  }
+  return e;
+}
+
 core::Result<void> KafkaSource::commit(bool synchronous) {
-  const auto e = rd_kafka_commit(rk_.get(), nullptr, synchronous ? 0 : 1);
+  if (synchronous) {
+    const auto e = commit_within(kCommitTimeout);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      return {};
+    }
+    return core::fail(
+        core::ErrorKind::retry, "commit",
+        fmt::format("{} (waited at most {} ms)", rd_kafka_err2str(e), kCommitTimeout.count()));
+  }
+  const auto e = rd_kafka_commit(rk_.get(), nullptr, 1);
   // Counting happens in on_commit, which librdkafka calls for synchronous commits too.
   if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET) {
     return {};

@@ -32,7 +32,9 @@ class KafkaSource final : public source::Source {
   void pause(std::span<const source::TopicPartition> partitions) override;
   void resume(std::span<const source::TopicPartition> partitions) override;
   void store(const source::TopicPartition& tp, std::int64_t next_offset) override;
+  // Synchronous commits wait at most kCommitTimeout for the coordinator's answer.
   [[nodiscard]] core::Result<void> commit(bool synchronous) override;
+  static constexpr std::chrono::milliseconds kCommitTimeout{10000};
   void close() override;
 
   // Number of partitions currently assigned (for /readyz; thread-safe).
@@ -43,6 +45,8 @@ class KafkaSource final : public source::Source {
   }
 
  private:
+  // Commits the stored offsets and waits at most `timeout` for the answer (counted in metrics).
+  rd_kafka_resp_err_t commit_within(std::chrono::milliseconds timeout);
   KafkaSource(metrics::Metrics& metrics) : metrics_(metrics) {}
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* parts, void* opaque);

@@ -54,10 +54,9 @@ rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view k
     }
   }
   const std::string topic_name(topic);
-  // A full local queue means the cluster is slow or gone: wait a little for room, then give the
-  // caller QUEUE_FULL (a retry later) instead of blocking the pipeline thread without bound.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  for (;;) {
+  // A full local queue means the cluster is slow or gone: QUEUE_FULL goes back to the caller at
+  // once (a retry after a backoff: backpressure), never a wait on the pipeline thread.
+  {
     // rd_kafka_produceva copies key and value (RD_KAFKA_MSG_F_COPY) and takes the headers on
     // success. The vu array form avoids the old-style casts inside the producev macros.
     std::array<rd_kafka_vu_t, 6> vus{};
@@ -84,10 +83,6 @@ rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view k
     if (error != nullptr) {
       err = rd_kafka_error_code(error);
       rd_kafka_error_destroy(error);
-    }
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
-      rd_kafka_poll(rk_.get(), 10);
-      continue;
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != nullptr) {
       rd_kafka_headers_destroy(hdrs);

@@ -27,9 +27,9 @@ class Producer {
                                        const std::string& brokers,
                                        const std::map<std::string, std::string>& properties);
 
-  // Enqueues a copy of the message. Waits (serving delivery reports) while the local queue is
-  // full. Errors that can never succeed for this message (too large, unknown topic at enqueue)
-  // are returned; the caller decides (sink: reject; dead letter: retry later).
+  // Enqueues a copy of the message; never waits (a full local queue is QUEUE_FULL). Errors that can
+  // never succeed for this message (too large, unknown topic at enqueue) are returned; the caller
+  // decides (sink: reject; dead letter: a reduced letter).
   [[nodiscard]] rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key,
                                             std::string_view value,
                                             std::span<const core::Header> headers,
@@ -39,6 +39,8 @@ class Producer {
   // Number of messages enqueued without a delivery report yet.
   [[nodiscard]] int outstanding() const { return rd_kafka_outq_len(rk_.get()); }
   [[nodiscard]] bool flush(std::chrono::milliseconds deadline);
+  // For admin requests on the producer's connections (the dead-letter topic check).
+  [[nodiscard]] rd_kafka_t* handle() const { return rk_.get(); }
 
  private:
   Producer() = default;

@@ -2,6 +2,7 @@
 
 #include <CivetServer.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace bridge::metrics {
 namespace {
@@ -18,8 +19,14 @@ void reply(mg_connection* conn, int status, std::string_view content_type, std::
 class MetricsHandler final : public CivetHandler {
  public:
   explicit MetricsHandler(const Metrics& metrics) : metrics_(metrics) {}
+  // civetweb's threads call this: nothing may escape (a failed scrape is not a failed process).
   bool handleGet(CivetServer*, mg_connection* conn) override {
-    reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_.expose());
+    try {
+      reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_.expose());
+    } catch (const std::exception& e) {
+      spdlog::error("/metrics failed: {}", e.what());
+      reply(conn, 500, "text/plain", "metrics unavailable\n");
+    }
     return true;
   }
 
@@ -31,7 +38,12 @@ class ProbeHandler final : public CivetHandler {
  public:
   explicit ProbeHandler(std::function<bool()> probe) : probe_(std::move(probe)) {}
   bool handleGet(CivetServer*, mg_connection* conn) override {
-    const bool ok = !probe_ || probe_();
+    bool ok = false;
+    try {
+      ok = !probe_ || probe_();
+    } catch (const std::exception& e) {
+      spdlog::error("probe failed: {}", e.what());
+    }
     reply(conn, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "not ready\n");
     return true;
   }

@@ -84,7 +84,12 @@ Metrics::Metrics()
                                    "Retry-After included)")),
       dead_letter_write_failures(
           counter(*registry_, "capillary_bridge_dead_letter_write_failures_total",
-                  "Failed dead-letter writes (retried; the partition is blocked meanwhile)")),
+                  "Failed dead-letter writes (transient: retried while the partition waits; "
+                  "permanent: answered with a reduced letter, or the process stops)")),
+      dead_letters_reduced(
+          counter(*registry_, "capillary_bridge_dead_letters_reduced_total",
+                  "Dead letters written reduced (payload cut to fit the topic, with its length "
+                  "and SHA-256) because the full letter could not fit or was refused for good")),
       inflight_records(gauge(*registry_, "capillary_bridge_inflight_records",
                              "Consumed records not yet settled")),
       inflight_bytes(gauge(*registry_, "capillary_bridge_inflight_bytes",

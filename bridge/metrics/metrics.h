@@ -80,6 +80,7 @@ class Metrics {
   prometheus::Counter& sink_retries;
   prometheus::Counter& sink_backoff_seconds;  // time partitions sat out retry backoffs
   prometheus::Counter& dead_letter_write_failures;
+  prometheus::Counter& dead_letters_reduced;  // letters cut to fit the dead-letter topic
   prometheus::Gauge& inflight_records;
   prometheus::Gauge& inflight_bytes;
   prometheus::Gauge& paused_partitions;

@@ -6,12 +6,17 @@
 #include <algorithm>
 #include <random>
 
+#include "bridge/core/fatal.h"
+
 namespace bridge::pipeline {
 namespace {
 
 constexpr std::size_t kPollBatch = 2000;
 constexpr std::uint64_t kOutputsPerRecord = 256;  // tickets: seq * 256 + output index
 constexpr auto kIdlePoll = std::chrono::milliseconds(100);
+constexpr auto kRetryLogInterval = std::chrono::seconds(10);
+// How long a revoke waits for the sink's requests in flight for the revoked partitions.
+constexpr auto kMaxRevokeWait = std::chrono::milliseconds(10000);
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -23,8 +28,9 @@ std::int64_t now_ns() {
 
 class Pipeline::Collector final : public transforms::Emitter {
  public:
-  Collector(std::vector<Output>& out, metrics::Metrics& metrics, const transforms::Stage& stage)
-      : out_(out), metrics_(metrics), stage_(stage) {}
+  Collector(std::vector<Output>& out, std::string& order_key, metrics::Metrics& metrics,
+            const transforms::Stage& stage)
+      : out_(out), order_key_(order_key), metrics_(metrics), stage_(stage) {}
   void emit(transforms::OutputKind kind, const transforms::Target& target,
             std::string_view body) override {
     out_.push_back({kind, &target, std::string(body), false, OutputState::unsent});
@@ -35,9 +41,11 @@ class Pipeline::Collector final : public transforms::Emitter {
   void warning(std::string_view code) override {
     metrics_.transform_warning(stage_.last_transform(), code).Increment();
   }
+  void order_key(std::string_view key) override { order_key_.assign(key); }
 
  private:
   std::vector<Output>& out_;
+  std::string& order_key_;
   metrics::Metrics& metrics_;
   const transforms::Stage& stage_;
 };
@@ -57,7 +65,8 @@ bool Pipeline::healthy() const {
 }
 
 bool Pipeline::ready() const {
-  return assigned_.load(std::memory_order_relaxed) > 0 && deps_.sink.ready();
+  return assigned_.load(std::memory_order_relaxed) > 0 && deps_.sink.ready() &&
+         dead_letters_waiting_.load(std::memory_order_relaxed) == 0;
 }
 
 std::chrono::milliseconds Pipeline::backoff(int attempt) const {
@@ -78,6 +87,14 @@ core::Result<void> Pipeline::run() {
   for (;;) {
     const auto now = Clock::now();
     last_turn_ns_.store(now_ns(), std::memory_order_relaxed);
+    if (!fatal_) {
+      if (auto reason = core::fatal_reason()) {
+        stop_fatal("thread-failure", *reason);
+      }
+    }
+    if (fatal_) {
+      break;  // nothing more is sent or stored past the failed record
+    }
     if (!draining && stop_requested_.load(std::memory_order_relaxed)) {
       draining = true;
       drain_deadline = now + cfg_.drain_timeout;
@@ -106,6 +123,7 @@ core::Result<void> Pipeline::run() {
                                                       : std::chrono::milliseconds(0));
     store_positions();
     apply_backpressure();
+    log_retry_summary(now);
     if (now >= next_tick) {
       next_tick = now + std::chrono::seconds(1);
       publish_gauges();
@@ -114,14 +132,24 @@ core::Result<void> Pipeline::run() {
       }
     }
   }
-  if (!pending_.empty()) {
-    spdlog::warn("drain deadline passed with {} record(s) in flight; they will be redelivered",
-                 pending_.size());
+  if (fatal_) {
+    spdlog::critical("stopping: {}", fatal_->message);
+    if (result) {
+      result = tl::unexpected(*fatal_);
+    }
+  } else if (result && !pending_.empty()) {
+    const std::size_t unsettled = pending_.size();
+    report_unsettled();
+    result = core::fail(core::ErrorKind::retry, "drain-deadline",
+                        fmt::format("the drain deadline ({} ms) passed with {} record(s) not "
+                                    "delivered; they will be redelivered",
+                                    cfg_.drain_timeout.count(), unsettled));
   }
   store_positions();
   if (auto r = deps_.source.commit(true); !r) {
     spdlog::warn("final commit failed: {}", r.error().message);
   }
+  shutting_down_ = true;
   // Release every consumed message before the consumer is closed and destroyed (librdkafka's
   // destroy waits for outstanding messages), whether or not close delivers a revoke. Positions
   // were stored and committed above, so this is the "lost" path: drop, store nothing more.
@@ -182,7 +210,21 @@ void Pipeline::handle_record(source::Record record) {
                             v.payload.size(), cfg_.max_event_bytes));
     return;
   }
-  Collector collector(p.outputs, deps_.metrics, stage_);
+  if (run_transform(p) && !part->blocked) {
+    send_outputs(p);
+  }
+}
+
+bool Pipeline::run_transform(Pending& p) {
+  const core::RecordView v = p.record.view();
+  for (const Output& o : p.outputs) {  // a retried transform starts afresh
+    p.bytes -= static_cast<std::int64_t>(o.body.size());
+    stats_.inflight_bytes -= static_cast<std::int64_t>(o.body.size());
+  }
+  p.outputs.clear();
+  p.order_key.clear();
+  p.needs_transform = false;
+  Collector collector(p.outputs, p.order_key, deps_.metrics, stage_);
   std::string_view event;
   auto result = stage_.process(v, collector, &event);
   p.event = deps_.metrics.event_label(event);
@@ -192,8 +234,25 @@ void Pipeline::handle_record(source::Record record) {
   }
   if (!result) {
     p.outputs.clear();
-    dead_letter(p, result.error().code, result.error().message);
-    return;
+    core::Error& e = result.error();
+    switch (e.kind) {
+      case core::ErrorKind::reject:
+      case core::ErrorKind::permanent:
+        dead_letter(p, std::move(e.code), std::move(e.message));
+        return false;
+      case core::ErrorKind::retry:
+        // Not this record's fault: it waits (and everything behind it in its partition) and is
+        // transformed again after a backoff.
+        p.needs_transform = true;
+        ++stats_.transform_retries;
+        note_retry(e.code);
+        block(*p.partition, std::chrono::milliseconds(0));
+        return false;
+      case core::ErrorKind::fatal:
+        stop_fatal(e.code, fmt::format("transform failed at {}/{} offset {} ({}): {}", v.topic,
+                                       v.partition, v.offset, e.code, e.message));
+        return false;
+    }
   }
   deps_.metrics.transformed(v.topic, p.event, transform).Increment();
   for (const Output& o : p.outputs) {
@@ -204,15 +263,80 @@ void Pipeline::handle_record(source::Record record) {
     dead_letter(p, "too-many-outputs",
                 fmt::format("transform emitted {} outputs; the limit is {}", p.outputs.size(),
                             kOutputsPerRecord - 1));
-    return;
+    return false;
   }
   if (p.outputs.empty()) {
     ++stats_.filtered;
     settle(p);
+    return false;
+  }
+  return true;
+}
+
+void Pipeline::block(Partition& part, std::chrono::milliseconds at_least) {
+  if (part.blocked) {
+    if (at_least.count() > 0) {
+      part.retry_at = std::max(part.retry_at, Clock::now() + at_least);
+    }
     return;
   }
-  if (!part->blocked) {
-    send_outputs(p);
+  part.blocked = true;
+  const auto wait = std::max(backoff(part.retry_attempts++), at_least);
+  part.retry_at = Clock::now() + wait;
+  deps_.metrics.sink_backoff_seconds.Increment(std::chrono::duration<double>(wait).count());
+  set_paused(part, true);
+}
+
+void Pipeline::stop_fatal(std::string code, std::string message) {
+  if (fatal_) {
+    return;
+  }
+  fatal_ = core::Error{core::ErrorKind::fatal, std::move(code), std::move(message)};
+}
+
+void Pipeline::note_retry(std::string_view reason) {
+  auto it = retry_counts_.find(reason);
+  if (it == retry_counts_.end()) {
+    it = retry_counts_.emplace(std::string(reason), 0).first;
+  }
+  ++it->second;
+}
+
+void Pipeline::log_retry_summary(Clock::time_point now) {
+  if (retry_counts_.empty() || now < retry_log_at_) {
+    return;
+  }
+  std::string counts;
+  std::uint64_t total = 0;
+  for (const auto& [reason, n] : retry_counts_) {
+    counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", reason, n);
+    total += n;
+  }
+  int blocked = 0;
+  for (const auto& [tp, part] : partitions_) {
+    blocked += part->blocked ? 1 : 0;
+  }
+  spdlog::warn("{} retries since the last summary ({}); {} partition(s) backing off", total, counts,
+               blocked);
+  retry_counts_.clear();
+  retry_log_at_ = now + kRetryLogInterval;
+}
+
+void Pipeline::report_unsettled() {
+  for (const auto& [tp, part] : partitions_) {
+    std::size_t n = 0;
+    std::optional<std::int64_t> first;
+    for (auto seq : part->order) {
+      if (auto it = pending_.find(seq); it != pending_.end()) {
+        ++n;
+        const auto offset = it->second.record.view().offset;
+        first = first ? std::min(*first, offset) : offset;
+      }
+    }
+    if (n > 0) {
+      spdlog::warn("{}/{}: {} record(s) not delivered; they will be redelivered from offset {}",
+                   tp.topic, tp.partition, n, part->tracker.commit_position().value_or(*first));
+    }
   }
 }
 
@@ -228,7 +352,8 @@ void Pipeline::send_outputs(Pending& p) {
     ++p.outstanding;
     send_batch_.push_back({p.seq * kOutputsPerRecord + i, o.kind, o.target, v.key,
                            o.unchanged ? v.payload : std::string_view(o.body), v.topic, v.partition,
-                           v.offset, p.partition->epoch, v.key});
+                           v.offset, p.partition->epoch,
+                           p.order_key.empty() ? v.key : std::string_view(p.order_key)});
   }
 }
 
@@ -292,16 +417,11 @@ void Pipeline::on_outcome(const sink::Outcome& outcome) {
       deps_.metrics.sink_retries.Increment();
       Partition& part = *p.partition;
       if (!part.blocked) {
-        part.blocked = true;
-        const auto wait = std::max(backoff(part.retry_attempts++), outcome.retry_after);
-        part.retry_at = Clock::now() + wait;
-        deps_.metrics.sink_backoff_seconds.Increment(std::chrono::duration<double>(wait).count());
-        set_paused(part, true);
-        spdlog::warn("sink asked to retry {}/{} at offset {} ({}); partition paused", part.tp.topic,
-                     part.tp.partition, p.record.view().offset, outcome.reason);
-      } else if (outcome.retry_after.count() > 0) {
-        part.retry_at = std::max(part.retry_at, Clock::now() + outcome.retry_after);
+        spdlog::debug("sink asked to retry {}/{} at offset {} ({}); partition paused",
+                      part.tp.topic, part.tp.partition, p.record.view().offset, outcome.reason);
       }
+      note_retry(outcome.reason.empty() ? std::string_view("sink-retry") : outcome.reason);
+      block(part, outcome.retry_after);
       break;
     }
     case sink::Verdict::rejected: {
@@ -347,7 +467,7 @@ void Pipeline::write_dead_letter(Pending& p) {
   const core::RecordView v = p.record.view();
   p.fate = Fate::dead_lettering;
   ++dead_letters_outstanding_;
-  deps_.dead_letters.write({p.seq, &v, p.reason, p.message, p.event});
+  deps_.dead_letters.write({p.seq, &v, p.reason, p.message, p.event, p.reduced});
 }
 
 void Pipeline::on_dead_letter_result(const deadletter::WriteResult& result) {
@@ -359,13 +479,45 @@ void Pipeline::on_dead_letter_result(const deadletter::WriteResult& result) {
     return;
   }
   Pending& p = it->second;
+  const core::RecordView v = p.record.view();
   if (!result.written) {
-    // Never lose the record: keep it (and so the partition's commit position) and try again.
     deps_.metrics.dead_letter_write_failures.Increment();
-    spdlog::error("dead-letter write failed ({}); retrying", result.error);
+    if (result.permanent && (result.reduced || p.reduced)) {
+      // Even the reduced letter was refused for good: stop rather than retry for ever or lose it.
+      stop_fatal("dead-letter-refused",
+                 fmt::format("the dead-letter topic '{}' refused the letter for {}/{} offset {} "
+                             "(reason {}), even reduced: {}",
+                             deps_.dead_letters.topic(), v.topic, v.partition, v.offset, p.reason,
+                             result.error));
+      return;
+    }
+    if (result.permanent) {
+      spdlog::error(
+          "dead-letter topic '{}' refused the letter for {}/{} offset {} ({}); writing "
+          "a reduced letter",
+          deps_.dead_letters.topic(), v.topic, v.partition, v.offset, result.error);
+      p.reduced = true;
+      write_dead_letter(p);
+      return;
+    }
+    // Transient (broker down, queue full): keep the record, and so the partition's commit
+    // position, and try again after a backoff.
+    note_retry("dead-letter-write");
+    if (p.dead_letter_attempts == 0) {
+      spdlog::warn("dead-letter write to '{}' for {}/{} offset {} failed ({}); retrying",
+                   deps_.dead_letters.topic(), v.topic, v.partition, v.offset, result.error);
+      dead_letters_waiting_.fetch_add(1, std::memory_order_relaxed);
+    }
     p.fate = Fate::dead_letter_retry_wait;
     dl_retry_.emplace_back(Clock::now() + backoff(++p.dead_letter_attempts), p.seq);
     return;
+  }
+  if (p.dead_letter_attempts > 0) {
+    dead_letters_waiting_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (result.reduced) {
+    ++stats_.reduced_dead_letters;
+    deps_.metrics.dead_letters_reduced.Increment();
   }
   ++stats_.dead_lettered;
   ++stats_.dead_letter_reasons[p.reason];
@@ -419,13 +571,23 @@ void Pipeline::resend_due(Clock::time_point now) {
     }
     part->blocked = false;
     part->epoch = next_epoch_++;
-    for (auto seq : part->order) {
+    // A copy: re-running a transform may settle (and so unlink) records.
+    resend_seqs_.assign(part->order.begin(), part->order.end());
+    for (auto seq : resend_seqs_) {
       auto it = pending_.find(seq);
-      if (it != pending_.end() && it->second.fate == Fate::delivering) {
-        send_outputs(it->second);
+      if (it == pending_.end() || it->second.fate != Fate::delivering) {
+        continue;
       }
+      Pending& p = it->second;
+      if (p.needs_transform && !run_transform(p)) {
+        if (part->blocked || fatal_) {
+          break;  // still failing: nothing behind it may go first
+        }
+        continue;  // settled or dead-lettered this time
+      }
+      send_outputs(p);
     }
-    if (!backpressure_) {
+    if (!backpressure_ && !part->blocked) {
       set_paused(*part, false);
     }
   }
@@ -445,14 +607,19 @@ void Pipeline::set_paused(Partition& part, bool paused) {
 }
 
 void Pipeline::apply_backpressure() {
-  const bool over = stats_.inflight_bytes >= cfg_.max_inflight_bytes ||
-                    stats_.inflight_records >= cfg_.max_inflight_records;
-  const bool under = stats_.inflight_bytes < cfg_.max_inflight_bytes / 2 &&
-                     stats_.inflight_records < cfg_.max_inflight_records / 2;
+  // The sink's own copies (wrapped messages, request bodies) count against the same cap.
+  stats_.sink_held_bytes = deps_.sink.held_bytes();
+  const std::int64_t held = stats_.inflight_bytes + stats_.sink_held_bytes;
+  const bool over =
+      held >= cfg_.max_inflight_bytes || stats_.inflight_records >= cfg_.max_inflight_records;
+  const bool under =
+      held < cfg_.max_inflight_bytes / 2 && stats_.inflight_records < cfg_.max_inflight_records / 2;
   if (!backpressure_ && over) {
     backpressure_ = true;
-    spdlog::info("in-flight cap reached ({} records, {} bytes): pausing consumption",
-                 stats_.inflight_records, stats_.inflight_bytes);
+    spdlog::info(
+        "in-flight cap reached ({} records, {} bytes, {} of them in the sink): pausing "
+        "consumption",
+        stats_.inflight_records, held, stats_.sink_held_bytes);
     for (auto& [tp, part] : partitions_) {
       set_paused(*part, true);
     }
@@ -510,6 +677,32 @@ void Pipeline::on_assigned(std::span<const source::TopicPartition> partitions) {
 }
 
 void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bool lost) {
+  // The sink stops sending these partitions before anything is committed: its queued messages
+  // of theirs are dropped and its requests in flight for them waited for (bounded), so the next
+  // owner's copies cannot be overtaken by ours. Their verdicts are then collected, so what was
+  // delivered meanwhile is committed.
+  std::vector<sink::PartitionRef> refs;
+  refs.reserve(partitions.size());
+  for (const auto& tp : partitions) {
+    if (partitions_.contains(tp)) {
+      refs.push_back({tp.topic, tp.partition});
+    }
+  }
+  if (!refs.empty()) {
+    flush_sends();  // the sink must see everything before it can drop it
+    const auto wait = lost || shutting_down_
+                          ? std::chrono::milliseconds(0)
+                          : std::min<std::chrono::milliseconds>(cfg_.drain_timeout, kMaxRevokeWait);
+    if (!deps_.sink.release(refs, wait) && wait.count() > 0) {
+      spdlog::warn(
+          "revoke: the sink still had requests in flight for {} partition(s) after {} ms; "
+          "the next owner may see duplicates",
+          refs.size(), wait.count());
+    }
+    if (!lost && !shutting_down_) {
+      collect_verdicts(std::chrono::milliseconds(0));
+    }
+  }
   for (const auto& tp : partitions) {
     auto it = partitions_.find(tp);
     if (it == partitions_.end()) {
@@ -527,8 +720,14 @@ void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bo
     // Undelivered work of this partition is dropped: the next owner starts from the committed
     // position and redelivers it (bounded duplicates, nothing lost).
     std::size_t dropped = 0;
+    std::optional<std::int64_t> first;
     for (auto seq : part.order) {
       if (auto p = pending_.find(seq); p != pending_.end()) {
+        const auto offset = p->second.record.view().offset;
+        first = first ? std::min(*first, offset) : offset;
+        if (p->second.dead_letter_attempts > 0 && p->second.fate != Fate::dead_lettered) {
+          dead_letters_waiting_.fetch_sub(1, std::memory_order_relaxed);
+        }
         stats_.inflight_records -= 1;
         stats_.inflight_bytes -= p->second.bytes;
         pending_.erase(p);
@@ -536,9 +735,13 @@ void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bo
       }
     }
     std::erase_if(dl_retry_, [this](const auto& e) { return !pending_.contains(e.second); });
-    if (dropped > 0) {
-      spdlog::info("{}/{}: dropped {} undelivered record(s) on {}", tp.topic, tp.partition, dropped,
-                   lost ? "loss" : "revoke");
+    if (dropped > 0 && !shutting_down_) {
+      spdlog::info(
+          "{}/{}: {} record(s) not settled on {}; the partition's next owner redelivers "
+          "them from {}",
+          tp.topic, tp.partition, dropped, lost ? "loss" : "revoke",
+          lost ? std::string("the group's last committed offset")
+               : fmt::format("offset {}", part.tracker.commit_position().value_or(*first)));
     }
     partitions_.erase(it);
   }

@@ -8,9 +8,18 @@
 // ready() are the only members safe to call from other threads.
 //
 // Guarantees implemented here (design.md): at-least-once (offsets follow the contiguous settled
-// prefix), per-partition order (a partition whose output must be retried is paused and its
-// records re-sent in offset order after a backoff), bounded memory (partitions pause above the
-// in-flight caps), bad input never stops the stream (every reject is dead-lettered).
+// prefix), order per ordering key (a partition whose output must be retried is paused and its
+// records re-sent in offset order after a backoff; each output carries the customer the
+// transform resolved, else the record key, as its ordering key), bounded memory (partitions
+// pause above the in-flight caps, which count the sink's copies too), bad input never stops the
+// stream (every reject is dead-lettered).
+//
+// Transform errors by kind: reject/permanent → dead letter; retry → the partition waits and the
+// record is transformed again after a backoff; fatal → the pipeline stops at once without
+// storing an offset past the record, and run() returns the error (exit 1).
+// Dead letters: a transient write failure is retried with backoff; a permanent one (too large
+// for the topic, not authorized, topic gone) is answered with a reduced letter; if even that is
+// refused for good, the pipeline stops with an error naming topic, partition and offset.
 
 #include <atomic>
 #include <chrono>
@@ -19,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -39,9 +49,12 @@ struct Stats {
   std::uint64_t filtered = 0;       // records a transform turned into zero outputs
   std::uint64_t dead_lettered = 0;  // records written to the dead-letter topic
   std::map<std::string, std::uint64_t> dead_letter_reasons;  // reason code -> records
-  std::uint64_t retries = 0;  // outputs re-sent after a `retry` verdict
+  std::uint64_t retries = 0;            // outputs re-sent after a `retry` verdict
+  std::uint64_t transform_retries = 0;  // records whose transform asked to be retried
+  std::uint64_t reduced_dead_letters = 0;
   std::int64_t inflight_records = 0;
   std::int64_t inflight_bytes = 0;
+  std::int64_t sink_held_bytes = 0;  // what the sink holds for unanswered outputs
   int assigned_partitions = 0;
   int paused_partitions = 0;
 };
@@ -62,8 +75,10 @@ class Pipeline final : public source::RebalanceListener {
   Pipeline& operator=(const Pipeline&) = delete;
 
   // Runs until request_stop(); then stops fetching, drains in-flight work for at most
-  // cfg.drain_timeout, commits synchronously and closes the source. Returns an error only for
-  // a fatal condition (the consumer reported a fatal error).
+  // cfg.drain_timeout, commits and closes the source. Returns an error for a fatal condition
+  // (the consumer's fatal error, a fatal transform error, a dead letter refused for good, an
+  // exception on another thread: code as reported) and, with code "drain-deadline", when the
+  // drain ended with records still unsettled (they are redelivered from the committed offset).
   [[nodiscard]] core::Result<void> run();
   void request_stop() { stop_requested_.store(true, std::memory_order_relaxed); }
 
@@ -108,6 +123,9 @@ class Pipeline final : public source::RebalanceListener {
     Partition* partition;
     std::uint64_t seq = 0;
     std::vector<Output> outputs;
+    std::string order_key;          // the customer the transform resolved; empty: none
+    bool needs_transform = false;   // the transform asked to be retried
+    bool reduced = false;           // a reduced dead letter was asked for
     std::uint32_t outstanding = 0;  // outputs sent without a verdict
     std::int64_t bytes = 0;         // counted in inflight_bytes: the record plus output bodies
     Fate fate = Fate::delivering;
@@ -137,6 +155,12 @@ class Pipeline final : public source::RebalanceListener {
 
   void process(std::vector<source::Record>& batch);
   void handle_record(source::Record record);
+  [[nodiscard]] bool run_transform(Pending& p);
+  void block(Partition& part, std::chrono::milliseconds at_least);
+  void stop_fatal(std::string code, std::string message);
+  void note_retry(std::string_view reason);
+  void log_retry_summary(Clock::time_point now);
+  void report_unsettled();
   void send_outputs(Pending& p);
   void collect_verdicts(std::chrono::milliseconds wait);
   void on_outcome(const sink::Outcome& outcome);
@@ -167,14 +191,21 @@ class Pipeline final : public source::RebalanceListener {
   std::vector<deadletter::WriteResult> dl_results_;
   std::vector<std::pair<Clock::time_point, std::uint64_t>> dl_retry_;  // dead letters to rewrite
   std::vector<source::Record> poll_batch_;
+  std::vector<std::uint64_t> resend_seqs_;
   bool backpressure_ = false;
+  bool shutting_down_ = false;
   std::uint64_t dead_letters_outstanding_ = 0;
+  std::optional<core::Error> fatal_;
+  // Retries are summed up in one log line per interval instead of one line each.
+  std::map<std::string, std::uint64_t, std::less<>> retry_counts_;
+  Clock::time_point retry_log_at_{};
 
   Stats stats_;
   std::function<void(const Stats&)> tick_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::int64_t> last_turn_ns_{0};
   std::atomic<int> assigned_{0};
+  std::atomic<int> dead_letters_waiting_{0};  // letters waiting to be rewritten: not ready
 };
 
 }  // namespace bridge::pipeline

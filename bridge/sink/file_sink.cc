@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,15 +69,24 @@ void FileSink::send(std::span<const Message> messages) {
   // A regular file that fails mid-write (ENOSPC, EIO) is cut back to where the batch began, so
   // the retried batch never merges with a fragment into one unreadable line.
   const off_t before = owns_fd_ ? ::lseek(fd_, 0, SEEK_END) : -1;
+  errno = 0;
   const bool written = write_all(buffer_);
+  const int error = errno;
   if (!written && before >= 0) {
     // Best effort: where truncation is refused the retried batch follows the fragment.
     [[maybe_unused]] const int truncated = ::ftruncate(fd_, before);
   }
   healthy_.store(written, std::memory_order_relaxed);
   const Verdict verdict = written ? Verdict::delivered : Verdict::retry;
+  // The OS's word (e.g. "No space left on device") goes with the retry: it is what the
+  // operator has to act on.
+  const std::string why =
+      written ? std::string() : fmt::format("write failed: {}", std::strerror(error));
+  if (!written) {
+    spdlog::warn("file sink: {}; {} message(s) will be retried", why, messages.size());
+  }
   for (const auto& m : messages) {
-    ready_.push_back({m.ticket, verdict, written ? std::string() : "sink-write", {}});
+    ready_.push_back({m.ticket, verdict, written ? std::string() : "sink-write", why});
   }
 }
 

@@ -86,6 +86,35 @@ std::vector<Case> cases() {
   return out;
 }
 
+// The case folders in the repository when this was written (tests/golden/capillary: 17 events,
+// tests/golden/mapping: 1). Adding cases is fine; finding fewer means cases() lost some.
+constexpr std::size_t kKnownCases = 18;
+
+// A parameterized suite with no parameters passes with zero tests: this one fails instead when
+// the case discovery finds nothing (wrong source dir, renamed input file) or fewer than known,
+// and when a folder of a group is not a case.
+TEST(GoldenCases, EveryCaseFolderIsFound) {
+  const std::vector<Case> found = cases();
+  EXPECT_GE(found.size(), kKnownCases) << "golden cases found under tests/golden";
+  const fs::path root = fs::path(bridge::harness::source_dir()) / "tests" / "golden";
+  std::size_t folders = 0;
+  for (const auto& group : fs::directory_iterator(root)) {
+    if (!group.is_directory()) {
+      continue;
+    }
+    EXPECT_TRUE(fs::exists(group.path() / "bridge.yaml"))
+        << group.path() << " holds no bridge.yaml, so none of its cases run";
+    for (const auto& c : fs::directory_iterator(group.path())) {
+      if (c.is_directory()) {
+        ++folders;
+        EXPECT_TRUE(fs::exists(c.path() / "input.jsonl"))
+            << c.path() << " has no input.jsonl, so it is not run";
+      }
+    }
+  }
+  EXPECT_EQ(found.size(), folders) << "every case folder is a case";
+}
+
 class GoldenTest : public ::testing::TestWithParam<Case> {
  protected:
   static void SetUpTestSuite() {

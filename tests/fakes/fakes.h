@@ -162,19 +162,23 @@ struct SentMessage {
   std::string body;
   std::int32_t partition;
   std::int64_t offset;
+  std::string order_key;
 };
 
-// Verdicts come from `policy` (default: delivered); `hold` keeps verdicts back until released.
+// Verdicts come from `policy` (default: delivered); `hold` keeps verdicts back until released,
+// `hold_polls` for a number of poll() calls.
 class FakeSink final : public sink::Sink {
  public:
   std::function<sink::Verdict(const SentMessage&, int attempt)> policy;
   std::function<bool(const SentMessage&)> withhold;  // these never get a verdict
   bool hold = false;
+  int hold_polls = 0;  // the next this many poll() calls return no verdicts
 
   std::string_view name() const override { return "fake"; }
   void send(std::span<const sink::Message> messages) override {
     for (const auto& m : messages) {
-      SentMessage s{m.ticket, std::string(m.body), m.source_partition, m.source_offset};
+      SentMessage s{m.ticket, std::string(m.body), m.source_partition, m.source_offset,
+                    std::string(m.order_key)};
       const int attempt = ++attempts_[{m.source_partition, m.source_offset}];
       sent.push_back(s);
       if (withhold && withhold(s)) {
@@ -188,6 +192,10 @@ class FakeSink final : public sink::Sink {
     if (hold) {
       return;
     }
+    if (hold_polls > 0) {
+      --hold_polls;
+      return;
+    }
     for (auto& [s, v] : queued_) {
       if (v == sink::Verdict::delivered) {
         delivered.push_back(s);
@@ -199,13 +207,21 @@ class FakeSink final : public sink::Sink {
   }
   bool flush(std::chrono::milliseconds) override { return true; }
   bool ready() const override { return true; }
+  // Models requests in flight finishing while release() waits: with `finish_on_release`, held
+  // verdicts become available.
   bool release(std::span<const sink::PartitionRef> parts, std::chrono::milliseconds) override {
     for (const auto& p : parts) {
       released.emplace_back(std::string(p.topic), p.partition);
     }
+    if (finish_on_release) {
+      hold = false;
+    }
     return true;
   }
+  std::int64_t held_bytes() const override { return held; }
   std::vector<std::pair<std::string, std::int32_t>> released;
+  bool finish_on_release = false;
+  std::int64_t held = 0;  // what held_bytes() reports
 
   std::vector<SentMessage> sent;
   std::vector<SentMessage> delivered;
@@ -223,18 +239,24 @@ struct Letter {
   std::string payload;
   std::string reason;
   std::string message;
+  bool reduced = false;
 };
 
 class FakeDeadLetters final : public deadletter::Writer {
  public:
-  int fail_next = 0;  // this many writes fail before writes succeed
+  int fail_next = 0;  // this many writes fail (transiently) before writes succeed
+  // Full letters fail for good (as a topic refusing the size would); reduced ones succeed
+  // unless `refuse_reduced` too.
+  bool refuse_full = false;
+  bool refuse_reduced = false;
   bool hold = false;  // keep results back
 
+  std::string_view topic() const override { return "fake.dlq"; }
   void write(const deadletter::Letter& l) override {
     const auto& r = *l.record;
     pending_.push_back({l.ticket,
                         {std::string(r.topic), r.partition, r.offset, std::string(r.payload),
-                         std::string(l.reason), std::string(l.message)}});
+                         std::string(l.reason), std::string(l.message), l.reduce}});
   }
   void poll(std::vector<deadletter::WriteResult>& out, std::chrono::milliseconds) override {
     if (hold) {
@@ -244,11 +266,16 @@ class FakeDeadLetters final : public deadletter::Writer {
       if (fail_next > 0) {
         --fail_next;
         ++failures;
-        out.push_back({ticket, false, "broker unavailable"});
+        out.push_back({ticket, false, false, letter.reduced, "broker unavailable"});
+        continue;
+      }
+      if (letter.reduced ? refuse_reduced : refuse_full) {
+        ++failures;
+        out.push_back({ticket, false, true, letter.reduced, "Broker: Message size too large"});
         continue;
       }
       written.push_back(letter);
-      out.push_back({ticket, true, {}});
+      out.push_back({ticket, true, false, letter.reduced, {}});
     }
     pending_.clear();
   }

@@ -55,6 +55,10 @@ void BrokerTest::SetUp() {
   }
 }
 
+BrokerTest::Names BrokerTest::unique_names() {
+  return {unique_name("it.events"), unique_name("it.dlq"), unique_name("it.group")};
+}
+
 std::string BrokerTest::unique_name(const std::string& prefix) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = prefix;

@@ -23,6 +23,13 @@ class BrokerTest : public ::testing::Test {
   static KafkaBroker& broker();
   // "<prefix>.<test name>": a topic or group name no other test of the suite uses.
   [[nodiscard]] static std::string unique_name(const std::string& prefix);
+  // One test's events topic, dead-letter topic and consumer group, each a unique_name.
+  struct Names {
+    std::string topic;
+    std::string dlq;
+    std::string group;
+  };
+  [[nodiscard]] static Names unique_names();
   // Creates the events topic and a dead-letter topic sized for 2 MB records.
   void create_topics(const std::string& events, int partitions, const std::string& dlq);
   // A config for one bridge instance against this broker, writing to <dir>/<sink_name>.

@@ -327,15 +327,27 @@ TEST_F(PlatformDeliveryTest, EmulatorKilledAndRestartedMidStreamLosesNothing) {
     }
     restarted = true;
     emulator_->set_faults(R"({"hang_rate":1.0})");
-    std::this_thread::sleep_for(milliseconds(500));  // answers already under way go out
+    // Answers already under way go out: wait until every request received so far is answered
+    // (its messages recorded) or held, and one is held; every later one is held too.
+    const bool quiet = wait_until(
+        [&] {
+          const EmulatorStats s = emulator_->stats();
+          std::uint64_t decided = s.hangs + s.resets;
+          for (const auto& [status, n] : s.by_status) {
+            decided += n;
+          }
+          return s.hangs > 0 && decided == s.requests;
+        },
+        seconds(10), milliseconds(20));
+    EXPECT_TRUE(quiet) << "requests still being answered 10 s after hang_rate 1";
     tracker_->observe(emulator_.get());
     accepted_before_kill = tracker_->accepted_unique();
     EXPECT_GT(emulator_->stats().hangs, 0U) << "no request was in flight at the kill";
     emulator_->kill(SIGKILL);
     ASSERT_TRUE(emulator_->wait(seconds(10)));
     tracker_->emulator_restarted();
-    std::this_thread::sleep_for(seconds(2));
-    tracker_->observe(nullptr);  // committed offsets while it is down
+    std::this_thread::sleep_for(seconds(2));  // the scenario: the emulator stays down 2 s
+    tracker_->observe(nullptr);               // committed offsets while it is down
     emulator_->start();
   });
   ASSERT_TRUE(restarted) << "the emulator was never restarted\n" << diagnostics();

@@ -422,9 +422,14 @@ TEST_F(PlatformLimitsTest, RefusedSecretIsReportedWithoutTheSecret) {
   ASSERT_TRUE(
       wait_until([&] { return emulator_->stats().token_requests_refused >= 2; }, seconds(30)))
       << diagnostics();
-  std::this_thread::sleep_for(seconds(2));
-  const double errors =
-      metric("capillary_bridge_platform_token_refreshes_total", {{"result", "error"}});
+  double errors = 0;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        errors = metric("capillary_bridge_platform_token_refreshes_total", {{"result", "error"}});
+        return errors >= 2.0;
+      },
+      seconds(30)))
+      << diagnostics();
   const std::string exposition = metrics();
   const auto committed = broker().committed_offsets(group_, topic_);
   ASSERT_TRUE(bridge_->running()) << diagnostics();

@@ -55,7 +55,9 @@ class RecordingEmitter final : public Emitter {
   void emit_unchanged(OutputKind kind, const Target& target) override {
     outputs.push_back({kind, target.name, "<unchanged>"});
   }
+  void order_key(std::string_view key) override { ordering_key.assign(key); }
   std::vector<Output> outputs;
+  std::string ordering_key;
 };
 
 struct Outcome {
@@ -435,6 +437,26 @@ TEST_F(CapillaryMalformedTest, EveryBaseEventMaps) {
     // A fresh stage gives the same bytes as a warmed-up one.
     Stage fresh(plan_);
     EXPECT_EQ(run(fresh, b.line), o) << event;
+  }
+}
+
+// Outputs of one customer keep their order in the sink: every mapped event names its customer as
+// "{orgId}:{customerId}", whatever the configured primary id format.
+TEST_F(CapillaryMalformedTest, EveryMappedEventNamesItsCustomerAsOrderingKey) {
+  for (const std::string_view event : capillary::mapped_events()) {
+    const Base b = load(event);
+    bridge::core::RecordView view;
+    view.topic = kTopic;
+    view.payload = b.line;
+    RecordingEmitter out;
+    std::string_view name;
+    ASSERT_TRUE(stage_->process(view, out, &name)) << event;
+    const std::string& key = out.ordering_key;
+    const auto colon = key.find(':');
+    ASSERT_NE(colon, std::string::npos) << event << ": " << key;
+    EXPECT_EQ(key.substr(0, colon), "50001") << event << ": the golden events' org";
+    EXPECT_GT(key.size(), colon + 1) << event << ": no customer id";
+    EXPECT_EQ(key.find_first_not_of("0123456789", colon + 1), std::string::npos) << event;
   }
 }
 

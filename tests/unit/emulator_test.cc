@@ -20,6 +20,7 @@
 
 #include "bridge/emulator/control.h"
 #include "bridge/emulator/server.h"
+#include "tests/harness/process.h"
 #include "tests/harness/tls.h"
 
 namespace bridge::emulator {
@@ -275,8 +276,11 @@ TEST_F(EmulatorTest, CollectionNeedsAValidUnexpiredToken) {
 
   server_->set_token_ttl(1s);
   const std::string short_token = token();
+  const auto after_issue = Clock::now();  // the emulator's expiry is before this + 1 s
   EXPECT_EQ(post_batch(body, short_token).status, 207);
-  std::this_thread::sleep_for(1100ms);
+  // The scenario: the token's lifetime passes (the emulator has no clock to advance; it compares
+  // its steady clock with the expiry, so at this point the token has expired).
+  std::this_thread::sleep_until(after_issue + 1s);
   const auto expired = post_batch(body, short_token);
   EXPECT_EQ(expired.status, 401);
   EXPECT_EQ(text_at(parse(parser_, expired.body), "/report/message"),
@@ -506,8 +510,8 @@ TEST_F(EmulatorTest, StormAnswers429UntilItEnds) {
   const auto during = post_batch(batch({message(R"({"_id":"s"})")}), t);
   EXPECT_EQ(during.status, 429);
   EXPECT_EQ(during.headers.at("retry-after"), "3");
-  std::this_thread::sleep_for(500ms);
-  EXPECT_EQ(server_->faults().storm.count(), 0);
+  EXPECT_TRUE(harness::wait_until([&] { return server_->faults().storm.count() == 0; }, 5s, 10ms))
+      << "the 400 ms storm did not end";
   EXPECT_EQ(post_batch(batch({message(R"({"_id":"s"})")}), t).status, 207);
 
   f.retry_after.reset();
@@ -551,7 +555,8 @@ TEST_F(EmulatorTest, HangHoldsUntilTheClientGivesUp) {
   const Call call{
       "POST", url("/collection/batch/inlet-1"), batch({}), {"Authorization: Bearer " + t}, 20000};
   auto held = std::async(std::launch::async, [&call] { return http(call); });
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(harness::wait_until([&] { return server_->stats().hangs == 2; }, 5s, 10ms))
+      << "the second request was never held";
   server_->set_faults({});
   EXPECT_EQ(post_batch(batch({}), t).status, 207);
 
@@ -832,11 +837,8 @@ TEST_F(EmulatorTest, ServesHttpsWithTheGivenCertificate) {
   server_->set_faults(f);
   const auto hung = over_tls("POST", "/collection/batch/inlet-1", batch({}), {bearer}, 300);
   EXPECT_EQ(hung.code, CURLE_OPERATION_TIMEDOUT);
-  const auto deadline = Clock::now() + 2s;
-  while (close_wait_on(server_->port()) > 0 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-  }
-  EXPECT_EQ(close_wait_on(server_->port()), 0) << "the held request outlived its client";
+  EXPECT_TRUE(harness::wait_until([&] { return close_wait_on(server_->port()) == 0; }, 2s, 20ms))
+      << "the held request outlived its client";
   const auto stats = server_->stats();
   EXPECT_EQ(stats.resets, 1U);
   EXPECT_EQ(stats.hangs, 1U);

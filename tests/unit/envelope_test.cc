@@ -280,6 +280,17 @@ TEST_F(EnvelopeTest, NotAnObject) {
   }
 }
 
+// Text that merely starts like a JSON scalar is described as what it is, not as that scalar.
+TEST_F(EnvelopeTest, TextThatStartsLikeAScalarIsNotJson) {
+  for (const std::string payload :
+       {"this is not json", "nothing here", "12 monkeys", "falsehood"}) {
+    const auto error = fails(payload);
+    EXPECT_EQ(error.code, "malformed-json") << payload;
+    EXPECT_NE(error.message.find("not valid JSON"), std::string::npos) << error.message;
+    EXPECT_EQ(error.message.find("boolean"), std::string::npos) << error.message;
+  }
+}
+
 TEST_F(EnvelopeTest, InvalidUtf8) {
   for (const auto& payload : {
            std::string("{\"eventName\":\"x\",\"data\":{\"name\":\"\xff\"}}"),

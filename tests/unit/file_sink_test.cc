@@ -63,6 +63,8 @@ TEST(FileSink, AFullDeviceAsksForRetryAndIsNotReady) {
   for (const auto& o : outcomes) {
     EXPECT_EQ(o.verdict, Verdict::retry);
     EXPECT_FALSE(o.reason.empty());
+    EXPECT_NE(o.message.find("No space left on device"), std::string::npos)
+        << "the OS error, not just a code: " << o.message;
   }
   EXPECT_FALSE((*sink)->ready());
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bridge/kafka/client_config.h"
+#include "bridge/kafka/producer.h"
 
 namespace bridge::kafka {
 namespace {
@@ -66,6 +67,22 @@ TEST(KafkaClientConfig, BadPropertyNamesTheKeyButNotTheValue) {
   conf = base_conf(cfg, {}, {});
   ASSERT_FALSE(conf);
   EXPECT_EQ(conf.error().message.find("s3cret"), std::string::npos) << conf.error().message;
+}
+
+// A full local queue is answered at once (backpressure), never waited out on the pipeline thread:
+// the old producer spun up to a second per message here.
+TEST(KafkaProducer, FullLocalQueueIsReportedAtOnce) {
+  config::KafkaConfig cfg;
+  cfg.brokers = "127.0.0.1:1";  // nobody listens: nothing ever leaves the queue
+  auto producer = Producer::create(cfg, {}, {{"queue.buffering.max.messages", "1"}});
+  ASSERT_TRUE(producer) << producer.error().message;
+  ASSERT_EQ(producer->produce("t", "k", "v1", {}, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(producer->produce("t", "k", "v2", {}, 2), RD_KAFKA_RESP_ERR__QUEUE_FULL);
+  }
+  // 20 calls that each waited out a 1 s retry loop would take 20 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "bridge/core/fatal.h"
 #include "tests/fakes/fakes.h"
 #include "transforms/api/registry.h"
 #include "transforms/builtin/builtin.h"
@@ -46,10 +49,18 @@ class PipelineTest : public ::testing::Test {
     return std::make_shared<const transforms::RouterPlan>(std::move(*built));
   }
 
-  // Runs the pipeline until `done` holds (checked on every poll), then stops it.
-  void run_until(Pipeline& p, const std::function<bool()>& done, int max_polls = 20000) {
+  // Runs the pipeline until `done` holds (checked on every poll, never again once it held), then
+  // stops it; fails when `done` never held within `timeout`. A deadline, not a poll count: a busy
+  // pipeline polls without waiting, thousands of times while a 4 ms backoff runs.
+  void run_until(Pipeline& p, const std::function<bool()>& done,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    bool held = false;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     source_.on_poll = [&](int polls) {
-      if (done() || polls > max_polls) {
+      if (!held && done()) {
+        held = true;
+        p.request_stop();
+      } else if (std::chrono::steady_clock::now() > deadline) {
         p.request_stop();
       }
       if (step_) {
@@ -57,7 +68,7 @@ class PipelineTest : public ::testing::Test {
       }
     };
     ASSERT_TRUE(p.run());
-    ASSERT_LE(source_.polls, max_polls + 1) << "the condition never held";
+    ASSERT_TRUE(held) << "the condition never held within " << timeout.count() << " ms";
   }
 
   Pipeline make(config::PipelineConfig cfg = {}, std::vector<std::string> events = {}) {
@@ -107,6 +118,8 @@ TEST_F(PipelineTest, SinkRejectGoesToDeadLetterAndNoLaterOffsetSkipsIt) {
   auto p = make();
   step_ = [&](int polls) {
     if (polls == 200) {
+      EXPECT_TRUE(!source_.store_history.empty() && source_.store_history.back().second == 7)
+          << "the delivered prefix 0..6 was not stored while the dead letter was pending";
       for (const auto& [tp, off] : source_.store_history) {
         EXPECT_LE(off, 7) << "stored past the record still being dead-lettered";
       }
@@ -175,7 +188,11 @@ TEST_F(PipelineTest, RetryKeepsPartitionOrder) {
 }
 
 TEST_F(PipelineTest, InflightCapPausesAndResumes) {
-  for (int i = 0; i < 100; ++i) {
+  // More records than one poll hands out (kPollBatch in pipeline.cc), so a pipeline that kept
+  // polling past the cap would hold all of them.
+  constexpr int kRecords = 5000;
+  constexpr std::int64_t kPollBatch = 2000;
+  for (int i = 0; i < kRecords; ++i) {
     source_.add(kTopic, i % 2, event(i));
   }
   source_.assign({{kTopic, 0}, {kTopic, 1}});
@@ -187,13 +204,18 @@ TEST_F(PipelineTest, InflightCapPausesAndResumes) {
   step_ = [&](int polls) {
     if (polls == 100) {
       saw_paused = source_.paused.size() == 2;
-      EXPECT_LE(p.stats().inflight_records, 10 + 2000) << "bounded by one poll batch";
+      EXPECT_LE(p.stats().inflight_records, cfg.max_inflight_records + kPollBatch)
+          << "the cap lets at most one poll batch past it";
+      EXPECT_LT(source_.handed_out, static_cast<std::uint64_t>(kRecords))
+          << "consumption went on past the cap";
       sink_.hold = false;
     }
   };
-  run_until(p, [&] { return p.stats().delivered == 100; });
+  run_until(p, [&] { return p.stats().delivered == static_cast<std::uint64_t>(kRecords); });
   EXPECT_TRUE(saw_paused);
   EXPECT_TRUE(source_.paused.empty());
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), kRecords / 2);
+  EXPECT_EQ((source_.committed[{kTopic, 1}]), kRecords / 2);
 }
 
 TEST_F(PipelineTest, RevokeStoresTheSettledPrefixAndDropsUndeliveredWork) {
@@ -285,6 +307,7 @@ TEST_F(PipelineTest, ShutdownDrainsThenCommitsAndCloses) {
     if (polls == 5) {
       p.request_stop();  // with 30 records held in the sink
       sink_.hold = false;
+      sink_.hold_polls = 3;  // verdicts come only while draining
     }
   };
   source_.on_poll = [&](int polls) { step_(polls); };
@@ -308,13 +331,271 @@ TEST_F(PipelineTest, DrainDeadlineBoundsShutdownWithAStuckSink) {
     }
   };
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(p.run());
+  const auto result = p.run();
   const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(result) << "a drain that leaves records undelivered is not a clean stop";
+  EXPECT_EQ(result.error().code, "drain-deadline");
+  EXPECT_NE(result.error().message.find("5 record(s) not delivered"), std::string::npos)
+      << result.error().message;
+  EXPECT_GE(took, std::chrono::milliseconds(2000)) << "gave up before the drain deadline";
   EXPECT_LT(took, std::chrono::seconds(10));
   EXPECT_EQ(p.stats().delivered, 0U);
   EXPECT_TRUE(source_.committed.empty() || (source_.committed[{kTopic, 0}] == 0))
       << "nothing undelivered is committed";
   EXPECT_EQ(source_.closes, 1);
+}
+
+// A transform whose answer the test scripts by event name: "flakyEvent" asks to be retried its
+// first three times, "fatalEvent" fails fatally, anything else passes through. Every output's
+// ordering key is "customer-" + the event id's last digit.
+class ScriptedFactory final : public transforms::TransformFactory {
+ public:
+  explicit ScriptedFactory(std::map<std::string, int>& attempts) : attempts_(attempts) {}
+  std::string_view name() const override { return "scripted"; }
+  transforms::TransformCreator create(const transforms::FactoryContext& ctx) const override {
+    const transforms::Target* target = ctx.targets("default");
+    auto* attempts = &attempts_;
+    return [target, attempts] { return std::make_unique<Scripted>(target, attempts); };
+  }
+
+ private:
+  class Scripted final : public transforms::Transform {
+   public:
+    Scripted(const transforms::Target* target, std::map<std::string, int>* attempts)
+        : target_(target), attempts_(attempts) {}
+    core::Result<void> apply(const transforms::Input& in, transforms::Emitter& out) override {
+      const std::string id(in.envelope.event_id);
+      if (in.envelope.event_name == "fatalEvent") {
+        return core::fail(core::ErrorKind::fatal, "test-fatal", "the test said so");
+      }
+      if (in.envelope.event_name == "flakyEvent" && (*attempts_)[id]++ < 3) {
+        return core::fail(core::ErrorKind::retry, "test-retry", "not yet");
+      }
+      out.order_key("customer-" + id.substr(id.size() - 1));
+      out.emit_unchanged(transforms::OutputKind::raw, *target_);
+      return {};
+    }
+
+   private:
+    const transforms::Target* target_;
+    std::map<std::string, int>* attempts_;
+  };
+  std::map<std::string, int>& attempts_;
+};
+
+class PipelineFaultTest : public PipelineTest {
+ protected:
+  void SetUp() override {
+    PipelineTest::SetUp();
+    registry_.add(std::make_unique<ScriptedFactory>(attempts_));
+  }
+  Pipeline make_scripted() {
+    auto targets = std::make_shared<const std::vector<transforms::Target>>(
+        std::vector<transforms::Target>{target_});
+    core::Diagnostics diags("test");
+    std::vector<transforms::RouteSpec> specs;
+    specs.push_back({{kTopic}, {}, "scripted", YAML::Node(), YAML::Mark()});
+    auto built = transforms::RouterPlan::build(specs, registry_, std::move(targets), diags);
+    EXPECT_TRUE(diags.ok()) << diags.to_string();
+    config::PipelineConfig cfg;
+    cfg.retry_backoff_initial = std::chrono::milliseconds(1);
+    cfg.retry_backoff_max = std::chrono::milliseconds(4);
+    cfg.drain_timeout = std::chrono::milliseconds(2000);
+    return Pipeline({source_, sink_, dead_letters_, metrics_,
+                     std::make_shared<const transforms::RouterPlan>(std::move(*built))},
+                    cfg);
+  }
+  std::map<std::string, int> attempts_;
+};
+
+TEST_F(PipelineFaultTest, TransformRetryHoldsThePartitionAndTransformsAgainInOrder) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i, i == 3 ? "flakyEvent" : "pointsIssued"));
+  }
+  source_.assign({{kTopic, 0}});
+  auto p = make_scripted();
+  step_ = [&](int) {
+    if (attempts_["id-3"] < 4) {
+      for (const auto& m : sink_.sent) {
+        EXPECT_LT(m.offset, 3) << "a record behind the one being retried was sent";
+      }
+    }
+  };
+  run_until(p, [&] { return p.stats().delivered == 10; });
+  EXPECT_EQ(attempts_["id-3"], 4) << "three retries, then success";
+  EXPECT_EQ(p.stats().transform_retries, 3U);
+  EXPECT_TRUE(dead_letters_.written.empty()) << "a retry is never a dead letter";
+  ASSERT_EQ(sink_.delivered.size(), 10U);
+  for (std::size_t i = 0; i < sink_.delivered.size(); ++i) {
+    EXPECT_EQ(sink_.delivered[i].offset, static_cast<std::int64_t>(i));
+  }
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 10);
+}
+
+TEST_F(PipelineFaultTest, FatalTransformErrorStopsWithoutStoringPastTheRecord) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i, i == 5 ? "fatalEvent" : "pointsIssued"));
+  }
+  source_.assign({{kTopic, 0}});
+  auto p = make_scripted();
+  source_.on_poll = [&](int polls) {
+    if (polls > 2000) {
+      p.request_stop();  // only if the fatal error did not stop it
+    }
+  };
+  const auto result = p.run();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, core::ErrorKind::fatal);
+  EXPECT_NE(result.error().message.find("events/0 offset 5"), std::string::npos)
+      << result.error().message;
+  EXPECT_LT(source_.polls, 2000) << "stopped by the error, not by the test";
+  EXPECT_TRUE(dead_letters_.written.empty()) << "a fatal error is not the record's fault";
+  for (const auto& [tp, off] : source_.store_history) {
+    EXPECT_LE(off, 5) << "stored past the record that failed";
+  }
+  EXPECT_EQ(source_.closes, 1);
+}
+
+TEST_F(PipelineFaultTest, OrderingKeyIsTheTransformsCustomerElseTheRecordKey) {
+  source_.add(kTopic, 0, event(7));
+  source_.assign({{kTopic, 0}});
+  auto p = make_scripted();
+  run_until(p, [&] { return p.stats().delivered == 1; });
+  ASSERT_EQ(sink_.sent.size(), 1U);
+  EXPECT_EQ(sink_.sent[0].order_key, "customer-7");
+}
+
+TEST_F(PipelineTest, PermanentDeadLetterFailureIsAnsweredWithAReducedLetter) {
+  source_.add(kTopic, 0, "garbage");
+  source_.add(kTopic, 0, event(1));
+  source_.assign({{kTopic, 0}});
+  dead_letters_.refuse_full = true;
+  auto p = make();
+  run_until(p, [&] { return p.stats().dead_lettered == 1 && p.stats().delivered == 1; });
+  ASSERT_EQ(dead_letters_.written.size(), 1U);
+  EXPECT_TRUE(dead_letters_.written[0].reduced);
+  EXPECT_EQ(dead_letters_.failures, 1) << "one refusal, then the reduced letter; no retry loop";
+  EXPECT_EQ(p.stats().reduced_dead_letters, 1U);
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 2);
+}
+
+TEST_F(PipelineTest, ReducedLetterRefusedForGoodStopsNamingTopicPartitionAndOffset) {
+  source_.add(kTopic, 0, event(0));
+  source_.add(kTopic, 0, "garbage");
+  source_.add(kTopic, 0, event(2));
+  source_.assign({{kTopic, 0}});
+  dead_letters_.refuse_full = true;
+  dead_letters_.refuse_reduced = true;
+  auto p = make();
+  source_.on_poll = [&](int polls) {
+    if (polls > 2000) {
+      p.request_stop();
+    }
+  };
+  const auto result = p.run();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, "dead-letter-refused");
+  EXPECT_NE(result.error().message.find("'fake.dlq'"), std::string::npos) << result.error().message;
+  EXPECT_NE(result.error().message.find("events/0 offset 1"), std::string::npos)
+      << result.error().message;
+  EXPECT_EQ(dead_letters_.failures, 2) << "the full letter once, the reduced letter once";
+  for (const auto& [tp, off] : source_.store_history) {
+    EXPECT_LE(off, 1) << "stored past the record whose letter was refused";
+  }
+}
+
+TEST_F(PipelineTest, TransientDeadLetterFailuresMakeTheInstanceNotReady) {
+  source_.add(kTopic, 0, "garbage");
+  source_.assign({{kTopic, 0}});
+  dead_letters_.fail_next = 1000000;
+  auto p = make();
+  bool seen_unready = false;
+  bool ready_again = false;
+  run_until(p, [&] {
+    seen_unready = seen_unready || (dead_letters_.failures > 0 && !p.ready());
+    if (seen_unready && dead_letters_.fail_next > 0) {
+      dead_letters_.fail_next = 0;  // the topic comes back
+    }
+    ready_again = p.stats().dead_lettered == 1 && p.ready();
+    return ready_again;
+  });
+  EXPECT_TRUE(seen_unready) << "/readyz must fail while a dead letter cannot be written";
+  EXPECT_TRUE(ready_again) << "dead-lettered " << p.stats().dead_lettered << ", polls "
+                           << source_.polls << ", failures " << dead_letters_.failures
+                           << ", assigned " << p.stats().assigned_partitions << ", written "
+                           << dead_letters_.written.size() << ", seen " << seen_unready;
+}
+
+TEST_F(PipelineTest, RevokeReleasesTheSinkAndCommitsWhatFinishedMeanwhile) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  sink_.hold = true;  // every request in flight when the revoke comes
+  sink_.finish_on_release = true;
+  auto p = make();
+  bool revoked = false;
+  run_until(p, [&] {
+    if (!revoked && sink_.sent.size() == 10) {
+      source_.revoke({{kTopic, 0}});
+      revoked = true;
+      return false;
+    }
+    return revoked && source_.assigned.empty();
+  });
+  ASSERT_EQ(sink_.released.size(), 1U);
+  EXPECT_EQ(sink_.released[0].second, 0);
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), 10)
+      << "verdicts that arrived while the sink finished its requests are committed";
+}
+
+TEST_F(PipelineTest, SinkHeldBytesCountAgainstTheInflightCap) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  config::PipelineConfig cfg;
+  cfg.max_inflight_bytes = 1 << 20;
+  sink_.held = 2 << 20;  // the sink alone holds more than the cap
+  auto p = make(cfg);
+  bool paused = false;
+  run_until(p, [&] {
+    paused = paused || !source_.paused.empty();
+    if (paused) {
+      sink_.held = 0;
+    }
+    return paused && p.stats().delivered == 10;
+  });
+  EXPECT_TRUE(paused);
+}
+
+// An exception escaping another thread (the sink's worker, the token thread) is reported, not
+// std::terminate: the pipeline stops with it, storing nothing past what was settled.
+TEST_F(PipelineTest, ExceptionOnAnotherThreadStopsThePipelineWithTheError) {
+  for (int i = 0; i < 10; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  source_.assign({{kTopic, 0}});
+  auto p = make();
+  std::thread worker;
+  source_.on_poll = [&](int polls) {
+    if (polls == 3) {
+      worker = std::thread(
+          [] { core::run_guarded("test-worker", [] { throw std::runtime_error("boom"); }); });
+    }
+    if (polls > 100000) {
+      p.request_stop();  // only if the failure did not stop it
+    }
+  };
+  const auto result = p.run();
+  worker.join();
+  core::reset_fatal_for_tests();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, "thread-failure");
+  EXPECT_NE(result.error().message.find("test-worker: unexpected exception: boom"),
+            std::string::npos)
+      << result.error().message;
+  EXPECT_LE(source_.polls, 100000);
 }
 
 }  // namespace

@@ -83,12 +83,12 @@ TEST(WriterTest, UnbalancedNestingIsNotOk) {
 TEST(UuidTest, Version5MatchesAnIndependentImplementation) {
   UuidV5 uuid;
   char out[UuidV5::kTextSize];
-  uuid.make(kUrlNamespace, {"capillary:", "50001", ":", "4647d7b7-61c0-480f-8dfe-40ff87f8a445"},
-            out);
+  ASSERT_TRUE(uuid.make(kUrlNamespace,
+                        {"capillary:", "50001", ":", "4647d7b7-61c0-480f-8dfe-40ff87f8a445"}, out));
   EXPECT_EQ(std::string_view(out, sizeof(out)), "d1f48bf6-2e3b-5a5d-ad96-b3426bf218bc");
-  uuid.make(kUrlNamespace, {"capillary:50001:78871533-aaaa", ":1"}, out);
+  ASSERT_TRUE(uuid.make(kUrlNamespace, {"capillary:50001:78871533-aaaa", ":1"}, out));
   EXPECT_EQ(std::string_view(out, sizeof(out)), "cd3cccbd-db11-5242-9830-ab37e4113275");
-  uuid.make(kUrlNamespace, {"capillary:1231:ABC-87484sdas&$"}, out);
+  ASSERT_TRUE(uuid.make(kUrlNamespace, {"capillary:1231:ABC-87484sdas&$"}, out));
   EXPECT_EQ(std::string_view(out, sizeof(out)), "48835c3f-23a6-56b9-8a8d-f4783610e6d1");
 }
 

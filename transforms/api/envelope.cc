@@ -557,6 +557,13 @@ Result<Envelope> EnvelopeReader::State::read(std::string_view payload) {
     return malformed(e);
   }
   if (type != od::json_type::object) {
+    // On demand guesses a scalar's type from its first byte ("this is not json" looks like
+    // `true`): say what a full parse sees. Only rejects pay for it.
+    thread_local simdjson::dom::parser full;
+    simdjson::dom::element element;
+    if (auto e = full.parse(scratch.get(), payload.size(), false).get(element); e) {
+      return malformed(e);
+    }
     return reject(kMalformed, fmt::format("payload is {}, not a JSON object", type_name(type)));
   }
   od::object object;

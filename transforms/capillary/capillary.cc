@@ -286,7 +286,7 @@ Result<void> CapillaryTransform::apply(const Input& input, Emitter& out) {
   if (ev_.failed()) {
     return ev_.result();
   }
-  ev_.emit_all();
+  ev_.emit_all(ids_.customer_id);
   return {};
 }
 

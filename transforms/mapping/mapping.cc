@@ -124,7 +124,7 @@ Result<void> MappingTransform::apply(const Input& input, Emitter& out) {
       return ev_.result();
     }
   }
-  ev_.emit_all();
+  ev_.emit_all(ids_.customer_id);
   if (ev_.kept() == 0) {
     out.warning("mapping-no-output");
   }

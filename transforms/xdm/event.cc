@@ -31,6 +31,7 @@ Result<void> EventState::begin(const Envelope& env, const OutputSettings& settin
   const auto org = fmt::format_to_n(org_buf_, sizeof(org_buf_), "{}", env.org_id);
   org_text_ = std::string_view(org_buf_, org.size);
   failed_ = false;
+  fatal_ = false;
   fail_message_.clear();
   kept_ = 0;
   return {};
@@ -45,6 +46,10 @@ void EventState::fail(std::string_view reason, std::string message) {
 }
 
 Result<void> EventState::result() {
+  if (failed_ && fatal_) {
+    return bridge::core::fail(bridge::core::ErrorKind::fatal, std::string(fail_reason_),
+                              std::move(fail_message_));
+  }
   if (failed_) {
     return reject(std::string(fail_reason_), std::move(fail_message_));
   }
@@ -53,7 +58,13 @@ Result<void> EventState::result() {
 
 void EventState::write_id(Writer& w, std::string_view tail) {
   char uuid[UuidV5::kTextSize];
-  uuid_.make(kUrlNamespace, {"capillary:", org_text_, ":", env_->event_id, tail}, uuid);
+  if (!uuid_.make(kUrlNamespace, {"capillary:", org_text_, ":", env_->event_id, tail}, uuid)) {
+    if (!failed_) {
+      fatal_ = true;
+    }
+    fail("id-generation", "OpenSSL could not compute the event's _id (SHA-1)");
+    return;
+  }
   w.string("_id", std::string_view(uuid, sizeof(uuid)));
 }
 
@@ -79,7 +90,14 @@ void EventState::keep(OutputKind kind, const Target* target, const Writer& w) {
   o.body.assign(w.view());
 }
 
-void EventState::emit_all() {
+void EventState::emit_all(std::string_view customer_id) {
+  if (!customer_id.empty() && kept_ > 0) {
+    // Ordering key: the customer, whatever the configured primary id format.
+    order_key_.assign(org_text_);
+    order_key_.push_back(':');
+    order_key_.append(customer_id);
+    out_->order_key(order_key_);
+  }
   for (std::size_t i = 0; i < kept_; ++i) {
     out_->emit(outputs_[i].kind, *outputs_[i].target, outputs_[i].body);
   }

@@ -31,7 +31,8 @@ class EventState {
   [[nodiscard]] int offset_minutes() const { return offset_; }           // the org's time zone
   [[nodiscard]] std::string_view org_text() const { return org_text_; }  // orgId, decimal
 
-  // The first failure wins; result() turns it into the event's reject.
+  // The first failure wins; result() turns it into the event's reject (a fatal error when the
+  // failure was ours, not the record's: the `_id` could not be computed).
   void fail(std::string_view reason, std::string message);
   [[nodiscard]] bool failed() const { return failed_; }
   [[nodiscard]] Result<void> result();
@@ -44,8 +45,9 @@ class EventState {
   // cleanly and within Platform's size limits (xdm::check_size). Does nothing once failed.
   void keep(OutputKind kind, const Target* target, const Writer& w);
   [[nodiscard]] std::size_t kept() const { return kept_; }
-  // Emits every kept output, in order.
-  void emit_all();
+  // Emits every kept output, in order; with the customer they are about as their ordering key
+  // ("{orgId}:{customerId}") when `customer_id` is not empty.
+  void emit_all(std::string_view customer_id = {});
 
  private:
   struct Output {
@@ -63,11 +65,13 @@ class EventState {
   std::string_view org_text_;
   char org_buf_[24] = {};
   bool failed_ = false;
+  bool fatal_ = false;
   std::string_view fail_reason_;
   std::string fail_message_;
   UuidV5 uuid_;
   std::vector<Output> outputs_;
   std::size_t kept_ = 0;
+  std::string order_key_;
 };
 
 }  // namespace transforms::xdm

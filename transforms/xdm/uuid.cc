@@ -28,15 +28,18 @@ struct UuidV5::State {
 UuidV5::UuidV5() : state_(std::make_unique<State>()) {}
 UuidV5::~UuidV5() = default;
 
-void UuidV5::make(const UuidBytes& ns, std::initializer_list<std::string_view> parts, char* out) {
+bool UuidV5::make(const UuidBytes& ns, std::initializer_list<std::string_view> parts, char* out) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_size = 0;
-  EVP_DigestInit_ex(state_->ctx, state_->sha1, nullptr);
-  EVP_DigestUpdate(state_->ctx, ns.data(), ns.size());
+  bool ok = EVP_DigestInit_ex(state_->ctx, state_->sha1, nullptr) == 1 &&
+            EVP_DigestUpdate(state_->ctx, ns.data(), ns.size()) == 1;
   for (const std::string_view part : parts) {
-    EVP_DigestUpdate(state_->ctx, part.data(), part.size());
+    ok = ok && EVP_DigestUpdate(state_->ctx, part.data(), part.size()) == 1;
   }
-  EVP_DigestFinal_ex(state_->ctx, digest, &digest_size);
+  ok = ok && EVP_DigestFinal_ex(state_->ctx, digest, &digest_size) == 1 && digest_size >= 16;
+  if (!ok) {
+    return false;
+  }
 
   digest[6] = static_cast<unsigned char>((digest[6] & 0x0F) | 0x50);  // version 5
   digest[8] = static_cast<unsigned char>((digest[8] & 0x3F) | 0x80);  // RFC variant
@@ -49,6 +52,7 @@ void UuidV5::make(const UuidBytes& ns, std::initializer_list<std::string_view> p
     out[o++] = kHex[digest[i] >> 4];
     out[o++] = kHex[digest[i] & 0x0F];
   }
+  return true;
 }
 
 }  // namespace transforms::xdm

@@ -29,7 +29,9 @@ class UuidV5 {
 
   // The name is the concatenation of `parts` (saves the caller from building it). Writes
   // kTextSize characters into `out`.
-  void make(const UuidBytes& ns, std::initializer_list<std::string_view> parts, char* out);
+  // False when OpenSSL failed (out is then unusable): not the record's fault.
+  [[nodiscard]] bool make(const UuidBytes& ns, std::initializer_list<std::string_view> parts,
+                          char* out);
 
  private:
   struct State;
