@@ -230,7 +230,7 @@ void backlog_latency(Run& r) {
   }
   r.start_emulator({"--latency-ms", "2000"});
   r.add_bridge();
-  (void)r.wait_settled(pick(r, seconds(1500), seconds(240)));
+  (void)r.wait_settled(pick(r, seconds(3000), seconds(240)));
 }
 
 // (g1) A 1.23 MB random-bytes record, then 1,000 good ones, with a dead-letter topic at Kafka's
