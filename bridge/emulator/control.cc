@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::string_view kFaultKeys =
     "fail_rate, retry_after, latency_ms, hang_rate, reset_rate, message_fail_rate, storm_ms, "
-    "reject_containing, hang_containing";
+    "reject_containing, hang_containing, body_limit_bytes";
 
 tl::unexpected<core::Error> bad(std::string code, std::string message) {
   return core::fail(core::ErrorKind::permanent, std::move(code), std::move(message));
@@ -154,7 +154,7 @@ std::string faults_json(const Faults& f) {
   append_json_string(out, f.reject_containing);
   out += ",\"hang_containing\":";
   append_json_string(out, f.hang_containing);
-  out += "}";
+  fmt::format_to(std::back_inserter(out), ",\"body_limit_bytes\":{}}}", f.body_limit_bytes);
   return out;
 }
 
@@ -200,6 +200,13 @@ core::Result<Faults> parse_faults_json(std::string_view json) {
         problems.push_back(fmt::format("{}: expected a string", key));
       } else {
         (key == "reject_containing" ? faults.reject_containing : faults.hang_containing) = text;
+      }
+    } else if (key == "body_limit_bytes") {
+      std::int64_t bytes = 0;
+      if (!field.value.get_int64().get(bytes) && bytes >= 0) {
+        faults.body_limit_bytes = static_cast<std::size_t>(bytes);
+      } else {
+        problems.emplace_back("body_limit_bytes: expected a byte count >= 0 (0 = no limit)");
       }
     } else {
       problems.push_back(fmt::format("unknown key '{}' (known: {})", key, kFaultKeys));

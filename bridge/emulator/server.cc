@@ -169,6 +169,7 @@ struct Request {
   std::unique_ptr<Worker> worker;  // held while the body is read and the answer is built
   std::size_t received = 0;        // body bytes seen, including discarded ones
   std::size_t declared = 0;        // Content-Length, when sent
+  std::size_t limit = 0;           // body limit in force when the request arrived
   bool too_large = false;
 };
 
@@ -431,7 +432,8 @@ struct Server::Impl {
               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
         std::from_chars(length, length + std::strlen(length), req->declared);
       }
-      if (is_collection(req->route) && req->declared > options.max_request_bytes &&
+      req->limit = is_collection(req->route) ? body_limit() : kControlBodyLimit;
+      if (is_collection(req->route) && req->declared > req->limit &&
           req->declared > kDiscardLimit) {
         return refuse_early(conn, *req);
       }
@@ -439,9 +441,7 @@ struct Server::Impl {
     }
     if (*upload_size > 0) {
       req->received += *upload_size;
-      const std::size_t limit =
-          is_collection(req->route) ? options.max_request_bytes : kControlBodyLimit;
-      if (req->received > limit) {
+      if (req->received > req->limit) {
         req->too_large = true;
         workers.release(std::move(req->worker));
       } else {
@@ -485,8 +485,18 @@ struct Server::Impl {
       case Route::stats:
         return send(conn, 200, stats_json(snapshot()));
       case Route::messages: {
+        // ?from=N: only the lines after the first N, so a poller reads each line once.
+        std::size_t from = 0;
+        if (const char* arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from")) {
+          const std::string_view text(arg);
+          if (std::from_chars(text.data(), text.data() + text.size(), from).ec != std::errc{}) {
+            return send(conn, 400,
+                        problem_json(kServiceProblem, 400, "Invalid Query",
+                                     "from: expected the number of lines to skip"));
+          }
+        }
         std::string out;
-        for_each_line([&out](std::string_view line) { out += line; });
+        for_each_line(from, [&out](std::string_view line) { out += line; });
         return send(conn, 200, out, kNdjson);
       }
       case Route::faults_get:
@@ -542,10 +552,9 @@ struct Server::Impl {
   }
 
   std::string too_large_json(const Request& req) const {
-    return problem_json(
-        kInletProblem, 413, "Payload Too Large",
-        fmt::format("[{}] request of {} bytes exceeds the limit of {} bytes", req.inlet,
-                    std::max(req.received, req.declared), options.max_request_bytes));
+    return problem_json(kInletProblem, 413, "Payload Too Large",
+                        fmt::format("[{}] request of {} bytes exceeds the limit of {} bytes",
+                                    req.inlet, std::max(req.received, req.declared), req.limit));
   }
 
   MHD_Result collection(MHD_Connection* conn, Request& req) {
@@ -858,6 +867,14 @@ struct Server::Impl {
     return stats;
   }
 
+  // The collection body limit now: the option, or a lower proxy limit from the faults.
+  std::size_t body_limit() const {
+    std::lock_guard lock(faults_mu);
+    return faults.body_limit_bytes > 0
+               ? std::min(faults.body_limit_bytes, options.max_request_bytes)
+               : options.max_request_bytes;
+  }
+
   Faults current_faults() const {
     std::lock_guard lock(faults_mu);
     Faults f = faults;
@@ -893,10 +910,10 @@ struct Server::Impl {
   // Accepted messages as NDJSON lines (newline included). A message spanning lines is minified;
   // JSON strings cannot hold raw newlines, so that only drops whitespace.
   template <typename F>
-  void for_each_line(F&& emit) const {
+  void for_each_line(std::size_t from, F&& emit) const {
     std::lock_guard lock(state_mu);
     std::string line;
-    for (std::size_t i = 0; i < log.size(); ++i) {
+    for (std::size_t i = from; i < log.size(); ++i) {
       const std::string_view m = log.at(i);
       if (m.find_first_of("\r\n") == std::string_view::npos) {
         line.assign(m);
@@ -1068,7 +1085,7 @@ bool Server::dump_ndjson(const std::string& path) const {
     return false;
   }
   bool ok = true;
-  impl_->for_each_line([&](std::string_view line) {
+  impl_->for_each_line(0, [&](std::string_view line) {
     ok = ok && std::fwrite(line.data(), 1, line.size(), file) == line.size();
   });
   ok = std::fclose(file) == 0 && ok;

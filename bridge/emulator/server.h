@@ -37,6 +37,9 @@ struct Faults {
   std::string reject_containing;
   // A collection request whose body contains this text (non-empty) is never answered.
   std::string hang_containing;
+  // When > 0: a proxy's body limit in front of Platform, lower than Options::max_request_bytes;
+  // larger collection requests get 413 like any body over the limit.
+  std::size_t body_limit_bytes = 0;
 };
 
 struct Options {

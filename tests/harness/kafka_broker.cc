@@ -328,6 +328,35 @@ bool KafkaBroker::launch(const std::string& jars, int attempt, std::chrono::seco
     }
   }
 
+  cluster_id_ = cluster_id;
+  classpath_ = classpath;
+  return spawn(timeout, why);
+}
+
+void KafkaBroker::restart(std::chrono::seconds timeout) {
+  if (jvm_) {
+    return;
+  }
+  if (cluster_id_.empty()) {
+    throw std::runtime_error("KafkaBroker::restart before a successful start()");
+  }
+  std::string why;
+  const auto deadline = Clock::now() + timeout;
+  // The old JVM's listening socket may linger for a moment after it exited.
+  while (!spawn(timeout, why)) {
+    const std::string log = read_file(log_path_) + read_file(dir_.file("jvm.out"));
+    if (log.find("Address already in use") == std::string::npos || Clock::now() >= deadline) {
+      fail(why);
+    }
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+}
+
+bool KafkaBroker::spawn(std::chrono::seconds timeout, std::string& why) {
+  const std::string props_path = dir_.file("server.properties");
+  const std::string log4j_flag = "-Dlog4j.configuration=file:" + dir_.file("log4j.properties");
+  const std::string& classpath = classpath_;
+  const std::string& cluster_id = cluster_id_;
   // 4. Start the broker and wait for a successful metadata request.
   jvm_ = std::make_unique<ChildProcess>(ChildOptions{
       {"java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",

@@ -62,6 +62,10 @@ class KafkaBroker {
   void start(std::chrono::seconds timeout = std::chrono::seconds(120));
   // Stops the broker (SIGTERM, then SIGKILL after a few seconds). Idempotent.
   void stop();
+  // Starts a stopped broker again with the same ports, data directory and cluster id: clients
+  // reconnect to the same bootstrap address and find their topics, records and committed
+  // offsets. Throws with the log's tail when it does not come up within `timeout`.
+  void restart(std::chrono::seconds timeout = std::chrono::seconds(120));
   [[nodiscard]] bool running();
 
   [[nodiscard]] const std::string& bootstrap() const { return bootstrap_; }
@@ -95,6 +99,9 @@ class KafkaBroker {
   // Writes the config, formats a fresh data directory and starts the JVM; false (and `why`) when
   // the JVM exited during start-up. Throws on other failures.
   bool launch(const std::string& jars, int attempt, std::chrono::seconds timeout, std::string& why);
+  // Starts the JVM on the configured and formatted directory and waits for a metadata answer
+  // from this cluster; false (and `why`) when the JVM exited during start-up.
+  bool spawn(std::chrono::seconds timeout, std::string& why);
   rd_kafka_t* client();  // producer handle used for produce, admin and metadata
   [[noreturn]] void fail(const std::string& what) const;
 
@@ -102,6 +109,8 @@ class KafkaBroker {
   std::unique_ptr<ChildProcess> jvm_;
   std::string bootstrap_;
   std::string log_path_;
+  std::string classpath_;   // set by a successful format, reused by restart()
+  std::string cluster_id_;  // likewise
   KafkaHandle client_;
 };
 

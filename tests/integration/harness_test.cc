@@ -127,6 +127,17 @@ TEST(KafkaBrokerTest, ProduceConsumeHeadersWatermarksCommitted) {
   for (const auto& [p, off] : broker.committed_offsets("nobody", "harness.events")) {
     EXPECT_LT(off, 0) << "partition " << p;
   }
+
+  // Restart on the same address: the records are still there and new ones go in.
+  const std::string bootstrap = broker.bootstrap();
+  broker.stop();
+  EXPECT_FALSE(broker.running());
+  broker.restart();
+  EXPECT_TRUE(broker.running());
+  EXPECT_EQ(broker.bootstrap(), bootstrap);
+  EXPECT_EQ(broker.high_watermarks("harness.events"), hw);
+  broker.produce("harness.events", {{"after", make_event("h-after"), {}, 1}});
+  EXPECT_EQ(broker.high_watermarks("harness.events").at(1), 1001);
 }
 
 }  // namespace

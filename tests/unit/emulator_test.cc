@@ -426,6 +426,38 @@ TEST_F(EmulatorTest, RequestsOverTheLimitGet413) {
   EXPECT_EQ(stats.messages_accepted, 1U);
 }
 
+TEST_F(EmulatorTest, ABodyLimitFaultLowersTheLimitUntilLifted) {
+  const std::string t = token();
+  const std::string body =
+      batch({message(R"({"_id":"proxy","pad":")" + std::string(1000, 'x') + R"("})")});
+  ASSERT_GT(body.size(), 1000U);
+  ASSERT_EQ(http("PUT", url("/emulator/faults"), R"({"body_limit_bytes":1000})").status, 200);
+  EXPECT_EQ(server_->faults().body_limit_bytes, 1000U);
+  const auto limited = post_batch(body, t);
+  EXPECT_EQ(limited.status, 413) << limited.body;
+  EXPECT_NE(limited.body.find("limit of 1000 bytes"), std::string::npos) << limited.body;
+  EXPECT_EQ(post_batch(batch({message(R"({"_id":"small"})")}), t).status, 207);
+  EXPECT_EQ(http("PUT", url("/emulator/faults"), R"({"body_limit_bytes":-1})").status, 400);
+  ASSERT_EQ(http("PUT", url("/emulator/faults"), "{}").status, 200);
+  EXPECT_EQ(post_batch(body, t).status, 207);
+  EXPECT_EQ(server_->stats().messages_accepted, 2U);
+}
+
+TEST_F(EmulatorTest, MessagesFromSkipsLinesAlreadyRead) {
+  const std::string t = token();
+  ASSERT_EQ(post_batch(batch({message(R"({"_id":"m0"})"), message(R"({"_id":"m1"})"),
+                              message(R"({"_id":"m2"})")}),
+                       t)
+                .status,
+            207);
+  EXPECT_EQ(http("GET", url("/emulator/messages?from=0")).body,
+            http("GET", url("/emulator/messages")).body);
+  EXPECT_EQ(http("GET", url("/emulator/messages?from=2")).body, message(R"({"_id":"m2"})") + "\n");
+  EXPECT_EQ(http("GET", url("/emulator/messages?from=3")).body, "");
+  EXPECT_EQ(http("GET", url("/emulator/messages?from=9")).body, "");
+  EXPECT_EQ(http("GET", url("/emulator/messages?from=x")).status, 400);
+}
+
 TEST_F(EmulatorTest, DefaultLimitIsOneMegabyte) {
   const std::string t = token();
   const std::string body(1048577, ' ');
