@@ -60,7 +60,7 @@ struct KafkaConfig {
 };
 
 struct PipelineConfig {
-  std::int64_t max_inflight_bytes = 48 * 1024 * 1024;  // pause partitions above this
+  std::int64_t max_inflight_bytes = 40 * 1024 * 1024;  // pause partitions above this
   std::int64_t max_inflight_records = 100000;
   std::int64_t max_event_bytes = 1024 * 1024;  // larger payloads are dead-lettered (too-large)
   std::chrono::milliseconds drain_timeout{30000};
