@@ -51,7 +51,7 @@ struct KafkaConfig {
   // when this fills, so too small a value starves the pipeline: 16 MiB gave 55k events/s, 64 MiB
   // 124k events/s (1 KB events, 6 partitions, bench/e2e_bench).
   std::int64_t prefetch_bytes = 32 * 1024 * 1024;  // README "Memory": peak RSS from config
-  std::string auto_offset_reset = "earliest";  // earliest | latest
+  std::string auto_offset_reset = "earliest";      // earliest | latest
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds session_timeout{45000};
   KafkaSecurity security;

@@ -62,9 +62,8 @@ core::Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const config::Kaf
   if (!cfg.properties.contains("fetch.max.bytes")) {
     // One fetch response is held whole while any of its records is in flight: keep it well
     // under the prefetch bound (librdkafka's default is 50 MiB).
-    fixed.emplace("fetch.max.bytes",
-                  std::to_string(std::clamp<std::int64_t>(cfg.prefetch_bytes / 4, 1 << 20,
-                                                          52428800)));
+    fixed.emplace("fetch.max.bytes", std::to_string(std::clamp<std::int64_t>(cfg.prefetch_bytes / 4,
+                                                                             1 << 20, 52428800)));
   }
   if (!cfg.properties.contains("fetch.wait.max.ms")) {
     // librdkafka's 500 ms default showed up as end-to-end latency: with 6 partitions at 5,000

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <random>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "bridge/core/fatal.h"
 
@@ -126,6 +129,7 @@ core::Result<void> Pipeline::run() {
     log_retry_summary(now);
     if (now >= next_tick) {
       next_tick = now + std::chrono::seconds(1);
+      release_free_memory();
       publish_gauges();
       if (tick_) {
         tick_(stats_);
@@ -644,6 +648,15 @@ void Pipeline::store_positions() {
       part->stored = pos;
     }
   }
+}
+
+void Pipeline::release_free_memory() {
+#ifdef __GLIBC__
+  // Backpressure pauses and resumes partitions, and librdkafka drops and refetches a paused
+  // partition's read-ahead: freed chunks pile up in malloc's heaps as RSS. Hand them back once
+  // a second (a few ms at most).
+  malloc_trim(0);
+#endif
 }
 
 void Pipeline::publish_gauges() {

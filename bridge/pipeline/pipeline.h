@@ -175,6 +175,7 @@ class Pipeline final : public source::RebalanceListener {
   void set_paused(Partition& part, bool paused);
   void store_positions();
   void publish_gauges();
+  void release_free_memory();
   [[nodiscard]] Partition* find_partition(std::string_view topic, std::int32_t partition);
   [[nodiscard]] std::chrono::milliseconds backoff(int attempt) const;
 
