@@ -73,6 +73,13 @@ std::optional<Validated> load_and_validate(const config::Loaded& loaded) {
 core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics,
                                          bool check_dead_letter_topic) {
   Components c;
+  // First: a missing dead-letter topic stops the start before the consumer joins the group or
+  // the sink starts its threads.
+  auto dl = kafka::DeadLetterWriter::create(cfg.kafka, cfg.dead_letter, check_dead_letter_topic);
+  if (!dl) {
+    return tl::unexpected(dl.error());
+  }
+  c.dead_letters = std::move(*dl);
   auto source = kafka::KafkaSource::create(cfg.kafka, metrics);
   if (!source) {
     return tl::unexpected(source.error());
@@ -108,11 +115,6 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
     }
   }
 
-  auto dl = kafka::DeadLetterWriter::create(cfg.kafka, cfg.dead_letter, check_dead_letter_topic);
-  if (!dl) {
-    return tl::unexpected(dl.error());
-  }
-  c.dead_letters = std::move(*dl);
   return c;
 }
 
