@@ -326,20 +326,25 @@ void Pipeline::log_retry_summary(Clock::time_point now) {
   retry_log_at_ = now + kRetryLogInterval;
 }
 
+Pipeline::Unsettled Pipeline::unsettled(const Partition& part) const {
+  Unsettled u;
+  std::optional<std::int64_t> first;
+  for (auto seq : part.order) {
+    if (auto it = pending_.find(seq); it != pending_.end()) {
+      ++u.count;
+      const auto offset = it->second.record.view().offset;
+      first = first ? std::min(*first, offset) : offset;
+    }
+  }
+  u.redeliver_from = part.tracker.commit_position().value_or(first.value_or(0));
+  return u;
+}
+
 void Pipeline::report_unsettled() {
   for (const auto& [tp, part] : partitions_) {
-    std::size_t n = 0;
-    std::optional<std::int64_t> first;
-    for (auto seq : part->order) {
-      if (auto it = pending_.find(seq); it != pending_.end()) {
-        ++n;
-        const auto offset = it->second.record.view().offset;
-        first = first ? std::min(*first, offset) : offset;
-      }
-    }
-    if (n > 0) {
+    if (const Unsettled u = unsettled(*part); u.count > 0) {
       spdlog::warn("{}/{}: {} record(s) not delivered; they will be redelivered from offset {}",
-                   tp.topic, tp.partition, n, part->tracker.commit_position().value_or(*first));
+                   tp.topic, tp.partition, u.count, u.redeliver_from);
     }
   }
 }
@@ -732,29 +737,25 @@ void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bo
     }
     // Undelivered work of this partition is dropped: the next owner starts from the committed
     // position and redelivers it (bounded duplicates, nothing lost).
-    std::size_t dropped = 0;
-    std::optional<std::int64_t> first;
+    const Unsettled dropped = unsettled(part);
     for (auto seq : part.order) {
       if (auto p = pending_.find(seq); p != pending_.end()) {
-        const auto offset = p->second.record.view().offset;
-        first = first ? std::min(*first, offset) : offset;
         if (p->second.dead_letter_attempts > 0 && p->second.fate != Fate::dead_lettered) {
           dead_letters_waiting_.fetch_sub(1, std::memory_order_relaxed);
         }
         stats_.inflight_records -= 1;
         stats_.inflight_bytes -= p->second.bytes;
         pending_.erase(p);
-        ++dropped;
       }
     }
     std::erase_if(dl_retry_, [this](const auto& e) { return !pending_.contains(e.second); });
-    if (dropped > 0 && !shutting_down_) {
+    if (dropped.count > 0 && !shutting_down_) {
       spdlog::info(
           "{}/{}: {} record(s) not settled on {}; the partition's next owner redelivers "
           "them from {}",
-          tp.topic, tp.partition, dropped, lost ? "loss" : "revoke",
+          tp.topic, tp.partition, dropped.count, lost ? "loss" : "revoke",
           lost ? std::string("the group's last committed offset")
-               : fmt::format("offset {}", part.tracker.commit_position().value_or(*first)));
+               : fmt::format("offset {}", dropped.redeliver_from));
     }
     partitions_.erase(it);
   }

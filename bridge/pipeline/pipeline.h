@@ -160,6 +160,13 @@ class Pipeline final : public source::RebalanceListener {
   void stop_fatal(std::string code, std::string message);
   void note_retry(std::string_view reason);
   void log_retry_summary(Clock::time_point now);
+  // Records of a partition not yet settled, and the offset they are redelivered from (the
+  // commit position, else the first of them).
+  struct Unsettled {
+    std::size_t count = 0;
+    std::int64_t redeliver_from = 0;
+  };
+  [[nodiscard]] Unsettled unsettled(const Partition& part) const;
   void report_unsettled();
   void send_outputs(Pending& p);
   void collect_verdicts(std::chrono::milliseconds wait);
