@@ -1,7 +1,7 @@
 #pragma once
-// The consumed Kafka record as the pipeline sees it. The librdkafka message that backs these
-// views is owned exactly once (by the pipeline's in-flight table) until its offset is stored;
-// nothing downstream may keep a view past the call that received it.
+// The consumed Kafka record as the pipeline sees it. The bytes that back these views are owned
+// exactly once (by the pipeline's in-flight table, through source::Record) until its offset is
+// stored; nothing downstream may keep a view past the call that received it.
 
 #include <cstdint>
 #include <span>

@@ -35,8 +35,58 @@ std::vector<source::TopicPartition> from_list(const rd_kafka_topic_partition_lis
   return out;
 }
 
-void release_message(void* handle) {
-  rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(handle));
+void release_copy(void* handle) {
+  delete[] static_cast<char*>(handle);
+}
+
+// A record's bytes (topic, key, payload, headers) copied into one block it owns, so that the
+// librdkafka message can be destroyed at once. A message points into its whole fetch response
+// (up to fetch.max.bytes, shared with other partitions): held until the record settles, one slow
+// record pinned megabytes nobody counted (1M backlog at 2 s Platform latency: peak RSS 209 MiB
+// against 85 MiB steady). One copy per record costs less than its JSON parse.
+source::Record copy_record(rd_kafka_message_t* msg) {
+  const std::string_view topic = rd_kafka_topic_name(msg->rkt);
+  const std::string_view key{static_cast<const char*>(msg->key),
+                             msg->key != nullptr ? msg->key_len : 0};
+  const std::string_view payload{static_cast<const char*>(msg->payload),
+                                 msg->payload != nullptr ? msg->len : 0};
+  std::vector<core::Header> headers;
+  std::size_t total = topic.size() + key.size() + payload.size();
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    headers.reserve(rd_kafka_header_cnt(hdrs));
+    for (size_t i = 0;
+         rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      headers.push_back({name, {static_cast<const char*>(value), value != nullptr ? size : 0}});
+      total += headers.back().name.size() + headers.back().value.size();
+    }
+  }
+  char* block = new char[std::max<std::size_t>(total, 1)];
+  char* at = block;
+  auto copy = [&at](std::string_view s) {
+    std::memcpy(at, s.data(), s.size());
+    const std::string_view out{at, s.size()};
+    at += s.size();
+    return out;
+  };
+  core::RecordView view;
+  view.topic = copy(topic);
+  view.partition = msg->partition;
+  view.offset = msg->offset;
+  rd_kafka_timestamp_type_t ts_type{};
+  const std::int64_t ts = rd_kafka_message_timestamp(msg, &ts_type);
+  view.timestamp_ms = ts > 0 ? ts : 0;
+  view.key = copy(key);
+  view.payload = copy(payload);
+  for (auto& h : headers) {
+    h.name = copy(h.name);
+    h.value = copy(h.value);
+  }
+  return {view, std::move(headers), block, &release_copy};
 }
 
 }  // namespace
@@ -260,29 +310,8 @@ core::Result<void> KafkaSource::poll(std::vector<source::Record>& out, std::size
       spdlog::warn("consumer: {}", text);
       continue;
     }
-    core::RecordView view;
-    view.topic = rd_kafka_topic_name(msg->rkt);
-    view.partition = msg->partition;
-    view.offset = msg->offset;
-    rd_kafka_timestamp_type_t ts_type{};
-    const std::int64_t ts = rd_kafka_message_timestamp(msg, &ts_type);
-    view.timestamp_ms = ts > 0 ? ts : 0;
-    view.key = {static_cast<const char*>(msg->key), msg->key_len};
-    view.payload = {static_cast<const char*>(msg->payload), msg->len};
-    std::vector<core::Header> headers;
-    rd_kafka_headers_t* hdrs = nullptr;
-    if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name = nullptr;
-      const void* value = nullptr;
-      size_t size = 0;
-      headers.reserve(rd_kafka_header_cnt(hdrs));
-      for (size_t i = 0;
-           rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++i) {
-        headers.push_back({name, {static_cast<const char*>(value), value ? size : 0}});
-      }
-    }
-    out.emplace_back(view, std::move(headers), msg, &release_message);
+    out.push_back(copy_record(msg));
+    rd_kafka_message_destroy(msg);
   }
   return {};
 }

@@ -143,6 +143,8 @@ class Pipeline final : public source::RebalanceListener {
     std::deque<std::uint64_t> order;  // seqs of pending records, in offset order
     bool paused = false;              // paused at the source (by us)
     bool blocked = false;             // an output must be re-sent: hold everything behind it
+    bool over_share = false;  // holds more than its share of max_inflight_bytes (backpressure)
+    std::int64_t bytes = 0;   // Pending::bytes of its records
     int retry_attempts = 0;
     Clock::time_point retry_at;
     bool dirty = false;  // commit position moved since the last Source::store
@@ -178,6 +180,8 @@ class Pipeline final : public source::RebalanceListener {
   void settle(Pending& p);
   void flush_sends();
   void resend_due(Clock::time_point now);
+  void count_bytes(Pending& p, std::int64_t delta);  // Pending::bytes, its partition's, the total
+  [[nodiscard]] bool wants_pause(const Partition& part) const;
   void apply_backpressure();
   void set_paused(Partition& part, bool paused);
   void store_positions();

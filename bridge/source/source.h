@@ -24,8 +24,9 @@ struct TopicPartition {
   auto operator<=>(const TopicPartition&) const = default;
 };
 
-// One consumed record. Owns the bytes its view points into (for Kafka: the rd_kafka_message_t)
-// until it is destroyed; the pipeline keeps it alive until the record's offset is settled.
+// One consumed record. Owns the bytes its view points into (for Kafka: a copy of the message's
+// bytes, never the librdkafka message itself, which would pin its whole fetch response) until it
+// is destroyed; the pipeline keeps it alive until the record's offset is settled.
 class Record {
  public:
   using Releaser = void (*)(void* handle);
@@ -38,7 +39,14 @@ class Record {
     v.headers = headers_;
     return v;
   }
-  [[nodiscard]] std::size_t size_bytes() const { return view_.payload.size() + view_.key.size(); }
+  // What the record holds, as counted against pipeline.max_inflight_bytes.
+  [[nodiscard]] std::size_t size_bytes() const {
+    std::size_t n = view_.topic.size() + view_.key.size() + view_.payload.size();
+    for (const auto& h : headers_) {
+      n += h.name.size() + h.value.size();
+    }
+    return n;
+  }
 
  private:
   core::RecordView view_;  // headers span is filled in by view()

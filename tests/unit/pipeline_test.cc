@@ -549,6 +549,45 @@ TEST_F(PipelineTest, RevokeReleasesTheSinkAndCommitsWhatFinishedMeanwhile) {
       << "verdicts that arrived while the sink finished its requests are committed";
 }
 
+TEST_F(PipelineTest, NoPartitionTakesMoreThanItsShareOfTheCap) {
+  // The fake hands out partition 0's records before partition 1's, like a librdkafka fetch run:
+  // without a per-partition share, partition 0 fills the whole cap and partition 1 waits.
+  constexpr int kBusy = 10000;
+  constexpr int kQuiet = 100;
+  for (int i = 0; i < kBusy; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  for (int i = 0; i < kQuiet; ++i) {
+    source_.add(kTopic, 1, event(kBusy + i));
+  }
+  source_.assign({{kTopic, 0}, {kTopic, 1}});
+  sink_.hold = true;
+  config::PipelineConfig cfg;
+  // A record and its output hold about 260 bytes: one poll batch of partition 0 (2,000 records)
+  // is over half the cap, two are over all of it.
+  cfg.max_inflight_bytes = 800 * 1024;
+  auto p = make(cfg);
+  auto sent_of = [&](std::int32_t partition) {
+    return std::count_if(sink_.sent.begin(), sink_.sent.end(),
+                         [&](const auto& m) { return m.partition == partition; });
+  };
+  bool quiet_all_sent_while_held = false;
+  run_until(p, [&] {
+    if (sink_.hold && sent_of(1) == kQuiet) {
+      quiet_all_sent_while_held = true;
+      EXPECT_TRUE(source_.paused.contains({kTopic, 0})) << "partition 0 is over its share";
+      EXPECT_LT(p.stats().inflight_bytes, cfg.max_inflight_bytes) << "under the cap as a whole";
+      sink_.hold = false;
+    }
+    return p.stats().delivered == static_cast<std::uint64_t>(kBusy + kQuiet);
+  });
+  EXPECT_TRUE(quiet_all_sent_while_held)
+      << "partition 1 reached the sink only after partition 0 let go of the cap";
+  EXPECT_TRUE(source_.paused.empty());
+  EXPECT_EQ((source_.committed[{kTopic, 0}]), kBusy);
+  EXPECT_EQ((source_.committed[{kTopic, 1}]), kQuiet);
+}
+
 TEST_F(PipelineTest, SinkHeldBytesCountAgainstTheInflightCap) {
   for (int i = 0; i < 10; ++i) {
     source_.add(kTopic, 0, event(i));
