@@ -11,6 +11,11 @@ int main(int argc, char** argv) {
   // Two malloc arenas instead of glibc's 8 per core: records are allocated on librdkafka's
   // threads and freed on the pipeline's, and per-thread arenas kept that memory as RSS.
   mallopt(M_ARENA_MAX, 2);
+  // A fixed mmap threshold: glibc raises it to the size of each large block freed (librdkafka's
+  // fetch responses, up to fetch.max.bytes; request bodies), after which those blocks come from
+  // the heap and their freed space stays in RSS until the next trim. Measured at start-up of a
+  // 1M backlog: RSS 144 MiB against ~100 MiB live.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   CLI::App cli{
       "capillary-bridge: Capillary loyalty events from Kafka to Adobe Experience Platform"};
   cli.set_version_flag("--version", std::string(bridge::core::version()));

@@ -640,11 +640,16 @@ void Pipeline::apply_backpressure() {
     backpressure_ = false;
   }
   // Fair share: librdkafka hands out a partition's read-ahead in runs of thousands of records,
-  // so without a per-partition bound one or two partitions filled the whole cap while the
-  // others waited with nothing in the sink (1M backlog, 6 partitions, 2 s Platform: 2 requests
-  // in flight of 6 possible). A partition holding more than cap / partitions pauses until it is
-  // under half of that. The sink's bytes are attributed in proportion to the pipeline's.
+  // so one or two partitions filled the whole cap while the others waited with nothing in the
+  // sink (1M backlog, 6 partitions, 2 s Platform: 2 requests in flight of 6 possible). Once the
+  // bridge holds half the cap, a partition holding more than cap / partitions pauses until it is
+  // under half of that; the others go on up to the cap. The sink's bytes are attributed in
+  // proportion to the pipeline's. Below half the cap nothing is paused for its share: every pause
+  // drops the partition's read-ahead, and librdkafka 2.0 then waits a second before fetching
+  // again when its queue is full (fast Platform, 300k backlog: 56k events/s with this rule,
+  // 36k when shares apply from a quarter of the cap, 15k when they always apply).
   const auto n = static_cast<std::int64_t>(partitions_.size());
+  const bool contended = held >= cfg_.max_inflight_bytes / 2;
   const double scale = stats_.inflight_bytes > 0
                            ? static_cast<double>(held) / static_cast<double>(stats_.inflight_bytes)
                            : 1.0;
@@ -653,7 +658,7 @@ void Pipeline::apply_backpressure() {
     const double mine = static_cast<double>(part->bytes) * scale;
     if (n < 2) {
       part->over_share = false;
-    } else if (!part->over_share && mine >= share) {
+    } else if (!part->over_share && contended && mine >= share) {
       part->over_share = true;
     } else if (part->over_share && mine < share / 2) {
       part->over_share = false;

@@ -563,8 +563,9 @@ TEST_F(PipelineTest, NoPartitionTakesMoreThanItsShareOfTheCap) {
   source_.assign({{kTopic, 0}, {kTopic, 1}});
   sink_.hold = true;
   config::PipelineConfig cfg;
-  // A record and its output hold about 260 bytes: one poll batch of partition 0 (2,000 records)
-  // is over half the cap, two are over all of it.
+  // A record holds ~110 bytes (passthrough: no output body of its own): two poll batches of
+  // partition 0 (4,000 records, ~430 KB) are over its share and over half the cap, four are over
+  // all of it.
   cfg.max_inflight_bytes = 800 * 1024;
   auto p = make(cfg);
   auto sent_of = [&](std::int32_t partition) {
@@ -586,6 +587,37 @@ TEST_F(PipelineTest, NoPartitionTakesMoreThanItsShareOfTheCap) {
   EXPECT_TRUE(source_.paused.empty());
   EXPECT_EQ((source_.committed[{kTopic, 0}]), kBusy);
   EXPECT_EQ((source_.committed[{kTopic, 1}]), kQuiet);
+}
+
+TEST_F(PipelineTest, NothingPausesForItsShareWhileUnderHalfTheCap) {
+  // A pause drops the partition's read-ahead in librdkafka: shares apply only under contention.
+  constexpr int kBusy = 4000;
+  for (int i = 0; i < kBusy; ++i) {
+    source_.add(kTopic, 0, event(i));
+  }
+  for (std::int32_t part = 1; part < 4; ++part) {
+    source_.add(kTopic, part, event(kBusy + part));
+  }
+  source_.assign({{kTopic, 0}, {kTopic, 1}, {kTopic, 2}, {kTopic, 3}});
+  sink_.hold = true;
+  config::PipelineConfig cfg;
+  // A record holds ~110 bytes (passthrough: no output body of its own), so partition 0 alone
+  // holds ~430 KB: over its share (384 KiB), under half the cap (768 KiB).
+  cfg.max_inflight_bytes = 1536 * 1024;
+  auto p = make(cfg);
+  bool checked = false;
+  run_until(p, [&] {
+    if (sink_.hold && sink_.sent.size() == kBusy + 3) {
+      checked = true;
+      const auto held = p.stats().inflight_bytes;
+      EXPECT_GT(held, cfg.max_inflight_bytes / 4) << "premise: partition 0 is over its share";
+      EXPECT_LT(held, cfg.max_inflight_bytes / 2) << "premise: the bridge is under half the cap";
+      EXPECT_EQ(source_.pause_calls, 0) << "paused for its share while under half the cap";
+      sink_.hold = false;
+    }
+    return p.stats().delivered == kBusy + 3;
+  });
+  EXPECT_TRUE(checked);
 }
 
 TEST_F(PipelineTest, SinkHeldBytesCountAgainstTheInflightCap) {
