@@ -8,8 +8,9 @@
 #include "bridge/core/version.h"
 
 int main(int argc, char** argv) {
-  // Two malloc arenas instead of glibc's 8 per core: records are allocated on librdkafka's
-  // threads and freed on the pipeline's, and per-thread arenas kept that memory as RSS.
+  // Two malloc arenas instead of glibc's 8 per core: fetch responses are allocated on
+  // librdkafka's threads and freed on the pipeline's, and per-thread arenas kept that memory as
+  // RSS.
   mallopt(M_ARENA_MAX, 2);
   // A fixed mmap threshold: glibc raises it to the size of each large block freed (librdkafka's
   // fetch responses, up to fetch.max.bytes; request bodies), after which those blocks come from

@@ -124,6 +124,8 @@ class Run {
   }
   // Observes until every record is accepted or dead-lettered (the settle time is recorded).
   bool wait_settled(std::chrono::milliseconds timeout);
+  // Seconds from the first bridge start until everything was settled, once it was.
+  [[nodiscard]] std::optional<double> settled_after() const { return settled_after_; }
   [[nodiscard]] std::size_t accepted_lines() const { return accepted_lines_; }
   [[nodiscard]] bool any_bridge_running();
 

@@ -285,7 +285,7 @@ void Pipeline::block(Partition& part, std::chrono::milliseconds at_least) {
   const auto wait = std::max(backoff(part.retry_attempts++), at_least);
   part.retry_at = Clock::now() + wait;
   deps_.metrics.sink_backoff_seconds.Increment(std::chrono::duration<double>(wait).count());
-  set_paused(part, true);
+  // Paused at the source by apply_backpressure(), later in this turn.
 }
 
 void Pipeline::stop_fatal(std::string code, std::string message) {
@@ -593,9 +593,6 @@ void Pipeline::resend_due(Clock::time_point now) {
       }
       send_outputs(p);
     }
-    if (!part->blocked) {
-      set_paused(*part, wants_pause(*part));
-    }
   }
 }
 
@@ -622,6 +619,8 @@ bool Pipeline::wants_pause(const Partition& part) const {
   return backpressure_ || part.blocked || part.over_share;
 }
 
+// The one place that pauses and resumes partitions while they are assigned (wants_pause), once
+// per turn before the next poll.
 void Pipeline::apply_backpressure() {
   // The sink's own copies (wrapped messages, request bodies) count against the same cap.
   stats_.sink_held_bytes = deps_.sink.held_bytes();
