@@ -7,16 +7,32 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <map>
 
 #include "bridge/core/version.h"
+#include "bridge/kafka/kafka_sink.h"
 
 namespace bridge::kafka {
 namespace {
 
 constexpr auto kDescribeTimeout = std::chrono::seconds(15);
 constexpr std::size_t kMaxMessageHeader = 4096;  // capillary-bridge.message in a reduced letter
-constexpr std::int64_t kQueueKiB = 32768;        // the producer's queue.buffering.max.kbytes
-constexpr std::int64_t kMaxLetterBytes = kQueueKiB * 1024 / 2;
+constexpr std::int64_t kQueueKiB = 32768;        // default queue.buffering.max.kbytes
+constexpr std::int64_t kProducerMaxMessageBytes = 67108864;  // default message.max.bytes
+
+// A numeric producer property as it will be applied (the user's value when set).
+std::int64_t property(const std::map<std::string, std::string>& props, const std::string& key,
+                      std::int64_t fallback) {
+  const auto it = props.find(key);
+  std::int64_t value = 0;
+  if (it == props.end() ||
+      std::from_chars(it->second.data(), it->second.data() + it->second.size(), value).ec !=
+          std::errc{} ||
+      value <= 0) {
+    return fallback;
+  }
+  return value;
+}
 
 std::string sha256_hex(std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
@@ -45,11 +61,10 @@ std::size_t header_bytes(std::span<const core::Header> headers) {
 }  // namespace
 
 bool is_permanent_dead_letter_error(rd_kafka_resp_err_t err) {
+  if (is_permanent_for_message(err)) {
+    return true;
+  }
   switch (err) {
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-    case RD_KAFKA_RESP_ERR_INVALID_MSG:
     case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
@@ -58,7 +73,6 @@ bool is_permanent_dead_letter_error(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
     case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR__FATAL:
       return true;
     default:
@@ -146,10 +160,17 @@ core::Result<std::unique_ptr<DeadLetterWriter>> DeadLetterWriter::create(
   // Letters wait in librdkafka's queue while the topic is slow: bounded (librdkafka's default is
   // 1 GiB); a full queue is a transient failure the pipeline retries after a backoff.
   std::map<std::string, std::string> props = {
-      {"message.max.bytes", "67108864"}, {"queue.buffering.max.kbytes", std::to_string(kQueueKiB)}};
+      {"message.max.bytes", std::to_string(kProducerMaxMessageBytes)},
+      {"queue.buffering.max.kbytes", std::to_string(kQueueKiB)}};
   for (const auto& [k, v] : cfg.properties) {
     props[k] = v;
   }
+  // A letter never takes more than half the queue (a larger one would be QUEUE_FULL, retried
+  // for ever) nor more than the producer's own message.max.bytes, whatever the user set.
+  const std::int64_t max_letter =
+      property(props, "queue.buffering.max.kbytes", kQueueKiB) * 1024 / 2;
+  const std::int64_t producer_limit =
+      property(props, "message.max.bytes", kProducerMaxMessageBytes);
   // librdkafka retries transient errors for two minutes; then the delivery report says so and
   // the pipeline writes the letter again after a backoff (the partition waits, /readyz is false,
   // the failure is counted and logged). Permanent errors come back in the delivery report and
@@ -173,8 +194,8 @@ core::Result<std::unique_ptr<DeadLetterWriter>> DeadLetterWriter::create(
       spdlog::info("dead-letter topic '{}': max.message.bytes {}", cfg.topic, limit);
     }
   }
-  return std::unique_ptr<DeadLetterWriter>(
-      new DeadLetterWriter(std::move(*producer), cfg.topic, limit));
+  return std::unique_ptr<DeadLetterWriter>(new DeadLetterWriter(
+      std::move(*producer), cfg.topic, std::min(limit, producer_limit), max_letter));
 }
 
 void DeadLetterWriter::write(const deadletter::Letter& letter) {
@@ -182,8 +203,9 @@ void DeadLetterWriter::write(const deadletter::Letter& letter) {
   const std::string source = fmt::format("{}/{}/{}", rec.topic, rec.partition, rec.offset);
   // What a letter may hold: the topic's limit less room for the batch and record framing and
   // for lz4 expanding bytes that do not compress; never more than half the producer's queue.
-  const auto budget = static_cast<std::size_t>(std::clamp<std::int64_t>(
-      max_message_bytes_ - max_message_bytes_ / 64 - 1024, 4096, kMaxLetterBytes));
+  const auto budget = static_cast<std::size_t>(
+      std::clamp<std::int64_t>(max_message_bytes_ - max_message_bytes_ / 64 - 1024, 4096,
+                               std::max<std::int64_t>(4096, max_letter_bytes_)));
 
   headers_.clear();
   const std::string_view message =
@@ -224,8 +246,8 @@ void DeadLetterWriter::write(const deadletter::Letter& letter) {
   if (const std::size_t size = header_bytes(headers_) + key.size() + payload.size();
       size > static_cast<std::size_t>(max_message_bytes_)) {
     immediate_.push_back({letter.ticket, false, true, reduce,
-                          fmt::format("a letter of {} bytes exceeds the topic's "
-                                      "max.message.bytes ({})",
+                          fmt::format("a letter of {} bytes exceeds max.message.bytes ({}, "
+                                      "the topic's or the producer's)",
                                       size, max_message_bytes_)});
     return;
   }

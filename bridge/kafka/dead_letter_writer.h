@@ -37,18 +37,22 @@ class DeadLetterWriter final : public deadletter::Writer {
   [[nodiscard]] bool flush(std::chrono::milliseconds deadline) override {
     return producer_.flush(deadline);
   }
-  // The topic's max.message.bytes (Kafka's default when it could not be read).
+  // The smaller of the topic's max.message.bytes (Kafka's default when it could not be read) and
+  // the producer's.
   [[nodiscard]] std::int64_t max_message_bytes() const { return max_message_bytes_; }
 
  private:
-  DeadLetterWriter(Producer producer, std::string topic, std::int64_t max_message_bytes)
+  DeadLetterWriter(Producer producer, std::string topic, std::int64_t max_message_bytes,
+                   std::int64_t max_letter_bytes)
       : producer_(std::move(producer)),
         topic_(std::move(topic)),
-        max_message_bytes_(max_message_bytes) {}
+        max_message_bytes_(max_message_bytes),
+        max_letter_bytes_(max_letter_bytes) {}
 
   Producer producer_;
   std::string topic_;
   std::int64_t max_message_bytes_;
+  std::int64_t max_letter_bytes_;      // half the producer's queue
   std::vector<core::Header> headers_;  // reused
   std::vector<DeliveryReport> reports_;
   std::vector<deadletter::WriteResult> immediate_;

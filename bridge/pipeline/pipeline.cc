@@ -119,6 +119,9 @@ core::Result<void> Pipeline::run() {
       }
       process(poll_batch_);
     }
+    if (fatal_) {
+      break;  // raised during this turn: send nothing more
+    }
     resend_due(now);
     flush_sends();
     const bool idle_source = poll_batch_.empty() || draining;
@@ -173,6 +176,9 @@ core::Result<void> Pipeline::run() {
 
 void Pipeline::process(std::vector<source::Record>& batch) {
   for (auto& record : batch) {
+    if (fatal_) {
+      break;  // the rest is not ours to send: it is redelivered after the restart
+    }
     handle_record(std::move(record));
   }
   batch.clear();

@@ -62,6 +62,11 @@ std::string BridgeConfig::to_yaml() const {
   for (const auto& [key, value] : pipeline_settings) {
     pipeline_extra += fmt::format("  {}: {}\n", key, value);
   }
+  std::string dlq_extra;
+  for (const auto& [key, value] : dlq_properties) {
+    dlq_extra += fmt::format("{}    {}: {}\n", dlq_extra.empty() ? "  properties:\n" : "",
+                             yaml_quote(key), yaml_quote(value));
+  }
   const std::string sink =
       sink_yaml.empty()
           ? fmt::format("sink:\n  type: file\n  file:\n    path: {}\n", yaml_quote(sink_path))
@@ -82,6 +87,7 @@ std::string BridgeConfig::to_yaml() const {
       "\n"
       "dead_letter:\n"
       "  topic: {}\n"
+      "{}"
       "\n"
       "{}"
       "\n"
@@ -95,7 +101,7 @@ std::string BridgeConfig::to_yaml() const {
       "{}",
       yaml_quote(brokers), yaml_quote(group_id), yaml_quote(client_id), yaml_list(topics),
       commit_interval_ms, session_timeout_ms, drain_timeout_ms, pipeline_extra,
-      yaml_quote(dlq_topic),
+      yaml_quote(dlq_topic), dlq_extra,
       targets_and_routes_yaml.empty() ? "targets:\n  default: {}\n\n" + routes
                                       : targets_and_routes_yaml,
       sink, yaml_quote(metrics_listen), yaml_quote(log_level),

@@ -41,6 +41,8 @@ struct BridgeConfig {
   std::string sink_yaml;
   // Extra `pipeline:` keys (e.g. {"max_event_bytes", "4MiB"}), rendered after drain_timeout_ms.
   std::map<std::string, std::string> pipeline_settings;
+  // `dead_letter.properties` (librdkafka producer properties), e.g. a small queue.
+  std::map<std::string, std::string> dlq_properties;
 
   [[nodiscard]] std::string to_yaml() const;
 };

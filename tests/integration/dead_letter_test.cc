@@ -106,6 +106,39 @@ TEST_F(DeadLetterTest, RecordTooLargeForTheDeadLetterTopicIsReducedAndNothingSta
   EXPECT_EQ(big.compare(0, letter.value.size(), letter.value), 0) << "the payload's first bytes";
 }
 
+TEST_F(DeadLetterTest, LetterLargerThanHalfTheProducersQueueIsReducedNotRetriedForEver) {
+  // The topic would take the letter whole; the user's queue.buffering.max.kbytes would not (a
+  // message larger than the queue is QUEUE_FULL, a transient error retried for ever).
+  constexpr std::size_t kBig = 700'000;
+  broker().create_topic(n_.topic, 1, {{"max.message.bytes", "4194304"}});
+  broker().create_topic(n_.dlq, 1, {{"max.message.bytes", "4194304"}});
+  std::vector<ProduceMessage> batch;
+  batch.push_back({"big", std::string(kBig, 'x'), {}, 0});
+  batch.push_back({"k", make_event("g-0"), {}, 0});
+  broker().produce(n_.topic, batch);
+
+  BridgeConfig cfg = bridge_config(n_.topic, n_.dlq, n_.group);
+  cfg.pipeline_settings["max_event_bytes"] = "512KiB";  // the big record is a dead letter
+  cfg.dlq_properties["queue.buffering.max.kbytes"] = "512";
+  BridgeProcess bridge(dir_, "bridge", cfg);
+  bridge.start();
+  const bool done = wait_until(
+      [&] {
+        return broker().high_watermarks(n_.dlq).at(0) >= 1 &&
+               broker().committed_offsets(n_.group, n_.topic).at(0) == 2;
+      },
+      seconds(60), milliseconds(200));
+  ASSERT_TRUE(done) << "committed " << broker().committed_offsets(n_.group, n_.topic).at(0) << "\n"
+                    << bridge.log_tail();
+  const auto status = bridge.stop();
+  ASSERT_TRUE(status && status->exited && status->code == 0) << bridge.log_tail();
+  const auto letters = broker().consume_all(n_.dlq);
+  ASSERT_EQ(letters.size(), 1U);
+  EXPECT_EQ(letters.front().header("capillary-bridge.truncated"), "true");
+  EXPECT_LE(letters.front().value.size(), 256U * 1024) << "at most half the 512 KiB queue";
+  EXPECT_EQ(letters.front().header("capillary-bridge.original-bytes"), std::to_string(kBig));
+}
+
 TEST_F(DeadLetterTest, TopicRefusingEvenTheReducedLetterStopsTheBridgeNamingTheRecord) {
   broker().create_topic(n_.topic, 1);
   // Smaller than the letter, and than the smallest reduced letter the bridge writes (4 KiB):

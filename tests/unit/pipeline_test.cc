@@ -453,6 +453,9 @@ TEST_F(PipelineFaultTest, FatalTransformErrorStopsWithoutStoringPastTheRecord) {
   for (const auto& [tp, off] : source_.store_history) {
     EXPECT_LE(off, 5) << "stored past the record that failed";
   }
+  for (const auto& m : sink_.sent) {
+    EXPECT_LT(m.offset, 5) << "sent past the record that failed";
+  }
   EXPECT_EQ(source_.closes, 1);
 }
 
