@@ -226,10 +226,8 @@ void Pipeline::handle_record(source::Record record) {
 
 bool Pipeline::run_transform(Pending& p) {
   const core::RecordView v = p.record.view();
-  for (const Output& o : p.outputs) {  // a retried transform starts afresh
-    count_bytes(p, -static_cast<std::int64_t>(o.body.size()));
-  }
-  p.outputs.clear();
+  // A record is transformed again only after a failed attempt, which left no outputs (they are
+  // counted in bytes only once a transform succeeds).
   p.order_key.clear();
   p.needs_transform = false;
   Collector collector(p.outputs, p.order_key, deps_.metrics, stage_);
