@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "bridge/app/app.h"
 #include "bridge/core/fatal.h"
 #include "bridge/kafka/dead_letter_writer.h"
 #include "bridge/kafka/kafka_sink.h"
@@ -140,6 +141,13 @@ core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
   }
   service->http = std::move(*http);
   return service;
+}
+
+int exit_status(const core::Result<void>& result) {
+  if (result) {
+    return kExitOk;
+  }
+  return result.error().code == pipeline::kDrainDeadline ? kExitUndelivered : kExitFailure;
 }
 
 core::Result<void> run_until_stopped(Service& service) {

@@ -54,6 +54,8 @@ core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
 
 // Runs the service's pipeline until it stops by itself or SIGTERM/SIGINT asks it to drain.
 core::Result<void> run_until_stopped(Service& service);
+// The exit status for what run_until_stopped returned (app.h: 0, 1 or 3).
+int exit_status(const core::Result<void>& result);
 
 void init_logging(const config::LogConfig& cfg);
 

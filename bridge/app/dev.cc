@@ -203,10 +203,7 @@ int dev(const DevOptions& options) {
       static_cast<unsigned long long>(ps.unique_ids),
       static_cast<unsigned long long>(ps.accepted_without_id),
       static_cast<unsigned long long>(ps.messages_rejected));
-  if (!result) {
-    return result.error().code == "drain-deadline" ? kExitUndelivered : kExitFailure;
-  }
-  return kExitOk;
+  return exit_status(result);
 }
 
 }  // namespace bridge::app

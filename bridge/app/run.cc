@@ -38,15 +38,13 @@ int run(const std::string& config_path) {
   const auto s = (*service)->pipeline->stats();
   spdlog::info("stopped: consumed {}, delivered {}, dead-lettered {}, filtered {}", s.consumed,
                s.delivered, s.dead_lettered, s.filtered);
-  if (!result) {
-    if (result.error().code == "drain-deadline") {
-      spdlog::warn("{}", result.error().message);
-      return kExitUndelivered;
-    }
+  const int status = exit_status(result);
+  if (status == kExitUndelivered) {
+    spdlog::warn("{}", result.error().message);
+  } else if (status != kExitOk) {
     spdlog::critical("exiting: {}", result.error().message);
-    return kExitFailure;
   }
-  return kExitOk;
+  return status;
 }
 
 }  // namespace bridge::app

@@ -147,7 +147,7 @@ core::Result<void> Pipeline::run() {
   } else if (result && !pending_.empty()) {
     const std::size_t unsettled = pending_.size();
     report_unsettled();
-    result = core::fail(core::ErrorKind::retry, "drain-deadline",
+    result = core::fail(core::ErrorKind::retry, std::string(kDrainDeadline),
                         fmt::format("the drain deadline ({} ms) passed with {} record(s) not "
                                     "delivered; they will be redelivered",
                                     cfg_.drain_timeout.count(), unsettled));

@@ -30,6 +30,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -66,6 +67,9 @@ struct Dependencies {
   metrics::Metrics& metrics;
   std::shared_ptr<const transforms::RouterPlan> plan;
 };
+
+// Error code of run() when the drain ended with records unsettled (redelivered after restart).
+inline constexpr std::string_view kDrainDeadline = "drain-deadline";
 
 class Pipeline final : public source::RebalanceListener {
  public:
