@@ -2,7 +2,7 @@
 # The chaos suite (bench/chaos, bench/README.md): a real Kafka broker, the real capillary-bridge
 # and platform-emulator binaries, fault scenarios, one table. Builds what it needs first (only
 # those targets), then runs it; exit 0 only when every check of every scenario passed.
-#   tools/chaos.sh                       full run (about an hour on the 2-core reference machine)
+#   tools/chaos.sh                       full run (about 25 minutes on the 2-core reference machine)
 #   tools/chaos.sh --quick               reduced run (CI: ~10x fewer events and kills)
 #   tools/chaos.sh --scenario a,e        pick scenarios (names or letters; --list shows them)
 #   tools/chaos.sh --seed N              replay the random choices of an earlier run
