@@ -16,15 +16,22 @@
 FROM debian:bookworm AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # The build half of tools/setup.sh's list (no tests, benches, fuzzers, linters or Kafka broker).
-# libssl-dev: find_package(OpenSSL) (setup.sh gets it through librdkafka-dev).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential cmake ninja-build pkg-config ca-certificates \
-      librdkafka-dev libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev \
-      libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev \
-      libexpected-dev rapidjson-dev \
+      build-essential cmake ninja-build pkg-config ca-certificates curl \
+      libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev \
+      libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev \
+      libmicrohttpd-dev libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev \
+      libexpected-dev rapidjson-dev nlohmann-json3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# librdkafka from its pinned, checksummed release (tools/librdkafka/build.sh; needs the network,
+# `--network host` with podman), in a layer of its own so that source changes do not rebuild it.
+ENV BRIDGE_CACHE_DIR=/opt/cache
+COPY tools/librdkafka/build.sh tools/librdkafka/build.sh
+RUN tools/librdkafka/build.sh \
+ && install -D -m 0644 -s "$(tools/librdkafka/build.sh --prefix-only)/lib/librdkafka.so.1" \
+      /out/lib/librdkafka.so.1
 COPY . .
 # The build context has no .git: the revision in capillary_bridge_build_info comes from REVISION.
 ARG REVISION=unknown
@@ -37,20 +44,23 @@ RUN cmake --preset default -DBRIDGE_BUILD_TESTS=OFF -DBRIDGE_BUILD_BENCH=OFF \
  && install -D -m 0755 -s build/default/bridge/emulator/platform-emulator /out/platform-emulator
 
 FROM debian:bookworm-slim
-# Exactly the packages owning the binaries' DT_NEEDED libraries (tools/check-container.sh derives
-# them with readelf + dpkg -S and compares), plus ca-certificates for TLS to IMS, Platform and Kafka,
+# Exactly the packages owning the binaries' DT_NEEDED libraries, librdkafka's own included
+# (tools/check-container.sh derives them with readelf + dpkg -S and compares), plus ca-certificates for TLS to IMS, Platform and Kafka,
 # and curl for the HEALTHCHECK and the emulator's control API (~0.5 MB: libcurl4 is here anyway).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates curl \
       libc6 libcivetweb1 libcurl4 libfmt9 libgcc-s1 libmicrohttpd12 libprometheus-cpp-core1.0 \
-      librdkafka1 libsimdjson14 libspdlog1.10 libssl3 libstdc++6 libyaml-cpp0.7 \
+      liblz4-1 libsasl2-2 libsimdjson14 libspdlog1.10 libssl3 libstdc++6 libyaml-cpp0.7 \
+      libzstd1 zlib1g \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 bridge \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin bridge
 
 COPY --from=build /out/capillary-bridge /out/platform-emulator /usr/local/bin/
+COPY --from=build /out/lib/librdkafka.so.1 /usr/local/lib/
+RUN ldconfig
 # The documented example as the default config: a bare `docker run` fails validation with every
 # missing setting listed; mount your own file over it (or another directory on /etc/capillary-bridge).
 COPY config/bridge.example.yaml /etc/capillary-bridge/bridge.yaml

@@ -276,6 +276,14 @@ int main(int argc, char** argv) {
     const auto at = yaml.find("kafka:\n");
     yaml.insert(at + 7, fmt::format("  prefetch_bytes: {}MiB\n", prefetch));
   }
+  if (const auto inflight = arg(argc, argv, "--inflight-mib", 0); inflight > 0) {
+    const auto at = yaml.find("pipeline:\n");
+    if (at == std::string::npos) {
+      yaml += fmt::format("pipeline:\n  max_inflight_bytes: {}MiB\n", inflight);
+    } else {
+      yaml.insert(at + 10, fmt::format("  max_inflight_bytes: {}MiB\n", inflight));
+    }
+  }
   std::string props;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string_view(argv[i]) == "--kafka-property") {

@@ -5,8 +5,9 @@
 #      does not check: the final stage runs as a numeric non-root USER and has a HEALTHCHECK;
 #   2. the runtime stage installs exactly the Debian packages that own the binaries' DT_NEEDED
 #      libraries (readelf + dpkg -S on this Debian 12 machine), plus ca-certificates and curl, and
-#      each of them exists in Debian bookworm (apt-cache); the build stage installs only packages
-#      tools/setup.sh installs too (libssl-dev: setup.sh gets it through librdkafka-dev);
+#      each of them exists in Debian bookworm (apt-cache); librdkafka, built from source
+#      (tools/librdkafka/build.sh), must be copied into the image and its own DT_NEEDED count;
+#      the build stage installs only packages tools/setup.sh installs too;
 #   3. the Docker build context (.dockerignore applied by the Docker CLI's own matcher) configures
 #      with the Dockerfile's CMake command, the REVISION build argument reaches the build, and
 #      every file the configure found (compilers, CMake package configs, libraries) belongs to a
@@ -29,7 +30,8 @@ cache=${BRIDGE_CACHE_DIR:-$HOME/.cache/capillary-bridge}
 hadolint_version=2.15.1
 # Runtime packages that no binary links against, and why.
 runtime_extra="ca-certificates curl"  # TLS roots for IMS/Platform/Kafka; the HEALTHCHECK
-build_extra="libssl-dev"               # find_package(OpenSSL); setup.sh has it via librdkafka-dev
+build_extra=""                         # build-stage packages tools/setup.sh does not list
+rdkafka_prefix=$(tools/librdkafka/build.sh --prefix-only)
 
 for f in "$bridge_bin" "$emulator_bin"; do
   [ -x "$f" ] || { echo "check-container: $f missing: tools/build.sh default" >&2; exit 1; }
@@ -78,15 +80,31 @@ stage_lines "$stages" | grep -q '^HEALTHCHECK ' || problem "final stage: no HEAL
 
 # ------------------------------------------------------------------------------------------ 2
 echo "== runtime packages: DT_NEEDED of both binaries -> dpkg -S" >&2
-for bin in "$bridge_bin" "$emulator_bin"; do
+# librdkafka is ours (built from source and copied into the image): its own dependencies count.
+objects=("$bridge_bin" "$emulator_bin")
+# grep without -q: under pipefail, -q's early exit makes ldd die of SIGPIPE and the test fail.
+if ldd "$bridge_bin" | grep -F "$rdkafka_prefix/lib/librdkafka.so.1" >/dev/null; then
+  objects+=("$rdkafka_prefix/lib/librdkafka.so.1")
+  stage_lines "$stages" | grep '^COPY .*librdkafka.so.1 ' >/dev/null ||
+    problem "final stage: librdkafka.so.1 (built from source) is not copied into the image"
+else
+  problem "$bridge_bin does not use the librdkafka of tools/librdkafka/build.sh ($rdkafka_prefix)"
+fi
+# The loop runs in a pipeline (a subshell): its problems go through a file.
+for bin in "${objects[@]}"; do
   for lib in $(readelf -d "$bin" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+    case "$lib" in ld-linux*) echo libc6; continue ;; esac  # the loader (a library's DT_NEEDED)
     path=$(ldd "$bin" | awk -v l="$lib" '$1 == l { print $3 }')
-    [ -n "$path" ] || { problem "$bin: $lib not found by ldd"; continue; }
+    [ -n "$path" ] || { echo "$bin: $lib not found by ldd" >>"$work/needed-problems"; continue; }
+    case "$path" in "$rdkafka_prefix"/*) continue ;; esac
     pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null) ||
-      { problem "$lib ($path) belongs to no Debian package"; continue; }
+      { echo "$lib ($path) belongs to no Debian package" >>"$work/needed-problems"; continue; }
     echo "${pkg%%:*}"
   done
 done | sort -u >"$work/needed"
+if [ -s "$work/needed-problems" ]; then
+  while read -r line; do problem "$line"; done <"$work/needed-problems"
+fi
 stage_packages "$stages" >"$work/runtime"
 tr ' ' '\n' <<<"$runtime_extra" | sort -u >"$work/runtime-extra"
 echo "needed: $(tr '\n' ' ' <"$work/needed")" >&2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine, and nothing twice:
 #   - build and runtime libraries from Debian's packages (apt),
+#   - librdkafka, built from a pinned, checksummed release (tools/librdkafka/build.sh),
 #   - the Apache Kafka broker's jars from Maven Central (for integration tests and benches),
 #     cached under ${BRIDGE_CACHE_DIR:-~/.cache/capillary-bridge}.
 # Flags: --no-kafka   skip the broker jars (enough for `capillary-bridge dev`).
@@ -17,9 +18,9 @@ done
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache git curl ca-certificates openssl
-  librdkafka-dev libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev libmicrohttpd-dev
+  libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev libmicrohttpd-dev
   libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev libexpected-dev
-  rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev libvalijson-dev
+  rapidjson-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libvalijson-dev
   clang libclang-rt-14-dev
   kafkacat prometheus clang-format clang-tidy
 )
@@ -42,6 +43,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+tools/librdkafka/build.sh >/dev/null
 if [ "$want_kafka" = 1 ]; then
   tools/kafka/fetch.sh >/dev/null
 fi

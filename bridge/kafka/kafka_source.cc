@@ -110,10 +110,16 @@ core::Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const config::Kaf
     fixed.emplace("statistics.interval.ms", "5000");  // consumer lag for metrics
   }
   if (!cfg.properties.contains("fetch.max.bytes")) {
-    // One fetch response is held whole while any of its records is in flight: keep it well
-    // under the prefetch bound (librdkafka's default is 50 MiB).
-    fixed.emplace("fetch.max.bytes", std::to_string(std::clamp<std::int64_t>(cfg.prefetch_bytes / 4,
-                                                                             1 << 20, 52428800)));
+    // librdkafka fetches again while its queue is under queued.max.messages.kbytes, so the queue
+    // overshoots by up to one fetch response, decompressed: with lz4 batches of 1 MB, librdkafka's
+    // 50 MiB default (or a quarter of the prefetch) put 30+ MiB over the bound at every resume.
+    fixed.emplace("fetch.max.bytes", std::to_string(std::clamp<std::int64_t>(
+                                         cfg.prefetch_bytes / 16, 1 << 20, 52428800)));
+  }
+  if (!cfg.properties.contains("fetch.queue.backoff.ms")) {
+    // How soon a partition whose queue was full is looked at again (librdkafka's default: a
+    // second). At 1 s the consumer read one prefetch per second whenever the bridge kept up.
+    fixed.emplace("fetch.queue.backoff.ms", "10");
   }
   if (!cfg.properties.contains("fetch.wait.max.ms")) {
     // librdkafka's 500 ms default showed up as end-to-end latency: with 6 partitions at 5,000

@@ -4,8 +4,8 @@
 
 namespace bridge::platform {
 
-void plan_batch(const std::vector<PartitionQueue>& partitions, std::size_t cursor,
-                const BatchLimits& limits, BatchPlan& plan) {
+void plan_batch(const PartitionQueues& partitions, std::size_t cursor, const BatchLimits& limits,
+                BatchPlan& plan) {
   plan.takes.clear();
   plan.count = 0;
   plan.bytes = kRequestFraming;

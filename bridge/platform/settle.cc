@@ -91,7 +91,7 @@ class FailedKeys {
 
 // Halves the take limit of each partition that had a retryable verdict in this 207 and doubles
 // it (up to no limit) for each that had none. A request holds each partition's messages together.
-void adapt_take_limits(std::vector<PartitionQueue>& partitions, const std::vector<Item>& items,
+void adapt_take_limits(PartitionQueues& partitions, const std::vector<Item>& items,
                        const FailedKeys& failed, std::size_t max_messages) {
   std::size_t i = 0;
   while (i < items.size()) {

@@ -142,7 +142,7 @@ class Worker {
   TokenSource* tokens_;
   CURLM* multi_;
   std::vector<Inlet> inlets_;
-  std::vector<PartitionQueue> partitions_;
+  PartitionQueues partitions_;
   std::size_t cursor_ = 0;
   std::uint32_t inlet_cursor_ = 0;
   BatchPlan plan_;

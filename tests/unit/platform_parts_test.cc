@@ -639,9 +639,8 @@ TEST(Breaker, CoolsDownThenAProbeDecides) {
 
 // Batch planner.
 
-std::vector<PartitionQueue> queues(std::size_t partitions, std::size_t messages,
-                                   std::size_t bytes = 10) {
-  std::vector<PartitionQueue> out(partitions);
+PartitionQueues queues(std::size_t partitions, std::size_t messages, std::size_t bytes = 10) {
+  PartitionQueues out(partitions);
   for (std::size_t p = 0; p < partitions; ++p) {
     for (std::size_t i = 0; i < messages; ++i) {
       Item item;
@@ -652,6 +651,19 @@ std::vector<PartitionQueue> queues(std::size_t partitions, std::size_t messages,
     }
   }
   return out;
+}
+
+// The worker grows its queues when a partition first appears: the messages already queued must
+// stay where they are (a vector of queues copied every one of them).
+TEST(BatchPlan, ANewPartitionMovesNoQueuedMessage) {
+  auto parts = queues(2, 100, 4096);
+  const char* first = parts[0].queue.front().message.data();
+  const char* last = parts[1].queue.back().message.data();
+  for (std::size_t n = 3; n <= 64; ++n) {
+    parts.resize(n);
+  }
+  EXPECT_EQ(parts[0].queue.front().message.data(), first);
+  EXPECT_EQ(parts[1].queue.back().message.data(), last);
 }
 
 TEST(BatchPlan, PartitionsAreSpreadOverTheConnections) {
