@@ -56,7 +56,32 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
 
+  bridge::app::PlatformOptions platform_options;
+  auto* platform = cli.add_subcommand(
+      "platform", "Platform's control plane: set up, or tear down, what the bridge streams into");
+  platform->require_subcommand(1);
+  auto* setup = platform->add_subcommand(
+      "setup", "Find or create namespaces, field group, schemas, datasets, inlet and dataflows");
+  setup->add_option("-c,--config", platform_options.config_path, "Configuration file (YAML)")
+      ->required();
+  setup->add_flag("--dry-run", platform_options.dry_run, "Print the plan; change nothing");
+  setup->add_option("--output", platform_options.output,
+                    "Write the config fragment to this file instead of stdout");
+  auto* check = platform->add_subcommand(
+      "check", "Read-only preflight: datasets, schemas, dataflows, inlets, tenant fields");
+  check->add_option("-c,--config", platform_options.config_path, "Configuration file (YAML)")
+      ->required();
+  auto* teardown =
+      platform->add_subcommand("teardown", "Delete what setup created, in dependency order");
+  teardown->add_option("-c,--config", platform_options.config_path, "Configuration file (YAML)")
+      ->required();
+  teardown->add_flag("--yes", platform_options.yes, "Really delete");
+
   CLI11_PARSE(cli, argc, argv);
+  if (*platform) {
+    platform_options.command = *setup ? "setup" : *check ? "check" : "teardown";
+    return bridge::app::platform(platform_options);
+  }
   if (*run) {
     return bridge::app::run(config_path);
   }

@@ -42,6 +42,19 @@ struct TransformOptions {
 // on stdout, one JSON line per rejected event on stderr. Exit 0 unless the config is bad.
 int transform(const TransformOptions& options);
 
+struct PlatformOptions {
+  std::string command;  // setup | check | teardown
+  std::string config_path;
+  bool dry_run = false;  // setup: print the plan only
+  std::string output;    // setup: write the config fragment here instead of stdout
+  bool yes = false;      // teardown: really delete
+};
+
+// `capillary-bridge platform setup|check|teardown -c FILE`: Platform's control plane from the
+// config (bridge/provision/setup.h, check.h). Exit 0 ok, 1 Platform failed or refused or check
+// found problems, 2 config or conflict.
+int platform(const PlatformOptions& options);
+
 // `capillary-bridge dev`: embedded broker, seeded sample events, the real pipeline.
 int dev(const DevOptions& options);
 

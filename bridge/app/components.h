@@ -13,6 +13,7 @@
 #include "bridge/metrics/http_server.h"
 #include "bridge/metrics/metrics.h"
 #include "bridge/pipeline/pipeline.h"
+#include "bridge/provision/setup.h"
 #include "bridge/sink/sink.h"
 #include "transforms/api/router.h"
 
@@ -58,6 +59,14 @@ core::Result<void> run_until_stopped(Service& service);
 int exit_status(const core::Result<void>& result);
 
 void init_logging(const config::LogConfig& cfg);
+
+// `platform setup` (not a dry run) for this config, with the sink's IMS credentials; the plan and
+// progress go to `out` (platform_cmd.cc). `dev` runs it against its embedded emulator.
+core::Result<provision::SetupResult> run_platform_setup(const config::Config& cfg,
+                                                        std::ostream& out);
+// `platform check` without the sample outputs, each line logged (problems as warnings); the
+// number of problems. `run` calls it when platform.check_at_start is warn or fail.
+core::Result<int> check_platform_at_start(const config::Config& cfg);
 
 // Blocks SIGINT/SIGTERM/SIGHUP in the calling thread; call before any thread (librdkafka's
 // included) is created so that only StopSignalWatcher's thread receives them.

@@ -2,8 +2,11 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 #include "bridge/app/app.h"
 #include "bridge/app/components.h"
@@ -114,24 +117,57 @@ int dev(const DevOptions& options) {
   ::setenv("CAPILLARY_BRIDGE_DEV_BROKERS", (*cluster)->bootstrap().c_str(), 1);
   ::setenv("CAPILLARY_BRIDGE_DEV_PLATFORM", (*platform)->base_url().c_str(), 1);
   ::setenv("CAPILLARY_BRIDGE_DEV_METRICS", options.metrics_listen.c_str(), 1);
-  const auto validated = load_and_validate(
-      config::load_string(std::string(embedded::dev_config()), "config/dev.yaml (embedded)"));
+  const auto load = [] {
+    return load_and_validate(
+        config::load_string(std::string(embedded::dev_config()), "config/dev.yaml (embedded)"));
+  };
+  // As in production: `platform setup` against the (embedded) Platform first, then stream with
+  // the ids it created (dev.yaml reads them from CAPILLARY_BRIDGE_DEV_*).
+  std::string created;
+  {
+    const auto first = load();
+    if (!first) {
+      return kExitConfig;
+    }
+    init_logging(first->config.log);
+    std::ostringstream plan;
+    auto setup = run_platform_setup(first->config, plan);
+    if (!setup) {
+      std::fprintf(stderr, "%serror: platform setup: %s\n", plan.str().c_str(),
+                   setup.error().message.c_str());
+      return kExitFailure;
+    }
+    for (const auto& [name, ids] : setup->targets) {
+      std::string upper = name;
+      std::transform(upper.begin(), upper.end(), upper.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      ::setenv(("CAPILLARY_BRIDGE_DEV_" + upper + "_DATASET").c_str(), ids.dataset_id.c_str(), 1);
+      ::setenv(("CAPILLARY_BRIDGE_DEV_" + upper + "_SCHEMA").c_str(), ids.schema_ref.c_str(), 1);
+      ::setenv(("CAPILLARY_BRIDGE_DEV_" + upper + "_FLOW").c_str(), ids.flow_id.c_str(), 1);
+    }
+    const std::string inlet = setup->inlet_url.substr(setup->inlet_url.rfind('/') + 1);
+    ::setenv("CAPILLARY_BRIDGE_DEV_INLET_ID", inlet.c_str(), 1);
+    created = fmt::format(
+        "{} objects (namespaces, field group, 2 schemas, 2 datasets, inlet {}…, 2 dataflows)",
+        setup->created, inlet.substr(0, 12));
+  }
+  const auto validated = load();
   if (!validated) {
     return kExitConfig;
   }
   const config::Config& cfg = validated->config;
-  init_logging(cfg.log);
 
   std::fprintf(stderr,
                "capillary-bridge dev\n"
                "  embedded Kafka broker : %s (topics %s, %s)\n"
                "  produce more events   : kcat -b %s -t %s -P\n"
                "  platform emulator     : %s (stats: %s/emulator/stats)\n"
+               "  platform setup        : %s\n"
                "  accepted messages     : %s (NDJSON)\n"
                "  metrics               : http://%s/metrics\n",
                (*cluster)->bootstrap().c_str(), kEventsTopic, kDeadLetterTopic,
                (*cluster)->bootstrap().c_str(), kEventsTopic, (*platform)->base_url().c_str(),
-               (*platform)->base_url().c_str(), options.output.c_str(),
+               (*platform)->base_url().c_str(), created.c_str(), options.output.c_str(),
                options.metrics_listen.c_str());
 
   std::uint64_t seeded = 0;

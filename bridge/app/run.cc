@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -26,6 +27,22 @@ int run(const std::string& config_path) {
   const config::Config& cfg = validated->config;
   init_logging(cfg.log);
   spdlog::info("capillary-bridge {} ({}) starting", core::version(), core::git_revision());
+  if (cfg.platform.present && cfg.platform.check_at_start != "off") {
+    const bool fail = cfg.platform.check_at_start == "fail";
+    auto problems = check_platform_at_start(cfg);
+    if (!problems) {
+      spdlog::warn("platform check could not run: {}", problems.error().message);
+    }
+    const bool bad = !problems || *problems > 0;
+    if (bad && fail) {
+      spdlog::critical("platform check found {} (platform.check_at_start: fail): not starting",
+                       problems ? fmt::format("{} problem(s)", *problems) : "it could not run");
+      return kExitConfig;
+    }
+    if (bad) {
+      spdlog::warn("starting anyway (platform.check_at_start: warn)");
+    }
+  }
 
   auto service = start_service(*validated);
   if (!service) {

@@ -714,6 +714,47 @@ void check_platform_targets(const YAML::Node& targets_node, const Config& c, Dia
   }
 }
 
+void read_platform_api(const YAML::Node& node, PlatformApiConfig& p, const Config& c,
+                       Diagnostics& d) {
+  Section sec(node, "platform", d,
+              {"api_url", "identity_url", "org_id", "sandbox", "name_prefix", "timeout_ms",
+               "max_attempts", "check_at_start"});
+  p.present = node.IsDefined() && !node.IsNull();
+  sec.str("api_url", p.api_url);
+  sec.str("identity_url", p.identity_url);
+  if (!is_http_url(p.api_url)) {
+    d.error(sec.get("api_url"), "platform.api_url must be an http:// or https:// URL");
+  }
+  if (!p.identity_url.empty() && !is_http_url(p.identity_url)) {
+    d.error(sec.get("identity_url"), "platform.identity_url must be an http:// or https:// URL");
+  }
+  sec.str("org_id", p.org_id);
+  sec.str("sandbox", p.sandbox);
+  sec.str("name_prefix", p.name_prefix);
+  sec.millis("timeout_ms", p.timeout);
+  sec.integer("max_attempts", p.max_attempts, 1);
+  sec.one_of("check_at_start", p.check_at_start, {"off", "warn", "fail"});
+  if (p.sandbox.empty()) {
+    d.error(sec.get("sandbox"), "platform.sandbox must not be empty");
+  }
+  if (p.name_prefix.empty() || p.name_prefix.find_first_of(",*!") != std::string::npos) {
+    d.error(sec.get("name_prefix"),
+            "platform.name_prefix must be non-empty, without ',', '*' or '!' (Catalog filters)");
+  }
+  if (p.identity_url.empty()) {
+    p.identity_url = p.api_url;
+  }
+  if (p.org_id.empty()) {
+    p.org_id = c.sink.platform.ims_org_id;
+  }
+  while (!p.api_url.empty() && p.api_url.back() == '/') {
+    p.api_url.pop_back();
+  }
+  while (!p.identity_url.empty() && p.identity_url.back() == '/') {
+    p.identity_url.pop_back();
+  }
+}
+
 void read_metrics(const YAML::Node& node, MetricsConfig& m, Diagnostics& d) {
   Section sec(node, "metrics", d, {"listen"});
   if (!sec.str("listen", m.listen)) {
@@ -759,9 +800,9 @@ Loaded load_string(const std::string& yaml_text, const std::string& file) {
   }
   try {
     expand_tree(root, d);
-    Section top(
-        root, "", d,
-        {"kafka", "pipeline", "dead_letter", "targets", "routes", "sink", "metrics", "log"});
+    Section top(root, "", d,
+                {"kafka", "pipeline", "dead_letter", "targets", "routes", "sink", "platform",
+                 "metrics", "log"});
     Config& c = out.config;
     read_kafka(top.get("kafka"), c.kafka, d);
     read_pipeline(top.get("pipeline"), c.pipeline, d);
@@ -770,6 +811,7 @@ Loaded load_string(const std::string& yaml_text, const std::string& file) {
     read_routes(top.get("routes"), c.routes, d);
     read_sink(top.get("sink"), c.sink, d);
     check_platform_targets(top.get("targets"), c, d);
+    read_platform_api(top.get("platform"), c.platform, c, d);
     read_metrics(top.get("metrics"), c.metrics, d);
     read_log(top.get("log"), c.log, d);
     if (c.dead_letter.brokers.empty()) {

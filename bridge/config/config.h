@@ -47,10 +47,10 @@ struct KafkaConfig {
   std::string client_id = "capillary-bridge";
   std::vector<std::string> topics;  // exactly one of topics / topic_regex
   std::string topic_regex;          // librdkafka regex subscription, e.g. "^capillary\\..*"
-  // -> queued.max.messages.kbytes. librdkafka 2.0 backs a partition's fetcher off for a second
-  // when this fills, so too small a value starves the pipeline: 16 MiB gave 55k events/s, 64 MiB
-  // 124k events/s (1 KB events, 6 partitions, bench/e2e_bench).
-  std::int64_t prefetch_bytes = 32 * 1024 * 1024;  // README "Memory": peak RSS from config
+  // -> queued.max.messages.kbytes: librdkafka's read-ahead (payload bytes; it holds about a third
+  // more). With fetch.queue.backoff.ms at 10 ms, 8, 16 and 32 MiB all gave ~125k events/s
+  // (1 KB events, 6 partitions, bench/e2e_bench, Platform sink).
+  std::int64_t prefetch_bytes = 16 * 1024 * 1024;  // README "Memory": peak RSS from config
   std::string auto_offset_reset = "earliest";      // earliest | latest
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds session_timeout{45000};
@@ -164,6 +164,25 @@ struct SinkConfig {
   PlatformSinkConfig platform;
 };
 
+// Platform's control plane, for `capillary-bridge platform setup | teardown`
+// (../shared/reference/platform-provisioning.md). Credentials: sink.platform.ims, one token source
+// for both planes.
+struct PlatformApiConfig {
+  bool present = false;  // the `platform:` block is in the file
+  std::string api_url = "https://platform.adobe.io";
+  // Identity Service host; docs use regional hosts (https://platform-va7.adobe.io). "" = api_url.
+  std::string identity_url;
+  std::string org_id;            // x-gw-ims-org-id; "" = sink.platform.ims_org_id
+  std::string sandbox = "prod";  // x-sandbox-name
+  // Names and titles of everything setup creates start with this; teardown deletes only those.
+  std::string name_prefix = "capillary-bridge";
+  std::chrono::milliseconds timeout{30000};  // one call
+  std::int64_t max_attempts = 5;             // 429/5xx are retried up to this many calls
+  // `run` checks datasets, dataflows and inlets (`platform check` without the sample outputs)
+  // before it starts: off | warn (log each problem, run anyway) | fail (exit 2 on a problem).
+  std::string check_at_start = "off";
+};
+
 struct MetricsConfig {
   std::string listen = "127.0.0.1:9464";  // host:port for /metrics, /healthz, /readyz
 };
@@ -180,6 +199,7 @@ struct Config {
   std::vector<transforms::Target> targets;  // always contains a target named "default"
   std::vector<RouteConfig> routes;          // first match wins
   SinkConfig sink;
+  PlatformApiConfig platform;
   MetricsConfig metrics;
   LogConfig log;
 };

@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::string_view kFaultKeys =
     "fail_rate, retry_after, latency_ms, hang_rate, reset_rate, message_fail_rate, storm_ms, "
-    "reject_containing, hang_containing, body_limit_bytes";
+    "reject_containing, hang_containing, body_limit_bytes, control_fail_rate";
 
 tl::unexpected<core::Error> bad(std::string code, std::string message) {
   return core::fail(core::ErrorKind::permanent, std::move(code), std::move(message));
@@ -154,7 +154,10 @@ std::string faults_json(const Faults& f) {
   append_json_string(out, f.reject_containing);
   out += ",\"hang_containing\":";
   append_json_string(out, f.hang_containing);
-  fmt::format_to(std::back_inserter(out), ",\"body_limit_bytes\":{}}}", f.body_limit_bytes);
+  fmt::format_to(std::back_inserter(out), ",\"body_limit_bytes\":{}", f.body_limit_bytes);
+  out += ",\"control_fail_rate\":";
+  append_rates(out, f.control_fail_rate);
+  out += '}';
   return out;
 }
 
@@ -174,6 +177,8 @@ core::Result<Faults> parse_faults_json(std::string_view json) {
       read_rates(key, field.value, faults.fail_rate, problems);
     } else if (key == "message_fail_rate") {
       read_rates(key, field.value, faults.message_fail_rate, problems);
+    } else if (key == "control_fail_rate") {
+      read_rates(key, field.value, faults.control_fail_rate, problems);
     } else if (key == "retry_after") {
       std::string_view text;
       std::int64_t seconds = 0;
@@ -228,6 +233,19 @@ core::Result<std::chrono::seconds> parse_token_ttl_json(std::string_view json) {
   return std::chrono::seconds(seconds);
 }
 
+core::Result<std::pair<std::string, std::string>> parse_sandbox_json(std::string_view json) {
+  simdjson::dom::parser parser;
+  const simdjson::padded_string padded(json);
+  std::string_view name;
+  std::string_view state;
+  const auto doc = parser.parse(padded);
+  if (doc["name"].get_string().get(name) || doc["state"].get_string().get(state) || name.empty() ||
+      state.empty()) {
+    return bad("sandbox-json", "expected {\"name\": \"...\", \"state\": \"active|deleted|...\"}");
+  }
+  return std::pair{std::string(name), std::string(state)};
+}
+
 core::Result<std::pair<int, double>> parse_status_rate(std::string_view text) {
   const auto eq = text.find('=');
   int status = 0;
@@ -250,7 +268,7 @@ core::Result<std::pair<int, double>> parse_status_rate(std::string_view text) {
 
 core::Result<void> validate_faults(const Faults& f) {
   std::vector<std::string> problems;
-  for (const auto* rates : {&f.fail_rate, &f.message_fail_rate}) {
+  for (const auto* rates : {&f.fail_rate, &f.message_fail_rate, &f.control_fail_rate}) {
     for (const auto& [status, rate] : *rates) {
       if (!valid_status(status) || !valid_rate(rate)) {
         problems.push_back(fmt::format("{}={}: status 100-599 and rate in [0, 1]", status, rate));

@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "bridge/emulator/control.h"
+#include "bridge/emulator/control_plane.h"
 #include "bridge/emulator/ingest.h"
 #include "bridge/emulator/store.h"
 
@@ -67,6 +68,10 @@ enum class Route {
   token_ttl,
   clear,
   healthz,
+  control_plane,  // Platform's control plane: /data/...
+  cp_dump,
+  cp_reset,
+  cp_sandbox,
 };
 
 bool is_collection(Route r) {
@@ -101,6 +106,10 @@ Route route_of(std::string_view method, std::string_view url, std::string& inlet
   if (url == "/emulator/token_ttl") return only(put || post, Route::token_ttl);
   if (url == "/emulator/clear") return only(post, Route::clear);
   if (url == "/healthz") return only(get, Route::healthz);
+  if (url.starts_with("/data/")) return Route::control_plane;
+  if (url == "/emulator/control-plane") return only(get, Route::cp_dump);
+  if (url == "/emulator/control-plane/reset") return only(post, Route::cp_reset);
+  if (url == "/emulator/control-plane/sandbox") return only(put || post, Route::cp_sandbox);
   return Route::not_found;
 }
 
@@ -165,6 +174,8 @@ class WorkerPool {
 
 struct Request {
   Route route = Route::not_found;
+  std::string method;  // control-plane requests only
+  std::string url;
   std::string inlet;
   std::unique_ptr<Worker> worker;  // held while the body is read and the answer is built
   std::size_t received = 0;        // body bytes seen, including discarded ones
@@ -380,7 +391,12 @@ struct Server::Impl {
         faults(options.faults),
         rng(options.seed != 0 ? options.seed : std::random_device{}()),
         token_ttl(options.token_ttl),
-        token_rng(std::random_device{}()) {
+        token_rng(std::random_device{}()),
+        control_plane(ControlPlaneOptions{.org_id = options.ims_org_id,
+                                          .api_key = options.client_id,
+                                          .tenant_id = options.tenant_id,
+                                          .sandboxes = options.sandboxes,
+                                          .inlet_base_url = {}}) {
     if (faults.storm.count() > 0) {
       storm_until = Clock::now() + faults.storm;
     }
@@ -409,6 +425,8 @@ struct Server::Impl {
   std::chrono::seconds token_ttl;
   std::mt19937_64 token_rng;
 
+  ControlPlane control_plane;  // thread-safe on its own
+
   mutable std::mutex state_mu;
   Stats stats;
   IdSet ids;
@@ -428,6 +446,10 @@ struct Server::Impl {
       req = new Request();
       *context = req;
       req->route = route_of(method, url, req->inlet);
+      if (req->route == Route::control_plane) {
+        req->method = method;
+        req->url = url;
+      }
       if (const char* length =
               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
         std::from_chars(length, length + std::strlen(length), req->declared);
@@ -528,6 +550,23 @@ struct Server::Impl {
         return send(conn, 200, "{\"cleared\":true}");
       case Route::healthz:
         return send(conn, 200, "{\"status\":\"ok\"}");
+      case Route::control_plane:
+        return control_plane_request(conn, req);
+      case Route::cp_dump:
+        return send(conn, 200, control_plane.dump());
+      case Route::cp_reset:
+        control_plane.reset();
+        return send(conn, 200, "{\"reset\":true}");
+      case Route::cp_sandbox: {
+        auto sandbox = parse_sandbox_json(req.worker->body);
+        if (!sandbox) {
+          return send(
+              conn, 400,
+              problem_json(kServiceProblem, 400, "Invalid Sandbox", sandbox.error().message));
+        }
+        control_plane.set_sandbox_state(sandbox->first, sandbox->second);
+        return send(conn, 200, "{\"updated\":true}");
+      }
       case Route::method_not_allowed:
         return send(conn, 405,
                     problem_json(kServiceProblem, 405, "Method Not Allowed",
@@ -536,6 +575,71 @@ struct Server::Impl {
         break;
     }
     return send(conn, 404, problem_json(kServiceProblem, 404, "Not Found", "no such endpoint"));
+  }
+
+  // --- Platform's control plane ---
+
+  MHD_Result control_plane_request(MHD_Connection* conn, Request& req) {
+    CpRequest cp;
+    cp.method = req.method;
+    cp.path = req.url;
+    MHD_get_connection_values(
+        conn, MHD_GET_ARGUMENT_KIND,
+        [](void* out, MHD_ValueKind, const char* key, const char* value) {
+          static_cast<CpRequest*>(out)->query.emplace_back(key, value != nullptr ? value : "");
+          return MHD_YES;
+        },
+        &cp);
+    MHD_get_connection_values(
+        conn, MHD_HEADER_KIND,
+        [](void* out, MHD_ValueKind, const char* key, const char* value) {
+          std::string name(key);
+          std::transform(name.begin(), name.end(), name.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+          static_cast<CpRequest*>(out)->headers[name] = value != nullptr ? value : "";
+          return MHD_YES;
+        },
+        &cp);
+    cp.body = req.worker->body;
+    cp.token_valid = !cp.headers["authorization"].empty() && unauthorized(conn, true) == nullptr;
+    if (cp.headers["authorization"].empty()) {
+      cp.headers.erase("authorization");
+    }
+    std::chrono::milliseconds latency{0};
+    int fail = 0;
+    std::string retry_after;
+    {
+      std::lock_guard lock(faults_mu);
+      latency = faults.latency;
+      fail = draw(faults.control_fail_rate);
+      if (fail == 429 || fail == 503) {
+        retry_after = faults.retry_after.value_or("");
+      }
+    }
+    if (!pause(latency)) {
+      return MHD_NO;
+    }
+    if (fail == 429) {
+      return send(conn, 429,
+                  make_response(R"({"error_code":"429050","message":"Too many requests"})", kJson,
+                                retry_after));
+    }
+    if (fail != 0) {
+      return send(conn, fail,
+                  make_response(problem_json(kServiceProblem, fail, reason_phrase(fail),
+                                             "injected by platform-emulator"),
+                                kJson, retry_after));
+    }
+    const CpAnswer a = control_plane.handle(cp);
+    MHD_Response* response = MHD_create_response_from_buffer(
+        a.body.size(), const_cast<char*>(a.body.data()), MHD_RESPMEM_MUST_COPY);
+    if (!a.body.empty()) {
+      MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, kJson);
+    }
+    for (const auto& [name, value] : a.headers) {
+      MHD_add_response_header(response, name.c_str(), value.c_str());
+    }
+    return send(conn, a.status, response);
   }
 
   // --- collection endpoints ---
@@ -656,8 +760,9 @@ struct Server::Impl {
   }
 
   // Null when the request may pass; else the 401 report message.
-  const char* unauthorized(MHD_Connection* conn) {
-    if (!options.require_auth) {
+  // `always`: the control plane, which needs a token even under --no-auth.
+  const char* unauthorized(MHD_Connection* conn, bool always = false) {
+    if (!options.require_auth && !always) {
       return nullptr;
     }
     const char* header =
@@ -1020,6 +1125,8 @@ core::Result<std::unique_ptr<Server>> Server::start(Options options) {
   const MHD_DaemonInfo* info = MHD_get_daemon_info(impl->daemon, MHD_DAEMON_INFO_BIND_PORT);
   impl->port = info != nullptr ? info->port : 0;
   impl->url_host = address->url_host;
+  impl->control_plane.set_inlet_base_url(fmt::format(
+      "{}://{}:{}", impl->tls_cert.empty() ? "http" : "https", impl->url_host, impl->port));
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -1032,6 +1139,18 @@ Server::~Server() {
   }
   impl_->stop_cv.notify_all();
   MHD_stop_daemon(impl_->daemon);
+}
+
+std::string Server::control_plane_dump() const {
+  return impl_->control_plane.dump();
+}
+
+void Server::control_plane_reset() {
+  impl_->control_plane.reset();
+}
+
+void Server::set_sandbox_state(const std::string& name, const std::string& state) {
+  impl_->control_plane.set_sandbox_state(name, state);
 }
 
 std::uint16_t Server::port() const {

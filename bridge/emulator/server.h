@@ -40,6 +40,10 @@ struct Faults {
   // When > 0: a proxy's body limit in front of Platform, lower than Options::max_request_bytes;
   // larger collection requests get 413 like any body over the limit.
   std::size_t body_limit_bytes = 0;
+  // Control-plane (/data/...) failure probability per HTTP status, drawn like fail_rate: 429 with
+  // the Adobe I/O gateway's body (+Retry-After when retry_after is set), others a problem body.
+  // latency applies to control-plane answers too.
+  std::map<int, double> control_fail_rate;
 };
 
 struct Options {
@@ -57,6 +61,11 @@ struct Options {
   // Both empty = plain HTTP; one without the other is a start() error.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Platform's control plane (bridge/emulator/control_plane.h): the tenant GET /stats reports and
+  // the sandboxes that exist (active). x-api-key must be client_id; x-gw-ims-org-id must be
+  // ims_org_id when set (any non-empty value otherwise).
+  std::string tenant_id = "acme";
+  std::vector<std::string> sandboxes = {"prod"};
   Faults faults;
 };
 
@@ -92,6 +101,10 @@ class Server {
   // Each accepted message's JSON (its exact bytes), in arrival order.
   [[nodiscard]] std::vector<std::string> accepted_messages() const;
   void clear();  // forget accepted messages and stats
+  // Platform's control plane: everything created (JSON), back to empty, a sandbox's state.
+  [[nodiscard]] std::string control_plane_dump() const;
+  void control_plane_reset();
+  void set_sandbox_state(const std::string& name, const std::string& state);
   // Accepted messages as NDJSON (a message spanning lines is minified); written to a temporary
   // file and renamed, so a reader never sees half a dump.
   bool dump_ndjson(const std::string& path) const;

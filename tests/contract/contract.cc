@@ -197,6 +197,73 @@ std::vector<std::string> platform_rules(Kind kind, std::string_view json) {
   return apply_platform_rules(kind, document);
 }
 
+struct TenantFields::Impl {
+  std::unique_ptr<const detail::CompiledSchema> experience_event;
+};
+
+TenantFields::TenantFields(std::unique_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+TenantFields::~TenantFields() = default;
+TenantFields::TenantFields(TenantFields&&) noexcept = default;
+TenantFields& TenantFields::operator=(TenantFields&&) noexcept = default;
+
+TenantFields TenantFields::load(const std::filesystem::path& declaration) {
+  const std::string what = "tenant field declaration " + declaration.string();
+  rapidjson::Document whole;
+  if (auto error = detail::parse(detail::read_file(declaration), whole)) {
+    throw std::runtime_error(what + ": " + *error);
+  }
+  const auto event = whole.FindMember("experience_event");
+  if (!whole.IsObject() || event == whole.MemberEnd() || !event->value.IsObject()) {
+    throw std::runtime_error(what + ": no experience_event object");
+  }
+  rapidjson::Document schema;
+  schema.CopyFrom(event->value, schema.GetAllocator());
+  auto impl = std::make_unique<Impl>();
+  impl->experience_event = std::make_unique<const detail::CompiledSchema>(std::move(schema), what);
+  return TenantFields(std::move(impl));
+}
+
+std::vector<std::string> TenantFields::check(Kind kind, std::string_view json) const {
+  rapidjson::Document document;
+  if (auto error = detail::parse(json, document)) {
+    return {"$: " + *error};
+  }
+  std::vector<std::string> errors;
+  if (!document.IsObject()) {
+    return errors;
+  }
+  for (const auto& member : document.GetObject()) {
+    const std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    if (!key.starts_with('_') || key == "_id" || !member.value.IsObject()) {
+      continue;
+    }
+    const auto capillary = member.value.FindMember("capillary");
+    if (capillary == member.value.MemberEnd()) {
+      continue;
+    }
+    std::string prefix = "$";
+    detail::append_key(prefix, key);
+    detail::append_key(prefix, "capillary");
+    if (kind == Kind::profile) {
+      errors.push_back(prefix + ": profile records declare no capillary tenant fields");
+      continue;
+    }
+    for (auto& e : impl_->experience_event->validate(capillary->value)) {
+      errors.push_back(prefix + e.substr(e.starts_with('$') ? 1 : 0));
+    }
+  }
+  return errors;
+}
+
+std::filesystem::path tenant_fields_file() {
+  const std::filesystem::path source = env_path("BRIDGE_SOURCE_DIR");
+  if (source.empty()) {
+    throw std::runtime_error(
+        "BRIDGE_SOURCE_DIR is not set: run this test through ctest (it sets it)");
+  }
+  return source / "transforms" / "capillary" / "tenant-fields.json";
+}
+
 std::filesystem::path schema_dir() {
   const std::filesystem::path source = env_path("BRIDGE_SOURCE_DIR");
   if (source.empty()) {

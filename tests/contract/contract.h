@@ -87,6 +87,33 @@ class PublicXdm {
   std::unique_ptr<const Impl> impl_;
 };
 
+// The capillary catalogue's tenant fields as declared in transforms/capillary/tenant-fields.json,
+// the same declaration `capillary-bridge platform setup` turns into the tenant field group.
+class TenantFields {
+ public:
+  // Throws when the file cannot be read or its schema does not compile.
+  static TenantFields load(const std::filesystem::path& declaration);
+
+  ~TenantFields();
+  TenantFields(TenantFields&&) noexcept;
+  TenantFields& operator=(TenantFields&&) noexcept;
+  TenantFields(const TenantFields&) = delete;
+  TenantFields& operator=(const TenantFields&) = delete;
+
+  // For an experience event: `_<tenant>.capillary`, when present, against the declaration
+  // (closed: an undeclared field is a problem). Profiles carry no capillary tenant fields: any
+  // `_<tenant>.capillary` on one is a problem. Paths start at `$._<tenant>.capillary`.
+  [[nodiscard]] std::vector<std::string> check(Kind kind, std::string_view json) const;
+
+ private:
+  struct Impl;
+  explicit TenantFields(std::unique_ptr<const Impl> impl);
+  std::unique_ptr<const Impl> impl_;
+};
+
+// ${BRIDGE_SOURCE_DIR}/transforms/capillary/tenant-fields.json (throws like schema_dir()).
+[[nodiscard]] std::filesystem::path tenant_fields_file();
+
 // ${BRIDGE_SOURCE_DIR}/tests/contract/schemas; throws when BRIDGE_SOURCE_DIR is unset (ctest
 // sets it for every test).
 [[nodiscard]] std::filesystem::path schema_dir();

@@ -121,6 +121,8 @@ class GoldenTest : public ::testing::TestWithParam<Case> {
     const fs::path src = bridge::harness::source_dir();
     contract_ = std::make_unique<tests::contract::Contract>(
         tests::contract::Contract::load(src / "tests" / "contract" / "schemas"));
+    tenant_ = std::make_unique<tests::contract::TenantFields>(
+        tests::contract::TenantFields::load(tests::contract::tenant_fields_file()));
     const char* shared = std::getenv("BRIDGE_SHARED_XDM_DIR");
     public_xdm_ = std::make_unique<std::optional<tests::contract::PublicXdm>>(
         tests::contract::PublicXdm::load_if_present(
@@ -128,14 +130,17 @@ class GoldenTest : public ::testing::TestWithParam<Case> {
   }
   static void TearDownTestSuite() {
     contract_.reset();
+    tenant_.reset();
     public_xdm_.reset();
   }
 
   static std::unique_ptr<tests::contract::Contract> contract_;
+  static std::unique_ptr<tests::contract::TenantFields> tenant_;
   static std::unique_ptr<std::optional<tests::contract::PublicXdm>> public_xdm_;
 };
 
 std::unique_ptr<tests::contract::Contract> GoldenTest::contract_;
+std::unique_ptr<tests::contract::TenantFields> GoldenTest::tenant_;
 std::unique_ptr<std::optional<tests::contract::PublicXdm>> GoldenTest::public_xdm_;
 
 TEST_P(GoldenTest, MatchesExpectedAndTheXdmContract) {
@@ -184,6 +189,12 @@ TEST_P(GoldenTest, MatchesExpectedAndTheXdmContract) {
     const std::string body = simdjson::minify(entity);
     for (const auto& problem : contract_->check(kind, body)) {
       ADD_FAILURE() << c.name << " output " << index << ": " << problem;
+    }
+    // The catalogue's tenant fields are the ones setup declares to Platform.
+    if (c.dir.parent_path().filename() == "capillary") {
+      for (const auto& problem : tenant_->check(kind, body)) {
+        ADD_FAILURE() << c.name << " output " << index << " (tenant-fields.json): " << problem;
+      }
     }
     if (*public_xdm_) {
       for (const auto& problem : (*public_xdm_)->check(kind, body)) {

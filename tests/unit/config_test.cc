@@ -59,6 +59,45 @@ TEST(Config, ShippedExampleAndDevConfigsAreValid) {
   ::unsetenv("IMS_CLIENT_SECRET");
 }
 
+TEST(Config, PlatformBlockForSetupGetsDefaultsAndEveryProblem) {
+  const auto none = load_string(kMinimal, "t.yaml");
+  ASSERT_TRUE(none.diagnostics.ok()) << render(none);
+  EXPECT_FALSE(none.config.platform.present);
+
+  const auto loaded = load_string(std::string(kMinimal) + R"(sink:
+  platform: {ims_org_id: ORG@AdobeOrg}
+platform:
+  api_url: https://platform.adobe.io/
+  sandbox: dev
+)",
+                                  "t.yaml");
+  ASSERT_TRUE(loaded.diagnostics.ok()) << render(loaded);
+  const PlatformApiConfig& p = loaded.config.platform;
+  EXPECT_TRUE(p.present);
+  EXPECT_EQ(p.api_url, "https://platform.adobe.io");
+  EXPECT_EQ(p.identity_url, "https://platform.adobe.io");
+  EXPECT_EQ(p.org_id, "ORG@AdobeOrg");  // from the sink's ims_org_id
+  EXPECT_EQ(p.sandbox, "dev");
+  EXPECT_EQ(p.name_prefix, "capillary-bridge");
+  EXPECT_EQ(p.max_attempts, 5);
+
+  const auto bad = load_string(std::string(kMinimal) + R"(platform:
+  api_url: platform.adobe.io
+  sandbox: ""
+  name_prefix: "a,b"
+  max_attempts: 0
+  colour: blue
+)",
+                               "bad.yaml");
+  const std::string text = render(bad);
+  for (const char* expected : {"bad.yaml:8:12: platform.api_url must be an http",
+                               "bad.yaml:9:12: platform.sandbox must not be empty",
+                               "bad.yaml:10:16: platform.name_prefix must be non-empty",
+                               "bad.yaml:11:17:", "bad.yaml:12:3: unknown key 'colour'"}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  }
+}
+
 TEST(Config, SizesAndDurations) {
   const auto loaded = load_string(std::string(kMinimal) + R"(pipeline:
   max_inflight_bytes: 64MiB

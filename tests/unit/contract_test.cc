@@ -125,6 +125,29 @@ std::vector<std::string> check(Kind kind, std::string_view json) {
   return contract().check(kind, json);
 }
 
+// transforms/capillary/tenant-fields.json: what setup declares to Platform; a field the catalogue
+// writes outside it, or of another type, fails.
+TEST(TenantFields, UndeclaredOrMistypedCapillaryFieldsFail) {
+  const TenantFields fields = TenantFields::load(tenant_fields_file());
+  const auto event = [](std::string_view capillary) {
+    return std::string(R"({"_id":"e","timestamp":"2025-01-01T00:00:00Z","_acme":{"capillary":)") +
+           std::string(capillary) + "}}";
+  };
+  EXPECT_TRUE(
+      fields
+          .check(Kind::experience_event, event(R"({"orgId":5,"eventName":"x","grossAmount":1.5,)"
+                                               R"("lineItemQty":[{"SKU":"a","qty":2.5}]})"))
+          .empty());
+  const auto undeclared = fields.check(Kind::experience_event, event(R"({"orgId":5,"nope":1})"));
+  ASSERT_EQ(undeclared.size(), 1U) << joined(undeclared);
+  EXPECT_TRUE(undeclared[0].starts_with("$._acme.capillary")) << undeclared[0];
+  EXPECT_FALSE(fields.check(Kind::experience_event, event(R"({"orgId":"5"})")).empty());
+  EXPECT_FALSE(fields.check(Kind::experience_event, event(R"({"lineItemQty":[{"SKU":"a","n":1}]})"))
+                   .empty());
+  EXPECT_FALSE(fields.check(Kind::profile, R"({"_acme":{"capillary":{"orgId":5}}})").empty());
+  EXPECT_TRUE(fields.check(Kind::profile, R"({"_acme":{"other":{"x":1}}})").empty());
+}
+
 TEST(Contract, ValidProfileAndEventPass) {
   EXPECT_TRUE(check(Kind::profile, kProfile).empty()) << joined(check(Kind::profile, kProfile));
   EXPECT_TRUE(check(Kind::experience_event, kEvent).empty())

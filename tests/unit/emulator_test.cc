@@ -255,6 +255,80 @@ TEST_F(EmulatorTest, IssuesTokensAndRefusesBadCredentials) {
   EXPECT_EQ(stats.token_requests_refused, 3U);
 }
 
+// Platform's control plane over HTTP: the gateway's headers, a $id in the path, the inlet URL
+// pointing back at this emulator, injected 429s with the gateway's body, the control API.
+TEST_F(EmulatorTest, ControlPlaneServesPlatformsApisOverHttp) {
+  const std::string bearer = token();
+  const std::vector<std::string> headers = {
+      "Authorization: Bearer " + bearer,       "x-api-key: capillary-bridge-dev",
+      "x-gw-ims-org-id: " + std::string(kOrg), "x-sandbox-name: prod",
+      "Content-Type: application/json",        "Accept: application/vnd.adobe.xed+json; version=1"};
+  const std::string registry = "/data/foundation/schemaregistry";
+  const auto stats = http("GET", url(registry + "/stats"), {}, headers);
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  EXPECT_EQ(text_at(parse(parser_, stats.body), "/tenantId"), "acme");
+  const auto no_key =
+      http("GET", url(registry + "/stats"), {}, {"Authorization: Bearer " + bearer});
+  EXPECT_EQ(no_key.status, 403);
+  EXPECT_EQ(text_at(parse(parser_, no_key.body), "/error_code"), "403000");
+  const auto stale =
+      http("GET", url(registry + "/stats"), {},
+           {"Authorization: Bearer not-issued-here", "x-api-key: capillary-bridge-dev",
+            "x-gw-ims-org-id: " + std::string(kOrg), "x-sandbox-name: prod"});
+  EXPECT_EQ(stale.status, 401);
+
+  const auto created = http(
+      "POST", url(registry + "/tenant/schemas"),
+      R"({"title":"p","type":"object","allOf":[{"$ref":"https://ns.adobe.com/xdm/context/profile"}]})",
+      headers);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = text_at(parse(parser_, created.body), "/$id");
+  // The $id, percent-encoded, addresses the schema like its altId does.
+  char* escaped = curl_easy_escape(nullptr, id.c_str(), static_cast<int>(id.size()));
+  const auto by_id = http("GET", url(registry + "/tenant/schemas/" + escaped), {}, headers);
+  curl_free(escaped);
+  EXPECT_EQ(by_id.status, 200) << by_id.body;
+
+  const auto base = http(
+      "POST", url("/data/foundation/flowservice/connections"),
+      R"({"name":"inlet","connectionSpec":{"id":"bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb","version":"1.0"},)"
+      R"("auth":{"specName":"Streaming Connection","params":{"dataType":"xdm","name":"inlet"}}})",
+      headers);
+  ASSERT_EQ(base.status, 201) << base.body;
+  EXPECT_EQ(base.headers.count("location"), 1U);
+  const auto got = http(
+      "GET",
+      url("/data/foundation/flowservice/connections/" + text_at(parse(parser_, base.body), "/id")),
+      {}, headers);
+  const auto doc = parse(parser_, got.body);
+  EXPECT_EQ(text_at(doc, "/items/0/auth/params/inletUrl"),
+            url("/collection/" + text_at(doc, "/items/0/auth/params/inletId")));
+
+  // Injected control-plane 429s carry the gateway's body and Retry-After.
+  Faults faults;
+  faults.control_fail_rate = {{429, 1.0}};
+  faults.retry_after = "3";
+  server_->set_faults(faults);
+  const auto throttled = http("GET", url(registry + "/stats"), {}, headers);
+  EXPECT_EQ(throttled.status, 429);
+  EXPECT_EQ(text_at(parse(parser_, throttled.body), "/error_code"), "429050");
+  EXPECT_EQ(throttled.headers.at("retry-after"), "3");
+  server_->set_faults({});
+
+  // The control API: dump, a sandbox taken away, reset.
+  const auto dump = http("GET", url("/emulator/control-plane"));
+  ASSERT_EQ(dump.status, 200);
+  EXPECT_NE(dump.body.find(id), std::string::npos);
+  EXPECT_EQ(
+      http("PUT", url("/emulator/control-plane/sandbox"), R"({"name":"prod","state":"deleted"})")
+          .status,
+      200);
+  EXPECT_EQ(http("GET", url(registry + "/stats"), {}, headers).status, 403);
+  EXPECT_EQ(http("POST", url("/emulator/control-plane/reset")).status, 200);
+  EXPECT_EQ(http("GET", url(registry + "/stats"), {}, headers).status, 200);
+  EXPECT_EQ(server_->control_plane_dump().find(id), std::string::npos);
+}
+
 TEST_F(EmulatorTest, CollectionNeedsAValidUnexpiredToken) {
   const std::string body = batch({message(R"({"_id":"e1"})")});
 
