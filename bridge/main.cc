@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
 
   bridge::app::PlatformOptions platform_options;
   auto* platform = cli.add_subcommand(
-      "platform", "Platform's control plane: set up, or tear down, what the bridge streams into");
+      "platform",
+      "Platform's control plane: set up, check or tear down what the bridge streams into");
   platform->require_subcommand(1);
   auto* setup = platform->add_subcommand(
       "setup", "Find or create namespaces, field group, schemas, datasets, inlet and dataflows");
