@@ -15,18 +15,6 @@ namespace {
 constexpr const char* kHttpApiSpec = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb";
 constexpr const char* kXedFull = "application/vnd.adobe.xed-full+json; version=1";
 
-std::string setting(const YAML::Node& node, std::initializer_list<const char*> path) {
-  YAML::Node at;
-  at.reset(node);  // reset, not operator=: that would assign into the config's own tree
-  for (const char* key : path) {
-    if (!at.IsMap() || !at[key].IsDefined()) {
-      return {};
-    }
-    at.reset(at[key]);
-  }
-  return at.IsScalar() ? at.Scalar() : std::string();
-}
-
 std::string inlet_id(const std::string& url) {
   const auto slash = url.rfind('/');
   return slash == std::string::npos ? url : url.substr(slash + 1);
@@ -349,12 +337,7 @@ static core::Result<int> check_all(Api& api, const config::Config& config,
 
 core::Result<int> check(Api& api, const config::Config& config,
                         const std::vector<SampleOutput>& outputs, std::ostream& out) {
-  try {
-    return check_all(api, config, outputs, out);
-  } catch (const json::exception& e) {
-    return core::fail(core::ErrorKind::permanent, "platform-answer",
-                      fmt::format("an answer from Platform had an unexpected shape: {}", e.what()));
-  }
+  return tolerating_shapes([&] { return check_all(api, config, outputs, out); });
 }
 
 static core::Result<int> check_all(Api& api, const config::Config& config,

@@ -4,8 +4,10 @@
 // teardown and check.
 
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -20,6 +22,32 @@
 namespace bridge::provision {
 
 using nlohmann::json;
+
+// A scalar at `path` under a route's settings, or `fallback`.
+inline std::string setting(const YAML::Node& node, std::initializer_list<const char*> path,
+                           std::string fallback = {}) {
+  YAML::Node at;
+  at.reset(node);  // reset, not operator=: that would assign into the config's own tree
+  for (const char* key : path) {
+    if (!at.IsMap() || !at[key].IsDefined()) {
+      return fallback;
+    }
+    at.reset(at[key]);
+  }
+  return at.IsScalar() ? at.Scalar() : fallback;
+}
+
+// Runs `body`, turning a JSON answer of a shape the code did not expect into an error: Platform's
+// bodies are read tolerantly, but a field of the wrong type must not end the process.
+template <typename Body>
+auto tolerating_shapes(Body body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const json::exception& e) {
+    return core::fail(core::ErrorKind::permanent, "platform-answer",
+                      fmt::format("an answer from Platform had an unexpected shape: {}", e.what()));
+  }
+}
 
 class Session {
  public:

@@ -65,19 +65,6 @@ struct Wanted {
   std::vector<Namespace> namespaces;
 };
 
-std::string setting(const YAML::Node& node, std::initializer_list<const char*> path,
-                    std::string fallback) {
-  YAML::Node at;
-  at.reset(node);  // reset, not operator=: that would assign into the config's own tree
-  for (const char* key : path) {
-    if (!at.IsMap() || !at[key].IsDefined()) {
-      return fallback;
-    }
-    at.reset(at[key]);
-  }
-  return at.IsScalar() ? at.Scalar() : fallback;
-}
-
 core::Result<Wanted> wanted_from(const config::Config& config) {
   const auto route = std::find_if(config.routes.begin(), config.routes.end(),
                                   [](const auto& r) { return r.transform == "capillary"; });
@@ -788,12 +775,7 @@ static core::Result<SetupResult> setup_all(Api& api, const config::Config& confi
 
 core::Result<SetupResult> setup(Api& api, const config::Config& config, bool dry_run,
                                 std::ostream& out) {
-  try {
-    return setup_all(api, config, dry_run, out);
-  } catch (const json::exception& e) {
-    return core::fail(core::ErrorKind::permanent, "platform-answer",
-                      fmt::format("an answer from Platform had an unexpected shape: {}", e.what()));
-  }
+  return tolerating_shapes([&] { return setup_all(api, config, dry_run, out); });
 }
 
 static core::Result<int> teardown_all(Api& api, const config::Config& config, std::ostream& out) {
@@ -892,12 +874,7 @@ static core::Result<int> teardown_all(Api& api, const config::Config& config, st
 }
 
 core::Result<int> teardown(Api& api, const config::Config& config, std::ostream& out) {
-  try {
-    return teardown_all(api, config, out);
-  } catch (const json::exception& e) {
-    return core::fail(core::ErrorKind::permanent, "platform-answer",
-                      fmt::format("an answer from Platform had an unexpected shape: {}", e.what()));
-  }
+  return tolerating_shapes([&] { return teardown_all(api, config, out); });
 }
 
 }  // namespace bridge::provision
