@@ -22,7 +22,7 @@ RUN apt-get update \
       libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev \
       libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev \
       libmicrohttpd-dev libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev \
-      libexpected-dev rapidjson-dev nlohmann-json3-dev \
+      libexpected-dev rapidjson-dev nlohmann-json3-dev libvalijson-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # librdkafka from its pinned, checksummed release (tools/librdkafka/build.sh; needs the network,

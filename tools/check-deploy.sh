@@ -20,6 +20,8 @@ readonly scenarios=(
   "keda|keda-values.yaml|ScaledObject PodDisruptionBudget|HorizontalPodAutoscaler|"
   "monitoring|monitoring-values.yaml|ServiceMonitor PodMonitor PrometheusRule|HorizontalPodAutoscaler ScaledObject|"
   "hpa-pdb|hpa-pdb-values.yaml|HorizontalPodAutoscaler PodDisruptionBudget|ScaledObject|"
+  "platform-check|platform-check-values.yaml|Job Deployment ConfigMap Secret||"
+  "platform-check-existing-secret|existing-secret-values.yaml platform-check-values.yaml|Job Deployment ConfigMap|Secret|capillary-bridge-ims kafka-bridge-user kafka-bridge-tls capillary-bridge-env registry-credentials"
 )
 
 failures=0
@@ -138,7 +140,7 @@ check_manifest_checker() {
   python_bin
   # shellcheck disable=SC2046
   "$helm" template "$release" "$chart" --namespace "$namespace" \
-    $(scenario_values selftest "hpa-pdb-values.yaml") >"$out/selftest.yaml"
+    $(scenario_values selftest "hpa-pdb-values.yaml platform-check-values.yaml") >"$out/selftest.yaml"
   if ! "$python" tools/check_manifests.py --self-test "$out/selftest.yaml"; then
     fail "tools/check_manifests.py --self-test"
   fi

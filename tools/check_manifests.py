@@ -230,6 +230,15 @@ DEPLOYMENT_SPEC = Struct({
     "paused": "boolean",
 }, required=["selector", "template"], name="DeploymentSpec")
 
+JOB_SPEC = Struct({
+    "activeDeadlineSeconds": "integer", "backoffLimit": "integer", "backoffLimitPerIndex": "integer",
+    "completionMode": ("enum", ["NonIndexed", "Indexed"]), "completions": "integer",
+    "manualSelector": "boolean", "maxFailedIndexes": "integer", "parallelism": "integer",
+    "podFailurePolicy": ANY, "podReplacementPolicy": "string", "selector": LABEL_SELECTOR,
+    "suspend": "boolean", "ttlSecondsAfterFinished": "integer",
+    "template": Struct({"metadata": OBJECT_META, "spec": POD_SPEC}, required=["spec"]),
+}, required=["template"], name="JobSpec")
+
 SERVICE_SPEC = Struct({
     "type": ("enum", ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]),
     "selector": "strmap",
@@ -340,6 +349,7 @@ KINDS = {
                               "secrets": ("list", ANY)}, ()),
     "Service": ("v1", {"spec": SERVICE_SPEC}, ("spec",)),
     "Deployment": ("apps/v1", {"spec": DEPLOYMENT_SPEC}, ("spec",)),
+    "Job": ("batch/v1", {"spec": JOB_SPEC}, ("spec",)),
     "PodDisruptionBudget": ("policy/v1", {"spec": PDB_SPEC}, ("spec",)),
     "HorizontalPodAutoscaler": ("autoscaling/v2", {"spec": HPA_SPEC}, ("spec",)),
     "ServiceMonitor": ("monitoring.coreos.com/v1", {"spec": SERVICE_MONITOR_SPEC}, ("spec",)),
@@ -500,12 +510,16 @@ def check_object(obj, where, r):
 
 
 def pod_checks(dep, where, index, r):
-    """A Deployment's pod: names, ports, probes, resources, security, mounts and references."""
+    """A Deployment's (or Job's) pod: names, ports, probes, resources, security, mounts and
+    references. A Job's pod serves nothing: no selector, ports, probes or drain."""
+    serves = dep.get("kind") == "Deployment"
     spec = dep.get("spec") or {}
     template = spec.get("template") or {}
     pod_labels = (template.get("metadata") or {}).get("labels") or {}
     match = (spec.get("selector") or {}).get("matchLabels") or {}
-    if not match:
+    if not serves:
+        pass
+    elif not match:
         r.error(f"{where}.spec.selector", "matchLabels is empty: the Deployment would select every pod")
     elif not selects(match, pod_labels):
         r.error(f"{where}.spec.selector", f"matchLabels {match} do not match the pod template labels {pod_labels}")
@@ -536,7 +550,7 @@ def pod_checks(dep, where, index, r):
         if not isinstance(c.get("image"), str) or not c.get("image") or c["image"] != c["image"].strip():
             r.error(cw, "image must be a non-empty string")
         ports = c.get("ports") or []
-        if not ports:
+        if not ports and serves:
             r.error(cw, "declares no ports")
         seen_ports = set()
         for pi, p in enumerate(ports):
@@ -550,7 +564,7 @@ def pod_checks(dep, where, index, r):
             if num in seen_ports:
                 r.error(f"{cw}.ports[{pi}]", f"duplicate containerPort {num}")
             seen_ports.add(num)
-        for probe_name in ("livenessProbe", "readinessProbe"):
+        for probe_name in ("livenessProbe", "readinessProbe") if serves else ():
             if not isinstance(c.get(probe_name), dict):
                 r.error(cw, f"has no {probe_name}")
         for probe_name in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -654,13 +668,71 @@ def pod_checks(dep, where, index, r):
     for si, s in enumerate(pod.get("imagePullSecrets") or []):
         index.need("Secret", ns, s.get("name"), [], f"{where}.imagePullSecrets[{si}]", False)
     annotations = (template.get("metadata") or {}).get("annotations") or {}
-    if any(v.get("configMap") for v in volumes.values()) and "checksum/config" not in annotations:
+    if serves and any(v.get("configMap") for v in volumes.values()) and "checksum/config" not in annotations:
         r.error(f"{where}.spec.template.metadata.annotations",
                 "no checksum/config: a changed ConfigMap would not roll the pods")
     grace = pod.get("terminationGracePeriodSeconds")
-    if grace is None:
+    if grace is None and serves:
         r.error(where, "terminationGracePeriodSeconds is not set (the default 30 s is the bridge's drain)")
     bridge_checks(dep, pod, volumes, index, where, r)
+    if not serves:
+        job_checks(dep, pod, volumes, where, index, r)
+
+
+def hook_of(obj):
+    """(events, weight) of a Helm hook; (set(), None) for an ordinary object."""
+    ann = obj["metadata"].get("annotations") or {}
+    events = {e.strip() for e in str(ann.get("helm.sh/hook", "")).split(",") if e.strip()}
+    try:
+        weight = int(ann.get("helm.sh/hook-weight", "0"))
+    except ValueError:
+        weight = None
+    return events, weight
+
+
+def job_checks(job, pod, volumes, where, index, r):
+    """The pre-install/pre-upgrade check Job: a hook on both events that runs once, whose config
+    and secrets exist when it runs (hooks of a lower weight; the release's own objects do not exist
+    yet at pre-install), and whose pod nothing of the release's selects."""
+    ns = job["metadata"].get("namespace")
+    events, weight = hook_of(job)
+    if not {"pre-install", "pre-upgrade"} <= events:
+        r.error(f"{where}.metadata.annotations", f"helm.sh/hook is {sorted(events)}, not pre-install,pre-upgrade")
+    if pod.get("restartPolicy") not in ("Never", "OnFailure"):
+        r.error(f"{where}.spec.template.spec.restartPolicy", "a Job's pod must restart Never or OnFailure")
+    if (job.get("spec") or {}).get("backoffLimit") is None:
+        r.error(f"{where}.spec", "backoffLimit is not set (the default 6 reruns a failed check for minutes)")
+    if pod.get("serviceAccountName") not in (None, "default"):
+        sa = index.get("ServiceAccount", ns, pod["serviceAccountName"])
+        if sa is not None and not hook_of(sa)[0]:
+            r.error(f"{where}.serviceAccountName", f"ServiceAccount {pod['serviceAccountName']} is made by the release "
+                                                   "itself: it does not exist yet at pre-install")
+    refs = []
+    for vname, vol in volumes.items():
+        if vol.get("configMap"):
+            refs.append(("ConfigMap", vol["configMap"].get("name"), f"{where}.volumes({vname})"))
+        if vol.get("secret"):
+            refs.append(("Secret", vol["secret"].get("secretName"), f"{where}.volumes({vname})"))
+    for kind, name, w in refs:
+        obj = index.get(kind, ns, name)
+        if obj is None:
+            continue  # external, or reported as missing
+        their_events, their_weight = hook_of(obj)
+        if not events <= their_events:
+            r.error(w, f"{kind} {name} is not a hook on {','.join(sorted(events))}: at pre-install it does not "
+                       "exist yet, at pre-upgrade it still holds the old release")
+        elif weight is not None and their_weight is not None and their_weight >= weight:
+            r.error(w, f"{kind} {name} has hook weight {their_weight}, not below the Job's {weight}")
+    labels = ((job["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+    for kind, path in (("Deployment", ("spec", "selector", "matchLabels")), ("Service", ("spec", "selector")),
+                       ("PodDisruptionBudget", ("spec", "selector", "matchLabels"))):
+        for owhere, obj in index.of_kind(kind):
+            sel = obj
+            for key in path:
+                sel = (sel or {}).get(key)
+            if sel and selects(sel, labels):
+                r.error(f"{where}.spec.template.metadata.labels",
+                        f"{kind} {obj['metadata']['name']} selects the check's pod")
 
 
 def bridge_checks(dep, pod, volumes, index, where, r):
@@ -700,18 +772,19 @@ def bridge_checks(dep, pod, volumes, index, where, r):
             r.error(f"{ref(cm)}.data.{key}", "is not a YAML map")
             continue
         cw = f"{where}.containers({c.get('name')})"
-        listen = str((config.get("metrics") or {}).get("listen", "127.0.0.1:9464"))
-        host, _, port = listen.rpartition(":")
-        if host in ("127.0.0.1", "localhost", "::1", "[::1]"):
-            r.error(cw, f"metrics.listen {listen} is loopback: probes and Prometheus cannot reach it")
-        ports = {p.get("containerPort"): p.get("name") for p in c.get("ports") or []}
-        if not port.isdigit() or int(port) not in ports:
-            r.error(cw, f"metrics.listen {listen} is not a container port ({sorted(ports)})")
-        drain_ms = (config.get("pipeline") or {}).get("drain_timeout_ms", 30000)
-        grace = pod.get("terminationGracePeriodSeconds")
-        if isinstance(drain_ms, int) and isinstance(grace, int) and grace <= math.ceil(drain_ms / 1000):
-            r.error(where, f"terminationGracePeriodSeconds {grace} is not longer than the bridge's drain "
-                           f"deadline ({drain_ms} ms)")
+        if dep.get("kind") == "Deployment":
+            listen = str((config.get("metrics") or {}).get("listen", "127.0.0.1:9464"))
+            host, _, port = listen.rpartition(":")
+            if host in ("127.0.0.1", "localhost", "::1", "[::1]"):
+                r.error(cw, f"metrics.listen {listen} is loopback: probes and Prometheus cannot reach it")
+            ports = {p.get("containerPort"): p.get("name") for p in c.get("ports") or []}
+            if not port.isdigit() or int(port) not in ports:
+                r.error(cw, f"metrics.listen {listen} is not a container port ({sorted(ports)})")
+            drain_ms = (config.get("pipeline") or {}).get("drain_timeout_ms", 30000)
+            grace = pod.get("terminationGracePeriodSeconds")
+            if isinstance(drain_ms, int) and isinstance(grace, int) and grace <= math.ceil(drain_ms / 1000):
+                r.error(where, f"terminationGracePeriodSeconds {grace} is not longer than the bridge's drain "
+                               f"deadline ({drain_ms} ms)")
         mount_paths = [m.get("mountPath", "").rstrip("/") + "/" for m in c.get("volumeMounts") or []]
         for path, value in walk_files(config):
             if isinstance(value, str) and value.startswith("/") and not any(value.startswith(p) for p in mount_paths):
@@ -963,7 +1036,7 @@ def check_documents(path, docs, external_secrets, expect, forbid, r):
     namespaces = {o["metadata"].get("namespace") for _, o in objects} - {None}
     default_ns = sorted(namespaces)[0] if len(namespaces) == 1 else "default"
     index = Index(objects, default_ns, external_secrets, r)
-    for where, dep in index.of_kind("Deployment"):
+    for where, dep in index.of_kind("Deployment") + index.of_kind("Job"):
         pod_checks(dep, where, index, r)
     target_checks(index, r)
     kinds = {o["kind"] for _, o in objects}
@@ -1076,7 +1149,31 @@ MUTATIONS = [
                                                            "scrapeTimeout": "1m"}]}})),
     ("secret not base64", "is not base64",
      lambda d: d.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "not base64!"}})),
+    # The platform-check Job (rendered into the self-test input with platformCheck.enabled).
+    ("check job not a hook", "not pre-install,pre-upgrade",
+     lambda d: first(d, "Job")["metadata"]["annotations"].update({"helm.sh/hook": "post-install"})),
+    ("check job config not a hook", "is not a hook on",
+     lambda d: job_config(d)["metadata"].pop("annotations")),
+    ("check job config after the job", "not below the Job's",
+     lambda d: job_config(d)["metadata"]["annotations"].update({"helm.sh/hook-weight": "5"})),
+    ("check job pod selected by the release", "selects the check's pod",
+     lambda d: first(d, "Job")["spec"]["template"]["metadata"].update(
+         labels=dict(first(d, "Deployment")["spec"]["template"]["metadata"]["labels"]))),
+    ("check job restarts always", "must restart Never or OnFailure",
+     lambda d: first(d, "Job")["spec"]["template"]["spec"].update(restartPolicy="Always")),
+    ("check job without backoffLimit", "backoffLimit is not set",
+     lambda d: first(d, "Job")["spec"].pop("backoffLimit")),
+    ("check job config on no volume", "is on no mounted volume",
+     lambda d: first(d, "Job")["spec"]["template"]["spec"]["containers"][0].update(
+         args=["platform", "check", "-c", "/nowhere/bridge.yaml"])),
 ]
+
+
+def job_config(docs):
+    """The ConfigMap the Job mounts its config from."""
+    vols = first(docs, "Job")["spec"]["template"]["spec"]["volumes"]
+    name = next(v["configMap"]["name"] for v in vols if v.get("configMap"))
+    return next(d for d in docs if d.get("kind") == "ConfigMap" and d["metadata"]["name"] == name)
 
 
 def self_test(path):

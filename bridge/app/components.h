@@ -62,7 +62,7 @@ void init_logging(const config::LogConfig& cfg);
 
 // `platform setup` (not a dry run) for this config, with the sink's IMS credentials; the plan and
 // progress go to `out` (platform_cmd.cc). `dev` runs it against its embedded emulator.
-core::Result<provision::SetupResult> run_platform_setup(const config::Config& cfg,
+core::Result<provision::SetupResult> run_platform_setup(const Validated& validated,
                                                         std::ostream& out);
 // `platform check` without the sample outputs, each line logged (problems as warnings); the
 // number of problems. `run` calls it when platform.check_at_start is warn or fail.

@@ -131,7 +131,7 @@ int dev(const DevOptions& options) {
     }
     init_logging(first->config.log);
     std::ostringstream plan;
-    auto setup = run_platform_setup(first->config, plan);
+    auto setup = run_platform_setup(*first, plan);
     if (!setup) {
       std::fprintf(stderr, "%serror: platform setup: %s\n", plan.str().c_str(),
                    setup.error().message.c_str());

@@ -78,6 +78,22 @@ std::vector<provision::SampleOutput> sample_outputs(const Validated& validated) 
   return outputs;
 }
 
+// The tenant fields the configured routes write beyond the catalogue's (a mapping route's typed
+// `to:` fields), for setup to declare.
+std::vector<transforms::TenantField> route_tenant_fields(const Validated& validated) {
+  std::vector<transforms::TenantField> out;
+  for (const auto& route : validated.plan->routes()) {
+    if (!route.creator) {
+      continue;
+    }
+    const auto transform = route.creator();
+    for (auto& f : transform->tenant_fields()) {
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 namespace {
@@ -111,10 +127,10 @@ struct PlatformClient {
 
 }  // namespace
 
-core::Result<provision::SetupResult> run_platform_setup(const config::Config& cfg,
+core::Result<provision::SetupResult> run_platform_setup(const Validated& validated,
                                                         std::ostream& out) {
-  PlatformClient client(cfg);
-  return provision::setup(client.api, cfg, false, out);
+  PlatformClient client(validated.config);
+  return provision::setup(client.api, validated.config, route_tenant_fields(validated), false, out);
 }
 
 core::Result<int> check_platform_at_start(const config::Config& cfg) {
@@ -185,7 +201,8 @@ int platform(const PlatformOptions& options) {
     }
     return kExitOk;
   }
-  auto result = provision::setup(api, cfg, options.dry_run, std::cout);
+  auto result =
+      provision::setup(api, cfg, route_tenant_fields(*validated), options.dry_run, std::cout);
   if (!result) {
     std::fprintf(stderr, "platform setup: %s\n", result.error().message.c_str());
     // setup-*: what the config asks for does not fit the org (tenant, sandbox, names taken).

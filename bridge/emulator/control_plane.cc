@@ -10,6 +10,8 @@
 #include <random>
 #include <string_view>
 
+#include "bridge/xed/xed.h"
+
 namespace bridge::emulator {
 namespace {
 
@@ -21,26 +23,15 @@ constexpr std::string_view kCatalog = "/data/foundation/catalog/dataSets";
 constexpr std::string_view kFlows = "/data/foundation/flowservice";
 constexpr std::string_view kSandboxes = "/data/foundation/sandbox-management";
 
-constexpr std::string_view kProfileClass = "https://ns.adobe.com/xdm/context/profile";
-constexpr std::string_view kEventClass = "https://ns.adobe.com/xdm/context/experienceevent";
-constexpr std::string_view kIdentityMap = "https://ns.adobe.com/xdm/context/identitymap";
+using xed::kEventClass;
+using xed::kIdentityMap;
+using xed::kProfileClass;
 constexpr std::string_view kHttpApiSpec = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb";
 
-// Standard resources a tenant schema may reference (reference §2.5); anything else not created
-// here is an unknown reference.
-const std::vector<std::string_view>& global_ids() {
-  static const std::vector<std::string_view> ids = {
-      kProfileClass,
-      kEventClass,
-      "https://ns.adobe.com/xdm/context/profile-person-details",
-      "https://ns.adobe.com/xdm/context/profile-personal-details",
-      "https://ns.adobe.com/xdm/mixins/profile/profile-loyalty-details",
-      "https://ns.adobe.com/xdm/context/experienceevent-commerce",
-      "https://ns.adobe.com/xdm/context/experienceevent-loyalty-details",
-      kIdentityMap,
-      "https://ns.adobe.com/xdm/common/external-source-system-audit-details",
-  };
-  return ids;
+// Standard resources a tenant schema may reference (reference §2.5): those whose fields
+// bridge/xed declares; anything else not created here is an unknown reference.
+bool is_global(std::string_view id) {
+  return xed::is_standard(id);
 }
 
 std::int64_t now_ms() {
@@ -204,6 +195,9 @@ struct ControlPlane::State {
   std::map<std::string, json> datasets;                             // id -> dataset
   std::map<std::string, std::map<std::string, json>> flow_objects;  // kind -> id -> object
   std::uint64_t writes = 0;
+  // Streaming validation: compiled schemas by $id, valid while `writes` is validators_writes.
+  std::map<std::string, std::shared_ptr<const xed::Validator>> validators;
+  std::uint64_t validators_writes = 0;
 
   std::string hex(std::size_t n) {
     static constexpr char kDigits[] = "0123456789abcdef";
@@ -221,6 +215,27 @@ struct ControlPlane::State {
 };
 
 namespace {
+
+// Resolved form (xed-full): every field of the standard groups (bridge/xed) and of the tenant
+// field groups in `properties`, no $ref. Null when the schema cannot be resolved (a field group it
+// extends was deleted).
+json resolve_schema(const ControlPlane::State& s, const json& schema) {
+  std::vector<std::string> extends;
+  for (const auto& ref : schema.value("meta:extends", json::array())) {
+    extends.push_back(ref.get<std::string>());
+  }
+  auto properties = xed::resolve(extends, [&s](const std::string& id) -> const json* {
+    const auto it = s.resources.find(id);
+    return it == s.resources.end() ? nullptr : &it->second;
+  });
+  if (!properties) {
+    return nullptr;
+  }
+  json out = schema;
+  out.erase("allOf");
+  out.merge_patch(*properties);
+  return out;
+}
 
 void seed(ControlPlane::State& s, const ControlPlaneOptions& options) {
   s = ControlPlane::State{};
@@ -270,6 +285,40 @@ void ControlPlane::set_sandbox_state(const std::string& name, const std::string&
 void ControlPlane::set_inlet_base_url(std::string url) {
   std::lock_guard lock(mu_);
   options_.inlet_base_url = std::move(url);
+}
+
+ControlPlane::DatasetSchema ControlPlane::dataset_schema(const std::string& dataset_id) {
+  std::lock_guard lock(mu_);
+  State& s = *state_;
+  const auto ds = s.datasets.find(dataset_id);
+  if (ds == s.datasets.end()) {
+    return {};
+  }
+  const std::string schema_id =
+      ds->second.value("schemaRef", json::object()).value("id", std::string());
+  if (s.validators_writes != s.writes) {
+    s.validators.clear();
+    s.validators_writes = s.writes;
+  }
+  DatasetSchema out{true, schema_id, nullptr};
+  if (const auto hit = s.validators.find(schema_id); hit != s.validators.end()) {
+    out.validator = hit->second;
+    return out;
+  }
+  const auto res = s.resources.find(schema_id);
+  if (res == s.resources.end()) {
+    return out;
+  }
+  const json full = resolve_schema(s, res->second);
+  if (full.is_null()) {
+    return out;
+  }
+  auto compiled = xed::Validator::compile(full);
+  if (compiled) {
+    out.validator = *compiled;
+    s.validators[schema_id] = *compiled;
+  }
+  return out;
 }
 
 std::string ControlPlane::dump() const {
@@ -545,7 +594,7 @@ class Handler {
   }
 
   CpAnswer global_lookup(const std::string& id) const {
-    if (std::find(global_ids().begin(), global_ids().end(), id) == global_ids().end()) {
+    if (!is_global(id)) {
       return registry_error(404, "XDM-1010-404", "Resource not found",
                             fmt::format("no global resource {}", id));
     }
@@ -620,8 +669,7 @@ class Handler {
     json extends = json::array();
     for (const auto& part : schema.value("allOf", json::array())) {
       const std::string ref = part.value("$ref", "");
-      const bool known_global =
-          std::find(global_ids().begin(), global_ids().end(), ref) != global_ids().end();
+      const bool known_global = is_global(ref);
       if (!known_global && s_.resources.find(ref) == s_.resources.end()) {
         error = fmt::format("allOf references an unknown resource '{}'", ref);
         return std::nullopt;
@@ -691,27 +739,7 @@ class Handler {
     return answer(201, res);
   }
 
-  // Resolved form (xed-full): tenant field groups' definitions merged into `properties`.
-  // Standard groups are not expanded: the emulator does not carry Adobe's definitions.
-  json resolved(const json& schema) const {
-    json out = schema;
-    out.erase("allOf");
-    json props = json::object();
-    for (const auto& ref : schema.value("meta:extends", json::array())) {
-      const auto it = s_.resources.find(ref.get<std::string>());
-      if (it == s_.resources.end()) {
-        continue;
-      }
-      const json definitions = it->second.value("definitions", json::object());
-      for (const auto& [name, def] : definitions.items()) {
-        if (def.contains("properties")) {
-          props.merge_patch(def["properties"]);
-        }
-      }
-    }
-    out["properties"] = props;
-    return out;
-  }
+  json resolved(const json& schema) const { return resolve_schema(s_, schema); }
 
   CpAnswer lookup(const json& res) const {
     const std::string accept = header(r_, "accept");
@@ -720,7 +748,12 @@ class Handler {
                             "Version should be specified in the Accept header");
     }
     if (accept_has(accept, "xed-full")) {
-      return answer(200, resolved(res));
+      json full = resolved(res);
+      if (full.is_null()) {
+        return registry_error(500, "XDM-1500-500", "Resolution failed",
+                              "a resource this schema extends no longer exists");
+      }
+      return answer(200, full);
     }
     return answer(200, res);
   }

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "bridge/xed/xed.h"
+
 namespace bridge::emulator {
 
 struct CpRequest {
@@ -50,6 +52,16 @@ class ControlPlane {
 
   // Every path under /data/ (anything else: 404).
   [[nodiscard]] CpAnswer handle(const CpRequest& request);
+
+  // Streaming validation (server.cc): whether `dataset_id` is a dataset created here, its
+  // schema's $id, and that schema resolved and compiled (null when the schema cannot be resolved:
+  // the message is then not validated). Compiled once per schema until the next write.
+  struct DatasetSchema {
+    bool known = false;
+    std::string schema_id;
+    std::shared_ptr<const xed::Validator> validator;
+  };
+  [[nodiscard]] DatasetSchema dataset_schema(const std::string& dataset_id);
 
   // Everything created, per service, as JSON (GET /emulator/control-plane).
   [[nodiscard]] std::string dump() const;

@@ -235,6 +235,18 @@ core::Result<void> Ingest::check(std::string_view json, std::string_view ims_org
     out.reason = fmt::format("Message has a null or empty value at {}", path_);
     return {};
   }
+  const auto keep = [this](std::string_view text, std::uint32_t& offset, std::uint32_t& length) {
+    offset = static_cast<std::uint32_t>(ids_.size());
+    length = static_cast<std::uint32_t>(text.size());
+    ids_.append(text);
+  };
+  std::string_view dataset;
+  std::string_view schema;
+  if (!header["datasetId"].get_string().get(dataset) &&
+      !header["schemaRef"]["id"].get_string().get(schema)) {
+    keep(dataset, out.dataset_offset, out.dataset_length);
+    keep(schema, out.schema_offset, out.schema_length);
+  }
   std::string_view id;
   if (!entity["_id"].get_string().get(id)) {
     out.has_id = true;

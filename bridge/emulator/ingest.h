@@ -26,6 +26,10 @@ struct CheckedMessage {
   std::string reason;     // why it failed; empty when accepted
   bool has_id = false;    // xdmEntity._id is a string
   std::uint32_t id_offset = 0, id_length = 0;  // into Ingest's id scratch
+  // header.datasetId and header.schemaRef.id, into the same scratch (set when status is 0).
+  std::uint32_t dataset_offset = 0, dataset_length = 0;
+  std::uint32_t schema_offset = 0, schema_length = 0;
+  std::string report;  // Platform's `report` object (JSON) for a schema violation, else empty
 };
 
 class Ingest {
@@ -42,6 +46,12 @@ class Ingest {
   [[nodiscard]] const std::vector<CheckedMessage>& messages() const { return messages_; }
   [[nodiscard]] std::string_view id(const CheckedMessage& m) const {
     return std::string_view(ids_).substr(m.id_offset, m.id_length);
+  }
+  [[nodiscard]] std::string_view dataset(const CheckedMessage& m) const {
+    return std::string_view(ids_).substr(m.dataset_offset, m.dataset_length);
+  }
+  [[nodiscard]] std::string_view schema(const CheckedMessage& m) const {
+    return std::string_view(ids_).substr(m.schema_offset, m.schema_length);
   }
 
  private:

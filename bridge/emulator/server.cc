@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string_view>
 #include <unordered_map>
@@ -27,6 +28,7 @@
 #include "bridge/emulator/control_plane.h"
 #include "bridge/emulator/ingest.h"
 #include "bridge/emulator/store.h"
+#include "bridge/xed/xed.h"
 
 namespace bridge::emulator {
 namespace {
@@ -805,6 +807,7 @@ struct Server::Impl {
       return 400;
     }
     auto& messages = w.ingest.messages();
+    validate(req, w.ingest);
     inject(messages);
     record(w.ingest);
 
@@ -847,11 +850,64 @@ struct Server::Impl {
         fmt::format_to(out, "{{\"{}\":{},\"message\":", m.injected ? "status" : "statusCode",
                        m.status);
         append_json_string(w.out, m.reason);
+        if (!m.report.empty()) {
+          w.out += ",\"report\":";
+          w.out += m.report;
+        }
         w.out.push_back('}');
       }
     }
     w.out += "]}";
     return 207;
+  }
+
+  // Platform's streaming validation: a message for a dataset the control plane created must name
+  // that dataset's schema and satisfy it as resolved (bridge/xed); otherwise it is a per-message
+  // 400 with Platform's report. Messages for datasets made up by a test or bench pass unchecked.
+  void validate(const Request& req, Ingest& ingest) {
+    std::string dataset;
+    ControlPlane::DatasetSchema schema;  // of `dataset`; batches mostly name one dataset
+    for (CheckedMessage& m : ingest.messages()) {
+      if (m.status != 0 || m.dataset_length == 0) {
+        continue;
+      }
+      if (dataset.empty() || ingest.dataset(m) != dataset) {
+        dataset = ingest.dataset(m);
+        schema = control_plane.dataset_schema(dataset);
+      }
+      if (!schema.known) {
+        continue;
+      }
+      if (ingest.schema(m) != schema.schema_id) {
+        m.status = 400;
+        m.reason = fmt::format(
+            "inletId: [{}] imsOrgId: [{}] Message schemaRef.id '{}' is not the schema of dataset "
+            "{} ({})",
+            req.inlet, options.ims_org_id, ingest.schema(m), dataset, schema.schema_id);
+        continue;
+      }
+      if (!schema.validator) {
+        continue;
+      }
+      const auto message = nlohmann::json::parse(m.json, nullptr, false);
+      const auto& entity = message["body"]["xdmEntity"];
+      const auto violations = schema.validator->validate(entity);
+      if (violations.empty()) {
+        continue;
+      }
+      m.status = 400;
+      std::string first;
+      for (std::size_t i = 0; i < violations.size() && i < 3; ++i) {
+        first += fmt::format("{}{}: {}", i == 0 ? "" : "; ", violations[i].pointer,
+                             violations[i].message);
+      }
+      const auto cause = xed::streaming_validation(violations);
+      m.reason = fmt::format("inletId: [{}] imsOrgId: [{}] Message is invalid: {}: {}", req.inlet,
+                             options.ims_org_id, cause["message"].get<std::string>(), first);
+      m.report =
+          nlohmann::json{{"message", m.reason}, {"cause", {{"_streamingValidation", {cause}}}}}
+              .dump();
+    }
   }
 
   void inject(std::vector<CheckedMessage>& messages) {

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "bridge/provision/session.h"
+#include "bridge/xed/xed.h"
 
 namespace bridge::provision {
 namespace {
@@ -18,54 +19,6 @@ constexpr const char* kXedFull = "application/vnd.adobe.xed-full+json; version=1
 std::string inlet_id(const std::string& url) {
   const auto slash = url.rfind('/');
   return slash == std::string::npos ? url : url.substr(slash + 1);
-}
-
-// Every leaf path under `value` ("a.b", arrays as "a[]"), for tenant-field checks.
-void leaf_paths(const json& value, const std::string& path, std::set<std::string>& out) {
-  if (value.is_object()) {
-    for (const auto& [k, v] : value.items()) {
-      leaf_paths(v, path.empty() ? k : path + "." + k, out);
-    }
-  } else if (value.is_array()) {
-    for (const auto& v : value) {
-      leaf_paths(v, path + "[]", out);
-    }
-  } else {
-    out.insert(path);
-  }
-}
-
-// Whether a resolved (xed-full) schema declares `path` ("a.b[].c").
-bool declared(const json& schema, const std::string& path) {
-  const json* node = &schema;
-  std::size_t at = 0;
-  while (at <= path.size()) {
-    const auto dot = path.find('.', at);
-    std::string key = path.substr(at, dot == std::string::npos ? std::string::npos : dot - at);
-    const bool array = key.ends_with("[]");
-    if (array) {
-      key.resize(key.size() - 2);
-    }
-    if (!node->is_object() || !node->contains("properties")) {
-      return false;
-    }
-    const json& props = node->at("properties");
-    if (!props.is_object() || !props.contains(key)) {
-      return false;
-    }
-    node = &props.at(key);
-    if (array) {
-      if (!node->contains("items")) {
-        return false;
-      }
-      node = &node->at("items");
-    }
-    if (dot == std::string::npos) {
-      return true;
-    }
-    at = dot + 1;
-  }
-  return true;
 }
 
 class Checker {
@@ -187,6 +140,8 @@ class Checker {
         problem(fmt::format("targets.{}: dataset {} uses schema {}, the config says {}", t.name,
                             t.dataset_id, schema, t.schema_ref),
                 fmt::format("set targets.{}.schema_ref: {}", t.name, schema));
+      } else if (auto union_problem = profile_schema(t, receives_profiles); !union_problem) {
+        return tl::unexpected(union_problem.error());
       } else if (receives_profiles && !profile) {
         problem(fmt::format("targets.{}: dataset {} receives profile records but is not enabled "
                             "for Profile",
@@ -256,10 +211,14 @@ class Checker {
     return {};
   }
 
-  // Tenant fields of the sample outputs against each target's resolved schema.
+  // The sample outputs against each target's schema as the Schema Registry resolves it
+  // (xed-full), validated as Platform's streaming validation does (bridge/xed).
   core::Result<void> fields(const std::vector<SampleOutput>& outputs) {
-    std::map<std::string, std::map<std::string, std::string>>
-        undeclared;  // target -> path -> event
+    struct Finding {
+      std::string event;  // the first event whose output showed it
+      bool tenant = false;
+    };
+    std::map<std::string, std::map<std::string, Finding>> found;  // target -> problem -> first
     std::map<std::string, std::size_t> checked;
     for (const auto& o : outputs) {
       const auto t = std::find_if(cfg_.targets.begin(), cfg_.targets.end(),
@@ -267,52 +226,43 @@ class Checker {
       if (t == cfg_.targets.end() || t->schema_ref.empty()) {
         continue;
       }
-      if (!schemas_.contains(t->schema_ref)) {
-        auto schema =
-            find(s_.registry("/tenant/schemas/" + Session::escape(t->schema_ref)), kXedFull);
-        if (!schema) {
-          return tl::unexpected(schema.error());
+      if (!validators_.contains(t->schema_ref)) {
+        auto v = validator(*t);
+        if (!v) {
+          return tl::unexpected(v.error());
         }
-        schemas_[t->schema_ref] = *schema ? **schema : json();
-        if (!*schema) {
-          problem(fmt::format("targets.{}: schema {} does not exist", t->name, t->schema_ref),
-                  "run `capillary-bridge platform setup` and copy the schema ref it prints");
-        }
+        validators_[t->schema_ref] = *v;
       }
-      const json& schema = schemas_[t->schema_ref];
-      if (schema.is_null()) {
+      const auto& validator = validators_[t->schema_ref];
+      if (!validator) {
         continue;
       }
       const json entity = json::parse(o.entity, nullptr, false);
       if (!entity.is_object()) {
         continue;
       }
-      for (const auto& [key, value] : entity.items()) {
-        if (!key.starts_with('_') || key == "_id") {
-          continue;
-        }
-        std::set<std::string> paths;
-        leaf_paths(value, key, paths);
-        for (const auto& path : paths) {
-          ++checked[t->name];
-          if (!declared(schema, path)) {
-            undeclared[t->name].emplace(path, o.event);
-          }
-        }
+      ++checked[t->name];
+      for (const auto& v : validator->validate(entity)) {
+        const bool tenant = v.pointer.starts_with("#/_") ||
+                            (v.pointer == "#" && v.message.starts_with("extraneous key [_"));
+        found[t->name].try_emplace(fmt::format("{}: {}", v.pointer, v.message),
+                                   Finding{o.event, tenant});
       }
     }
     for (const auto& [target, n] : checked) {
-      const auto bad = undeclared.find(target);
-      if (bad == undeclared.end()) {
-        ok(fmt::format("targets.{}: every tenant field of the sample outputs is in its schema",
-                       target));
+      const auto bad = found.find(target);
+      if (bad == found.end()) {
+        ok(fmt::format("targets.{}: {} sample output(s) valid against the live schema", target, n));
         continue;
       }
-      for (const auto& [path, event] : bad->second) {
-        problem(fmt::format("targets.{}: {} (written for {}) is not in the schema", target, path,
-                            event),
-                "run `capillary-bridge platform setup`: it adds declared tenant fields to its "
-                "field group");
+      for (const auto& [what, f] : bad->second) {
+        problem(fmt::format("targets.{}: the output of {} violates the schema at {}", target,
+                            f.event, what),
+                f.tenant ? "run `capillary-bridge platform setup`: it adds the declared tenant "
+                           "fields to its field group (a mapping's tenant field must also be "
+                           "declared)"
+                         : "give the schema the standard field group that declares this field, "
+                           "or change the mapping so it writes what the schema declares");
       }
     }
     return {};
@@ -327,7 +277,69 @@ class Checker {
   int problems_ = 0;
   bool sandbox_ok_ = true;
   std::map<std::string, std::string> base_of_inlet_;  // base connection id -> inlet name
-  std::map<std::string, json> schemas_;               // schema ref -> xed-full (null: missing)
+  // schema ref -> compiled xed-full (null: missing or unusable, already reported)
+  std::map<std::string, std::shared_ptr<const xed::Validator>> validators_;
+
+  std::map<std::string, json> schemas_;  // schema ref -> xed-full (null: does not exist)
+
+  // The target's schema as the Schema Registry resolves it; null when it does not exist
+  // (reported once).
+  core::Result<const json*> schema_of(const transforms::Target& t) {
+    if (!schemas_.contains(t.schema_ref)) {
+      auto schema = find(s_.registry("/tenant/schemas/" + Session::escape(t.schema_ref)), kXedFull);
+      if (!schema) {
+        return tl::unexpected(schema.error());
+      }
+      schemas_[t.schema_ref] = *schema ? **schema : json();
+      if (!*schema) {
+        problem(fmt::format("targets.{}: schema {} does not exist", t.name, t.schema_ref),
+                "run `capillary-bridge platform setup` and copy the schema ref it prints");
+      }
+    }
+    const json& schema = schemas_[t.schema_ref];
+    return schema.is_null() ? nullptr : &schema;
+  }
+
+  // A target that receives profile records needs a schema enabled for Profile (union tag).
+  core::Result<void> profile_schema(const transforms::Target& t, bool receives_profiles) {
+    if (!receives_profiles) {
+      return {};
+    }
+    auto schema = schema_of(t);
+    if (!schema) {
+      return tl::unexpected(schema.error());
+    }
+    if (*schema == nullptr) {
+      return {};
+    }
+    const auto tags = (*schema)->value("meta:immutableTags", json::array());
+    if (std::find(tags.begin(), tags.end(), "union") == tags.end()) {
+      problem(fmt::format("targets.{}: schema {} receives profile records but is not enabled for "
+                          "Profile",
+                          t.name, t.schema_ref),
+              "enable the schema for Profile (meta:immutableTags: [\"union\"]; setup creates "
+              "it enabled) or point the target at a schema that is");
+    }
+    return {};
+  }
+
+  core::Result<std::shared_ptr<const xed::Validator>> validator(const transforms::Target& t) {
+    auto schema = schema_of(t);
+    if (!schema) {
+      return tl::unexpected(schema.error());
+    }
+    if (*schema == nullptr) {
+      return std::shared_ptr<const xed::Validator>();
+    }
+    auto compiled = xed::Validator::compile(**schema);
+    if (!compiled) {
+      problem(
+          fmt::format("targets.{}: schema {}: {}", t.name, t.schema_ref, compiled.error().message),
+          "report this: the Schema Registry answered a schema the check cannot read");
+      return std::shared_ptr<const xed::Validator>();
+    }
+    return *compiled;
+  }
 };
 
 }  // namespace

@@ -8,10 +8,10 @@
 //     streaming connection of the configured inlets;
 //   - each configured inlet exists, and requires authentication exactly when the config sends a
 //     token;
-//   - every tenant field the given outputs carry (the catalogue and mappings over the shipped
-//     samples) is declared by the target's schema as the Schema Registry resolves it (xed-full).
-// Not checked yet: standard XDM fields against the live schema (the emulator does not carry
-// Adobe's standard field groups, so a check could not be tested here).
+//   - every output given (the catalogue and mappings over the shipped samples) is valid against
+//     its target's schema as the Schema Registry resolves it (xed-full), validated the way
+//     Platform's streaming validation does: types, formats, patterns, enums, required fields, and
+//     no field the schema does not declare (bridge/xed).
 
 #include <ostream>
 #include <string>

@@ -63,9 +63,19 @@ struct Wanted {
   std::string profile_target = "profiles";
   std::string event_target = "events";
   std::vector<Namespace> namespaces;
+  // The `properties` of the tenant object each schema's field group declares: the catalogue's
+  // (tenant-fields.json, events only) plus every mapping route's. Empty: no field group.
+  json event_tenant = json::object();
+  json profile_tenant = json::object();
+  // Mapping fields setup cannot declare (no type known; a type that contradicts another).
+  std::vector<std::string> field_problems;
 };
 
-core::Result<Wanted> wanted_from(const config::Config& config) {
+json xdm_fields(json schema);
+void declare(Wanted& w, const transforms::TenantField& f);
+
+core::Result<Wanted> wanted_from(const config::Config& config,
+                                 const std::vector<transforms::TenantField>& extra) {
   const auto route = std::find_if(config.routes.begin(), config.routes.end(),
                                   [](const auto& r) { return r.transform == "capillary"; });
   if (route == config.routes.end()) {
@@ -94,7 +104,81 @@ core::Result<Wanted> wanted_from(const config::Config& config) {
                       "the capillary route needs settings.tenant and settings.targets.profile and "
                       ".experience_event (setup names the datasets after them)");
   }
+  json capillary = xdm_fields(json::parse(tenant_fields_json()).at("experience_event"));
+  capillary.erase("title");
+  capillary.erase("description");
+  capillary["title"] = "Capillary";
+  w.event_tenant["capillary"] = capillary;
+  for (const auto& f : extra) {
+    declare(w, f);
+  }
   return w;
+}
+
+// Adds one mapping field to the declaration of its kind: objects on the way are created, a leaf
+// already declared with the same type is left alone, a different type is a problem.
+void declare(Wanted& w, const transforms::TenantField& f) {
+  const bool event = f.kind == transforms::OutputKind::experience_event;
+  const std::string where = fmt::format("_{}.{} ({} output, mapping {})", w.tenant, f.path,
+                                        event ? "experience_event" : "profile", f.origin);
+  if (f.type.empty()) {
+    w.field_problems.push_back(fmt::format(
+        "{} takes its JSON type from the data: give it a `type:` so setup can declare it", where));
+    return;
+  }
+  json* props = event ? &w.event_tenant : &w.profile_tenant;
+  std::vector<std::string> segments;
+  for (std::size_t at = 0; at <= f.path.size();) {
+    const auto dot = f.path.find('.', at);
+    segments.push_back(f.path.substr(at, dot == std::string::npos ? dot : dot - at));
+    at = dot == std::string::npos ? f.path.size() + 1 : dot + 1;
+  }
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    std::string key = segments[i];
+    const bool array = key.ends_with("[]");
+    if (array) {
+      key.resize(key.size() - 2);
+    }
+    const bool leaf = i + 1 == segments.size();
+    json want;
+    if (leaf && !array) {
+      want = {{"type", f.type}, {"title", key}};
+      if (!f.format.empty()) {
+        want["format"] = f.format;
+      }
+    } else if (leaf) {
+      json item = {{"type", f.type}};
+      if (!f.format.empty()) {
+        item["format"] = f.format;
+      }
+      want = {{"type", "array"}, {"title", key}, {"items", item}};
+    } else if (array) {
+      want = {{"type", "array"},
+              {"title", key},
+              {"items", {{"type", "object"}, {"properties", json::object()}}}};
+    } else {
+      want = {{"type", "object"}, {"title", key}, {"properties", json::object()}};
+    }
+    json& have = (*props)[key];
+    // What is declared takes what the mapping writes: the same type, or number for integer.
+    const auto takes = [](const json& declared, const json& written) {
+      const std::string d = declared.value("type", "");
+      const std::string x = written.value("type", "");
+      return d == x || (d == "number" && x == "integer");
+    };
+    if (have.is_null()) {
+      have = want;
+    } else if (!takes(have, want) || (have.contains("items") && want.contains("items") &&
+                                      !takes(have["items"], want["items"]))) {
+      w.field_problems.push_back(
+          fmt::format("{}: `{}` is declared as {} already, the mapping writes {}", where, key,
+                      have.value("type", "?"), want.value("type", "?")));
+      return;
+    }
+    if (!leaf) {
+      props = array ? &have["items"]["properties"] : &have["properties"];
+    }
+  }
 }
 
 // The tenant field declaration as an XDM field group's definition: the payload-form JSON Schema
@@ -140,7 +224,8 @@ struct Step {
 
 // Ids found or created, filled as the plan is made and carried out.
 struct Ids {
-  std::string field_group;
+  std::string field_group;          // the events' tenant field group
+  std::string profile_field_group;  // the profiles' (only when a mapping writes profile fields)
   std::string profile_schema;
   std::string event_schema;
   std::map<std::string, std::string> dataset;  // "profile" / "event" -> id
@@ -174,7 +259,7 @@ class Planner {
   core::Result<std::vector<Step>> plan() {
     std::vector<Step> steps;
     using Part = core::Result<void> (Planner::*)(std::vector<Step>&);
-    for (Part part : {&Planner::namespaces, &Planner::field_group, &Planner::schemas,
+    for (Part part : {&Planner::namespaces, &Planner::field_groups, &Planner::schemas,
                       &Planner::datasets, &Planner::connections}) {
       if (auto r = (this->*part)(steps); !r) {
         return tl::unexpected(r.error());
@@ -254,29 +339,63 @@ class Planner {
     return std::optional<json>();
   }
 
-  json field_group_body() const {
-    const json declaration = json::parse(tenant_fields_json());
-    json capillary = xdm_fields(declaration.at("experience_event"));
-    capillary.erase("title");
-    capillary.erase("description");
-    capillary["title"] = "Capillary";
+  json field_group_body(bool event) const {
     return {
-        {"title", s_.named("Capillary event fields")},
-        {"description",
-         fmt::format("{} The catalogue's tenant fields (transforms/capillary/tenant-fields.json).",
-                     kCreatedBy)},
+        {"title", s_.named(event ? "Capillary event fields" : "Capillary profile fields")},
+        {"description", fmt::format("{} The tenant fields the configured transforms write "
+                                    "(transforms/capillary/tenant-fields.json and mapping routes).",
+                                    kCreatedBy)},
         {"type", "object"},
-        {"meta:intendedToExtend", {kEventClass}},
+        {"meta:intendedToExtend", {event ? kEventClass : kProfileClass}},
         {"definitions",
          {{"capillary",
            {{"properties",
              {{"_" + w_.tenant,
-               {{"type", "object"}, {"properties", {{"capillary", capillary}}}}}}}}}}},
+               {{"type", "object"},
+                {"properties", event ? w_.event_tenant : w_.profile_tenant}}}}}}}}},
         {"allOf", {{{"$ref", "#/definitions/capillary"}}}}};
   }
 
-  core::Result<void> field_group(std::vector<Step>& steps) {
-    const json wanted = field_group_body();
+  // Declared fields `have` lacks, as JSON Patch adds under `pointer` (additive only: the schema
+  // may already back a dataset), and their paths for the plan.
+  static void missing_fields(const json& want, const json& have, const std::string& pointer,
+                             const std::string& path, json& patch,
+                             std::vector<std::string>& names) {
+    for (const auto& [name, schema] : want.items()) {
+      const std::string at = pointer + "/" + name;
+      const std::string field = path.empty() ? name : path + "." + name;
+      if (!have.is_object() || !have.contains(name)) {
+        patch.push_back({{"op", "add"}, {"path", at}, {"value", schema}});
+        names.push_back(field);
+        continue;
+      }
+      const json& mine = have.at(name);
+      if (schema.contains("properties")) {
+        missing_fields(schema["properties"], mine.value("properties", json::object()),
+                       at + "/properties", field, patch, names);
+      } else if (schema.contains("items") && schema["items"].contains("properties")) {
+        missing_fields(schema["items"]["properties"],
+                       mine.value("items", json::object()).value("properties", json::object()),
+                       at + "/items/properties", field + "[]", patch, names);
+      }
+    }
+  }
+
+  core::Result<void> field_groups(std::vector<Step>& steps) {
+    if (!w_.field_problems.empty()) {
+      for (const auto& p : w_.field_problems) {
+        steps.push_back({"tenant field", p, State::conflict, {}, nullptr});
+      }
+    }
+    if (auto r = field_group(steps, true); !r) {
+      return r;
+    }
+    return w_.profile_tenant.empty() ? core::Result<void>{} : field_group(steps, false);
+  }
+
+  core::Result<void> field_group(std::vector<Step>& steps, bool event) {
+    std::string Ids::*slot = event ? &Ids::field_group : &Ids::profile_field_group;
+    const json wanted = field_group_body(event);
     const std::string title = wanted["title"];
     auto found = find_resource("fieldgroups", title);
     if (!found) {
@@ -285,24 +404,20 @@ class Planner {
     Step step{"field group", title, State::exists, {}, nullptr};
     if (!*found) {
       step.state = State::create;
-      step.apply = [this, wanted]() -> core::Result<void> {
+      step.apply = [this, wanted, slot]() -> core::Result<void> {
         auto r = s_.send("POST", s_.registry("/tenant/fieldgroups"), wanted);
         if (!r) {
           return tl::unexpected(r.error());
         }
-        ids_.field_group = r->value("$id", "");
+        ids_.*slot = r->value("$id", "");
         return {};
       };
       steps.push_back(std::move(step));
       return {};
     }
     const json& have = **found;
-    ids_.field_group = have.value("$id", "");
-    // Declared fields missing from the existing group are added (additive changes only: the
-    // schema may already back a dataset).
-    const std::string base =
-        "/definitions/capillary/properties/_" + w_.tenant + "/properties/capillary/properties";
-    const json want_fields = wanted.at(json::json_pointer(base));
+    ids_.*slot = have.value("$id", "");
+    const std::string base = "/definitions/capillary/properties/_" + w_.tenant + "/properties";
     json have_fields;
     try {
       have_fields = have.at(json::json_pointer(base));
@@ -311,12 +426,7 @@ class Planner {
     }
     json patch = json::array();
     std::vector<std::string> missing;
-    for (const auto& [name, schema] : want_fields.items()) {
-      if (!have_fields.contains(name)) {
-        missing.push_back(name);
-        patch.push_back({{"op", "add"}, {"path", base + "/" + name}, {"value", schema}});
-      }
-    }
+    missing_fields(wanted.at(json::json_pointer(base)), have_fields, base, "", patch, missing);
     if (!missing.empty()) {
       if (!ours(have)) {
         step.state = State::conflict;
@@ -344,17 +454,20 @@ class Planner {
       return tl::unexpected(found.error());
     }
     Step step{"schema", title, State::exists, {}, nullptr};
-    const bool with_fields = slot == &Ids::event_schema;
+    // Its tenant field group (read when the step runs: it may be created just before).
+    std::string Ids::*group =
+        slot == &Ids::event_schema ? &Ids::field_group : &Ids::profile_field_group;
+    const bool with_fields = slot == &Ids::event_schema || !w_.profile_tenant.empty();
     if (!*found) {
       step.state = State::create;
       step.how = "enabled for Profile";
-      step.apply = [this, title, groups, slot, with_fields]() -> core::Result<void> {
+      step.apply = [this, title, groups, slot, group, with_fields]() -> core::Result<void> {
         json all = json::array();
         for (const auto& g : groups) {
           all.push_back({{"$ref", g}});
         }
         if (with_fields) {
-          all.push_back({{"$ref", ids_.field_group}});
+          all.push_back({{"$ref", ids_.*group}});
         }
         auto r = s_.send(
             "POST", s_.registry("/tenant/schemas"),
@@ -380,19 +493,25 @@ class Planner {
         missing.push_back(g);
       }
     }
-    if (with_fields && !ids_.field_group.empty() &&
-        std::find(refs.begin(), refs.end(), ids_.field_group) == refs.end()) {
-      missing.push_back(ids_.field_group);
+    const std::string group_id = ids_.*group;
+    // A group created in this run has no id yet: the change adds it once it has one.
+    const bool new_group = with_fields && group_id.empty();
+    if (with_fields && !group_id.empty() &&
+        std::find(refs.begin(), refs.end(), group_id) == refs.end()) {
+      missing.push_back(group_id);
     }
     const auto tags = have.value("meta:immutableTags", json::array());
     const bool is_union = std::find(tags.begin(), tags.end(), "union") != tags.end();
-    if (missing.empty() && is_union) {
+    if (missing.empty() && !new_group && is_union) {
       steps.push_back(std::move(step));
       return {};
     }
     std::vector<std::string> hows;
     if (!missing.empty()) {
       hows.push_back(fmt::format("will add field group(s) {}", fmt::join(missing, ", ")));
+    }
+    if (new_group) {
+      hows.push_back("will add the tenant field group created above");
     }
     if (!is_union) {
       hows.push_back("will enable for Profile (union)");
@@ -406,10 +525,13 @@ class Planner {
     step.state = State::differs;
     step.how = fmt::format("{}", fmt::join(hows, "; "));
     const std::string alt = have.value("meta:altId", "");
-    step.apply = [this, alt, missing, is_union]() -> core::Result<void> {
+    step.apply = [this, alt, missing, new_group, group, is_union]() -> core::Result<void> {
       json patch = json::array();
       for (const auto& g : missing) {
         patch.push_back({{"op", "add"}, {"path", "/allOf/-"}, {"value", {{"$ref", g}}}});
+      }
+      if (new_group) {
+        patch.push_back({{"op", "add"}, {"path", "/allOf/-"}, {"value", {{"$ref", ids_.*group}}}});
       }
       if (!is_union) {
         patch.push_back({{"op", "add"}, {"path", "/meta:immutableTags"}, {"value", {"union"}}});
@@ -669,9 +791,10 @@ std::string fragment(const Wanted& w, const Ids& ids, const config::Config& conf
 
 }  // namespace
 
-static core::Result<SetupResult> setup_all(Api& api, const config::Config& config, bool dry_run,
-                                           std::ostream& out) {
-  auto wanted = wanted_from(config);
+static core::Result<SetupResult> setup_all(Api& api, const config::Config& config,
+                                           const std::vector<transforms::TenantField>& extra,
+                                           bool dry_run, std::ostream& out) {
+  auto wanted = wanted_from(config, extra);
   if (!wanted) {
     return tl::unexpected(wanted.error());
   }
@@ -739,9 +862,10 @@ static core::Result<SetupResult> setup_all(Api& api, const config::Config& confi
   out << fmt::format("{} to create, {} to change, {} conflict(s)\n", creates, changes, conflicts);
   if (conflicts > 0) {
     return core::fail(core::ErrorKind::permanent, "setup-conflict",
-                      fmt::format("{} object(s) of setup's names exist and do not fit (see the "
-                                  "plan); setup never changes what it did not create: remove them "
-                                  "or choose another platform.name_prefix",
+                      fmt::format("{} conflict(s) in the plan, nothing changed: an object of "
+                                  "setup's names that does not fit (setup never changes what it "
+                                  "did not create: remove it or choose another "
+                                  "platform.name_prefix), or a mapping field it cannot declare",
                                   conflicts));
   }
   SetupResult result;
@@ -773,9 +897,10 @@ static core::Result<SetupResult> setup_all(Api& api, const config::Config& confi
   return result;
 }
 
-core::Result<SetupResult> setup(Api& api, const config::Config& config, bool dry_run,
+core::Result<SetupResult> setup(Api& api, const config::Config& config,
+                                const std::vector<transforms::TenantField>& extra, bool dry_run,
                                 std::ostream& out) {
-  return tolerating_shapes([&] { return setup_all(api, config, dry_run, out); });
+  return tolerating_shapes([&] { return setup_all(api, config, extra, dry_run, out); });
 }
 
 static core::Result<int> teardown_all(Api& api, const config::Config& config, std::ostream& out) {

@@ -12,17 +12,21 @@
 //
 // What it derives from the config: the tenant, the identity namespaces and the target names of
 // the first `capillary` route; the tenant fields from transforms/capillary/tenant-fields.json (the
-// declaration the golden tests hold the catalogue to). Teardown deletes, in dependency order,
+// declaration the golden tests hold the catalogue to) and from the configured `mapping` routes'
+// typed `to:` fields (a second field group, for the profile schema, only when a mapping writes
+// profile tenant fields). Teardown deletes, in dependency order,
 // only objects whose name starts with the prefix and whose description says setup made them;
 // identity namespaces cannot be deleted in Platform and stay.
 
 #include <map>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "bridge/config/config.h"
 #include "bridge/core/result.h"
 #include "bridge/provision/api.h"
+#include "transforms/api/transform.h"
 
 namespace bridge::provision {
 
@@ -43,8 +47,11 @@ struct SetupResult {
 };
 
 // Everything `out` shows is the plan and progress; the fragment is returned, not printed.
-[[nodiscard]] core::Result<SetupResult> setup(Api& api, const config::Config& config, bool dry_run,
-                                              std::ostream& out);
+// `extra`: the tenant fields the configured routes write beyond the catalogue's
+// (Transform::tenant_fields of each route), declared in the field group of their output's schema.
+[[nodiscard]] core::Result<SetupResult> setup(Api& api, const config::Config& config,
+                                              const std::vector<transforms::TenantField>& extra,
+                                              bool dry_run, std::ostream& out);
 
 // Returns how many objects were deleted.
 [[nodiscard]] core::Result<int> teardown(Api& api, const config::Config& config, std::ostream& out);

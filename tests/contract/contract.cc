@@ -270,7 +270,7 @@ std::filesystem::path schema_dir() {
     throw std::runtime_error(
         "BRIDGE_SOURCE_DIR is not set: run this test through ctest (it sets it)");
   }
-  return source / "tests" / "contract" / "schemas";
+  return source / "bridge" / "xed" / "schemas";
 }
 
 std::filesystem::path shared_xdm_dir() {

@@ -1,7 +1,7 @@
 #pragma once
 // XDM contract checks for the bridge's outputs (golden tests, contract unit test).
 //
-// Contract: the project's own JSON Schemas (tests/contract/schemas, written from the public XDM
+// Contract: the project's own JSON Schemas (bridge/xed/schemas, written from the public XDM
 // field definitions for exactly the fields the bridge emits, every standard object closed),
 // validated with valijson, plus Platform's extra rules (platform_rules below).
 // PublicXdm: the public adobe/xdm schemas (../shared/xdm in CI), converted from source form to
@@ -114,7 +114,7 @@ class TenantFields {
 // ${BRIDGE_SOURCE_DIR}/transforms/capillary/tenant-fields.json (throws like schema_dir()).
 [[nodiscard]] std::filesystem::path tenant_fields_file();
 
-// ${BRIDGE_SOURCE_DIR}/tests/contract/schemas; throws when BRIDGE_SOURCE_DIR is unset (ctest
+// ${BRIDGE_SOURCE_DIR}/bridge/xed/schemas; throws when BRIDGE_SOURCE_DIR is unset (ctest
 // sets it for every test).
 [[nodiscard]] std::filesystem::path schema_dir();
 

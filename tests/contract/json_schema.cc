@@ -17,6 +17,8 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "bridge/xed/valijson_text.h"
+
 namespace tests::contract::detail {
 namespace {
 
@@ -34,21 +36,6 @@ std::string json_text(const rapidjson::Value& value) {
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   value.Accept(writer);
   return {buffer.GetString(), buffer.GetSize()};
-}
-
-// valijson wraps every leaf error in one "failed to validate against <the enclosing schema>"
-// error per level (property, item, allOf branch); the leaf already names the path.
-bool is_wrapper(std::string_view description) {
-  constexpr std::array<std::string_view, 6> kWrappers = {
-      "Failed to validate against schema associated with property name",
-      "Failed to validate against schema associated with pattern",
-      "Failed to validate against additional properties schema",
-      "Failed to validate against child schema #",
-      "Failed to validate item #",
-      "Failed to validate against dependent schema",
-  };
-  return std::any_of(kWrappers.begin(), kWrappers.end(),
-                     [&](std::string_view w) { return description.substr(0, w.size()) == w; });
 }
 
 struct Located {
@@ -87,20 +74,13 @@ Located locate(const rapidjson::Value& root, const std::vector<std::string>& con
   return at;
 }
 
-constexpr std::string_view kUnknownProperty =
-    "Object contains a property that could not be validated using 'properties' or "
-    "'additionalProperties' constraints: '";
-
 std::string render(const rapidjson::Value& root, const valijson::ValidationResults::Error& error) {
   Located at = locate(root, error.context);
-  std::string description = error.description;
-  if (description.substr(0, kUnknownProperty.size()) == kUnknownProperty &&
-      description.size() > kUnknownProperty.size() + 2) {
+  const std::string& description = error.description;
+  if (const auto key = bridge::xed::valijson_unknown_property(description)) {
     // Name the unknown field itself in the path.
-    const std::string key = description.substr(kUnknownProperty.size(),
-                                               description.size() - kUnknownProperty.size() - 2);
     Located field = at;
-    append_key(field.path, key);
+    append_key(field.path, *key);
     return field.path + ": not in the schema (additionalProperties: false)";
   }
   std::string message = at.path + ": " + description;
@@ -185,11 +165,12 @@ std::vector<std::string> CompiledSchema::validate(const rapidjson::Value& instan
   while (results.popError(error)) {
     errors.push_back(error);
   }
-  const bool all_wrappers = std::all_of(errors.begin(), errors.end(),
-                                        [](const auto& e) { return is_wrapper(e.description); });
+  const bool all_wrappers = std::all_of(errors.begin(), errors.end(), [](const auto& e) {
+    return bridge::xed::is_valijson_wrapper(e.description);
+  });
   std::vector<std::string> messages;
   for (const auto& e : errors) {
-    if (!all_wrappers && is_wrapper(e.description)) {
+    if (!all_wrappers && bridge::xed::is_valijson_wrapper(e.description)) {
       continue;
     }
     std::string message = render(instance, e);

@@ -120,7 +120,7 @@ class GoldenTest : public ::testing::TestWithParam<Case> {
   static void SetUpTestSuite() {
     const fs::path src = bridge::harness::source_dir();
     contract_ = std::make_unique<tests::contract::Contract>(
-        tests::contract::Contract::load(src / "tests" / "contract" / "schemas"));
+        tests::contract::Contract::load(src / "bridge" / "xed" / "schemas"));
     tenant_ = std::make_unique<tests::contract::TenantFields>(
         tests::contract::TenantFields::load(tests::contract::tenant_fields_file()));
     const char* shared = std::getenv("BRIDGE_SHARED_XDM_DIR");

@@ -7,8 +7,12 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <string>
 
 #include "bridge/emulator/server.h"
@@ -70,7 +74,7 @@ dead_letter:
   topic: capillary.dlq
 {5}
 routes:
-  - transform: capillary
+{9}  - transform: capillary
     settings:
       tenant: {0}
       targets: {{profile: profiles, experience_event: events}}
@@ -88,7 +92,7 @@ platform:
 log: {{level: info}}
 )",
                                              tenant, base, kOrg, sandbox, attempts, targets, inlet,
-                                             authenticated, check_at_start));
+                                             authenticated, check_at_start, mapping_routes_));
   }
 
   Outcome bridge(std::vector<std::string> args) {
@@ -192,6 +196,7 @@ log: {{level: info}}
   }
 
   TempDir dir_{"capillary-setup-test"};
+  std::string mapping_routes_;  // routes put before the catalogue's in write_config
   std::string config_ = dir_.file("bridge.yaml");
   std::unique_ptr<emulator::Server> server_;
   std::string token_;
@@ -286,7 +291,8 @@ TEST_F(PlatformSetupTest, AddsWhatIsMissingAndNeverChangesWhatItDidNotCreate) {
   const Outcome repair = setup();
   ASSERT_EQ(repair.code, 0) << repair.out << repair.err;
   EXPECT_NE(repair.out.find("differs  field group"), std::string::npos) << repair.out;
-  EXPECT_NE(repair.out.find("will add 1 field(s): tillCode"), std::string::npos) << repair.out;
+  EXPECT_NE(repair.out.find("will add 1 field(s): capillary.tillCode"), std::string::npos)
+      << repair.out;
   EXPECT_NE(repair.out.find("0 created, 1 changed."), std::string::npos) << repair.out;
   const Outcome again = setup();
   EXPECT_NE(again.out.find("0 to create, 0 to change"), std::string::npos) << again.out;
@@ -356,8 +362,7 @@ TEST_F(PlatformSetupTest, CheckPassesOnWhatSetupMadeAndNamesEachBrokenState) {
   const Outcome clean = check();
   ASSERT_EQ(clean.code, 0) << clean.out << clean.err;
   EXPECT_NE(clean.out.find("No problems."), std::string::npos) << clean.out;
-  EXPECT_NE(clean.out.find("every tenant field of the sample outputs is in its schema"),
-            std::string::npos)
+  EXPECT_NE(clean.out.find("sample output(s) valid against the live schema"), std::string::npos)
       << clean.out;
 
   const auto expect_problem = [&](const std::string& what) {
@@ -379,8 +384,56 @@ TEST_F(PlatformSetupTest, CheckPassesOnWhatSetupMadeAndNamesEachBrokenState) {
 
   // A field the catalogue writes that the live schema does not declare.
   remove_declared_field(d, "tillCode");
-  expect_problem("_acme.capillary.tillCode (written for transactionAdded) is not in the schema");
+  expect_problem(
+      "the output of transactionAdded violates the schema at #/_acme/capillary: extraneous key "
+      "[tillCode] is not permitted");
   ASSERT_EQ(setup().code, 0);  // setup puts it back
+
+  // A standard field group taken out of the event schema: its fields are undeclared now.
+  const json* schema = resource(d, "capillary-bridge Capillary events");
+  ASSERT_NE(schema, nullptr);
+  const auto& all_of = (*schema)["allOf"];
+  const auto commerce =
+      std::find(all_of.begin(), all_of.end(),
+                json{{"$ref", "https://ns.adobe.com/xdm/context/experienceevent-commerce"}});
+  ASSERT_NE(commerce, all_of.end()) << all_of;
+  const std::string at = "/allOf/" + std::to_string(commerce - all_of.begin());
+  const std::string schema_path = "/data/foundation/schemaregistry/tenant/schemas/" +
+                                  (*schema)["meta:altId"].get<std::string>();
+  api("PATCH", schema_path, json::array({{{"op", "remove"}, {"path", at}}}));
+  expect_problem("violates the schema at #: extraneous key [commerce] is not permitted");
+  api("PATCH", schema_path,
+      json::array(
+          {{{"op", "add"},
+            {"path", at},
+            {"value", {{"$ref", "https://ns.adobe.com/xdm/context/experienceevent-commerce"}}}}}));
+  EXPECT_EQ(check().code, 0) << "the schema is whole again";
+
+  // The profile target pointed at a dataset whose schema is not enabled for Profile.
+  {
+    const json plain = api("POST", "/data/foundation/schemaregistry/tenant/schemas",
+                           {{"title", "someone's profile schema"},
+                            {"type", "object"},
+                            {"allOf",
+                             {{{"$ref", "https://ns.adobe.com/xdm/context/profile"}},
+                              {{"$ref", "https://ns.adobe.com/xdm/context/identitymap"}}}}});
+    const std::string plain_id = plain["$id"];
+    const json created =
+        api("POST", "/data/foundation/catalog/dataSets",
+            {{"name", "someone's profiles"},
+             {"schemaRef",
+              {{"id", plain_id}, {"contentType", "application/vnd.adobe.xed+json;version=1"}}}});
+    const std::string plain_ds =
+        created[0].get<std::string>().substr(std::string("@/dataSets/").size());
+    const std::string profile_schema = (*resource(d, "capillary-bridge Capillary profile"))["$id"];
+    std::string other = targets;
+    other.replace(other.find(profiles), profiles.size(), plain_ds);
+    other.replace(other.find(profile_schema), profile_schema.size(), plain_id);
+    write_config("acme", "prod", 5, other, inlet_url);
+    expect_problem("schema " + plain_id +
+                   " receives profile records but is not enabled for Profile");
+    write_config("acme", "prod", 5, targets, inlet_url);
+  }
 
   // The profile dataset no longer enabled for Profile.
   api("PATCH", "/data/foundation/catalog/dataSets/" + profiles,
@@ -423,6 +476,176 @@ TEST_F(PlatformSetupTest, CheckPassesOnWhatSetupMadeAndNamesEachBrokenState) {
   const int before = dump()["writes"];
   (void)check();
   EXPECT_EQ(dump()["writes"], before) << "check changed something";
+}
+
+// Streaming validation in the emulator: a message for a dataset setup created is validated against
+// that dataset's schema as resolved; every golden output passes, a violation is a per-message 400
+// carrying Platform's report, and the other messages of the batch are ingested.
+TEST_F(PlatformSetupTest, StreamingValidatesEachMessageAgainstItsDatasetsSchema) {
+  const auto [targets, inlet_url] = deploy();
+  ASSERT_FALSE(inlet_url.empty());
+  const json d = dump();
+  std::map<std::string, std::string> dataset;  // dataset name -> id
+  for (const auto& [id, ds] : d["catalog"]["dataSets"].items()) {
+    dataset[ds["name"]] = id;
+  }
+  const std::string profile_schema = (*resource(d, "capillary-bridge Capillary profile"))["$id"];
+  const std::string event_schema = (*resource(d, "capillary-bridge Capillary events"))["$id"];
+  const auto retarget = [&](json m) {
+    const bool event = m["body"]["xdmEntity"].contains("timestamp");
+    const std::string& schema = event ? event_schema : profile_schema;
+    m["header"]["schemaRef"]["id"] = schema;
+    m["body"]["xdmMeta"]["schemaRef"]["id"] = schema;
+    m["header"]["datasetId"] =
+        dataset[event ? "capillary-bridge events" : "capillary-bridge profiles"];
+    m["header"].erase("imsOrgId");
+    return m;
+  };
+  json golden = json::array();
+  std::string transaction;  // one transactionAdded output, to break
+  for (const auto& dir :
+       std::filesystem::directory_iterator(harness::source_dir() + "/tests/golden/capillary")) {
+    std::istringstream lines(harness::read_file((dir.path() / "expected.jsonl").string()));
+    std::string line;
+    while (std::getline(lines, line)) {
+      golden.push_back(retarget(json::parse(line)));
+      if (dir.path().filename() == "transactionAdded" && transaction.empty()) {
+        transaction = golden.back().dump();
+      }
+    }
+  }
+  ASSERT_GT(golden.size(), 100U);
+  ASSERT_FALSE(transaction.empty());
+  (void)api("GET", "/data/foundation/sandbox-management/sandboxes/prod");  // fetches a token
+  const std::string batch_url =
+      std::regex_replace(inlet_url, std::regex("/collection/"), "/collection/batch/")
+          .substr(server_->base_url().size());
+  const auto post = [&](const json& messages) {
+    const auto r = raw("POST", batch_url, json{{"messages", messages}}.dump(),
+                       {"Authorization: Bearer " + token_, "Content-Type: application/json"});
+    EXPECT_EQ(r.first, 207) << r.second;
+    return json::parse(r.second, nullptr, false)["responses"];
+  };
+
+  const json accepted = post(golden);
+  ASSERT_EQ(accepted.size(), golden.size());
+  for (std::size_t i = 0; i < accepted.size(); ++i) {
+    EXPECT_TRUE(accepted[i].contains("xactionId")) << accepted[i] << "\n"
+                                                   << golden[i]["body"]["xdmEntity"];
+  }
+
+  json wrong_type = json::parse(transaction);
+  wrong_type["body"]["xdmEntity"]["commerce"]["order"]["priceTotal"] = "84.5";
+  json undeclared = json::parse(transaction);
+  undeclared["body"]["xdmEntity"]["_acme"]["capillary"]["storeColour"] = "blue";
+  json wrong_schema = json::parse(transaction);
+  wrong_schema["header"]["schemaRef"]["id"] = profile_schema;
+  const json answers = post({wrong_type, json::parse(transaction), undeclared, wrong_schema});
+  ASSERT_EQ(answers.size(), 4U);
+  EXPECT_EQ(answers[0]["statusCode"], 400) << answers[0];
+  const json cause = answers[0]["report"]["cause"]["_streamingValidation"][0];
+  EXPECT_EQ(cause["message"], "1 schema violations found") << answers[0];
+  EXPECT_EQ(cause["causingExceptions"][0]["pointerToViolation"], "#/commerce/order/priceTotal");
+  EXPECT_EQ(cause["causingExceptions"][0]["keyword"], "type");
+  EXPECT_TRUE(answers[1].contains("xactionId")) << answers[1];
+  EXPECT_EQ(answers[2]["statusCode"], 400) << answers[2];
+  EXPECT_NE(answers[2]["message"].get<std::string>().find(
+                "#/_acme/capillary: extraneous key [storeColour] is not permitted"),
+            std::string::npos)
+      << answers[2];
+  EXPECT_EQ(answers[3]["statusCode"], 400) << answers[3];
+  EXPECT_NE(answers[3]["message"].get<std::string>().find("is not the schema of dataset"),
+            std::string::npos)
+      << answers[3];
+}
+
+// A mapping route's typed tenant fields are declared too: event fields in the events' group, and
+// profile fields in a profile group setup adds only for them; check then holds the mapping's
+// outputs of the shipped samples against the live schemas. A field whose type only the data
+// knows stops setup with the line to fix.
+TEST_F(PlatformSetupTest, DeclaresTheTenantFieldsOfMappingRoutes) {
+  mapping_routes_ = R"(  - events: [streakLevelAchieved]
+    transform: mapping
+    settings:
+      tenant: acme
+      targets: {experience_event: events, profile: profiles}
+      outputs:
+        - kind: experience_event
+          event_type: loyalty.streakLevelAchieved
+          split: /streakData
+          fields:
+            - {to: $tenant.streaks.level, from: "@/streakLevelName", type: string}
+            - {to: $tenant.streaks.value, from: "@/userCurrentStreakValue", type: integer}
+            - {to: $tenant.streaks.reachedAt, from: "@/streakLevelAchievedDate", type: date-time}
+            - {to: $tenant.capillary.streakBoard, value: main}
+        - kind: profile
+          fields:
+            - {to: $tenant.streaks.lastStreakName, from: /streakData/0/streakName, type: string}
+)";
+  write_config("acme", "prod", 5);
+  const Outcome first = setup({"--output", dir_.file("fragment.yaml")});
+  ASSERT_EQ(first.code, 0) << first.out << first.err;
+  EXPECT_NE(first.out.find("16 created, 0 changed."), std::string::npos) << first.out;
+  const json d = dump();
+  const json* events_group = resource(d, "capillary-bridge Capillary event fields");
+  const json* profile_group = resource(d, "capillary-bridge Capillary profile fields");
+  ASSERT_TRUE(events_group != nullptr && profile_group != nullptr) << first.out;
+  const json& event_tenant = (*events_group)["definitions"]["capillary"]["properties"]["_acme"];
+  EXPECT_EQ(event_tenant["properties"]["streaks"]["properties"]["value"]["type"], "integer");
+  EXPECT_EQ(event_tenant["properties"]["streaks"]["properties"]["reachedAt"]["format"],
+            "date-time");
+  EXPECT_EQ(event_tenant["properties"]["capillary"]["properties"]["streakBoard"]["type"], "string");
+  EXPECT_TRUE(event_tenant["properties"]["capillary"]["properties"].contains("tillCode"))
+      << "the catalogue's fields are still there";
+  EXPECT_EQ((*profile_group)["definitions"]["capillary"]["properties"]["_acme"]["properties"]
+                            ["streaks"]["properties"]["lastStreakName"]["type"],
+            "string");
+  const json* profile = resource(d, "capillary-bridge Capillary profile");
+  ASSERT_NE(profile, nullptr);
+  const auto& ext = (*profile)["meta:extends"];
+  EXPECT_NE(std::find(ext.begin(), ext.end(), (*profile_group)["$id"]), ext.end());
+
+  const Outcome again = setup();
+  EXPECT_NE(again.out.find("0 to create, 0 to change"), std::string::npos) << again.out;
+
+  const auto [targets, inlet_url] = deploy();
+  write_config("acme", "prod", 5, targets, inlet_url);
+  const Outcome check = bridge({"platform", "check", "-c", config_});
+  EXPECT_EQ(check.code, 0) << check.out << check.err;
+
+  // Someone removes a mapping field from the group: check names it, setup puts it back.
+  const std::string fg = (*events_group)["meta:altId"];
+  api("PATCH", "/data/foundation/schemaregistry/tenant/fieldgroups/" + fg,
+      json::array({{{"op", "remove"},
+                    {"path",
+                     "/definitions/capillary/properties/_acme/properties/streaks/"
+                     "properties/reachedAt"}}}));
+  const Outcome broken = bridge({"platform", "check", "-c", config_});
+  EXPECT_EQ(broken.code, 1) << broken.out;
+  EXPECT_NE(broken.out.find("the output of streakLevelAchieved violates the schema at "
+                            "#/_acme/streaks: extraneous key [reachedAt] is not permitted"),
+            std::string::npos)
+      << broken.out;
+  const Outcome repair = setup();
+  EXPECT_NE(repair.out.find("will add 1 field(s): streaks.reachedAt"), std::string::npos)
+      << repair.out;
+  EXPECT_EQ(bridge({"platform", "check", "-c", config_}).code, 0);
+
+  // A field typed by the data alone cannot be declared: setup stops before writing.
+  mapping_routes_ += "            - {to: $tenant.streaks.raw, from: /streakData/0/streakId}\n";
+  write_config("acme", "prod", 5);
+  const int writes = dump()["writes"];
+  const Outcome untyped = setup();
+  EXPECT_EQ(untyped.code, 2) << untyped.out << untyped.err;
+  EXPECT_NE(untyped.out.find("_acme.streaks.raw (profile output, mapping line"), std::string::npos)
+      << untyped.out;
+  EXPECT_NE(untyped.out.find("give it a `type:`"), std::string::npos) << untyped.out;
+  EXPECT_EQ(dump()["writes"], writes);
+
+  // Teardown takes the profile field group too.
+  const Outcome down = teardown();
+  ASSERT_EQ(down.code, 0) << down.out << down.err;
+  EXPECT_EQ(dump()["schemaRegistry"]["resources"].size(), 0U) << dump()["schemaRegistry"];
 }
 
 // `run` with platform.check_at_start: fail stops before consuming when the deployment is broken;

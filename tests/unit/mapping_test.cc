@@ -662,6 +662,51 @@ TEST_F(MappingTest, ArrayMapping) {
   EXPECT_EQ(not_array.message, "data.codes: expected an array, got a string");
 }
 
+// What `platform setup` declares for a mapping route: every field under the tenant object with the
+// JSON type its `type:`, constant or envelope field gives; a data-typed field has no type.
+TEST_F(MappingTest, TenantFieldsCarryTheirTypes) {
+  auto p = plan(event_output(R"(
+            - {to: $tenant.capillary.level, from: /level, type: integer}
+            - {to: $tenant.capillary.ratio, from: /ratio, type: number}
+            - {to: $tenant.capillary.at, from: /at, type: date-time}
+            - {to: $tenant.capillary.vip, from: /vip, type: boolean}
+            - {to: $tenant.capillary.source, value: capillary}
+            - {to: $tenant.capillary.count, value: 3}
+            - {to: $tenant.capillary.raw, from: /raw}
+            - {to: $tenant.codes, from: /codes, array: {type: upper}}
+            - to: $tenant.tiers
+              from: /tiers
+              array:
+                fields:
+                  - {to: name, from: "@/name", type: string}
+            - {to: loyalty.points, from: /points, type: number}
+)",
+                             "          envelope_fields: true\n"));
+  ASSERT_NE(p, nullptr);
+  const auto fields = p->routes().front().creator()->tenant_fields();
+  std::map<std::string, std::string> got;
+  for (const auto& f : fields) {
+    EXPECT_EQ(f.kind, OutputKind::experience_event) << f.path;
+    got[f.path] = f.type + (f.format.empty() ? "" : "/" + f.format);
+  }
+  const std::map<std::string, std::string> want = {{"capillary.level", "integer"},
+                                                   {"capillary.ratio", "number"},
+                                                   {"capillary.at", "string/date-time"},
+                                                   {"capillary.vip", "boolean"},
+                                                   {"capillary.source", "string"},
+                                                   {"capillary.count", "integer"},
+                                                   {"capillary.raw", ""},
+                                                   {"codes[]", "string"},
+                                                   {"tiers[].name", "string"},
+                                                   {"capillary.orgId", "integer"},
+                                                   {"capillary.eventId", "string"},
+                                                   {"capillary.eventName", "string"},
+                                                   {"capillary.refId", "string"},
+                                                   {"capillary.apiRequestId", "string"},
+                                                   {"capillary.loyaltyEventId", "string"}};
+  EXPECT_EQ(got, want);
+}
+
 TEST_F(MappingTest, SplitOutputsWithIndexIdsNestedArraysAndElementIdentity) {
   auto p = plan(R"(      tenant: acme
       targets: {experience_event: events}

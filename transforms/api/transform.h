@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bridge/core/diagnostics.h"
 #include "bridge/core/record.h"
@@ -100,11 +101,27 @@ class Emitter {
   virtual void order_key(std::string_view key) { static_cast<void>(key); }
 };
 
+// A field a transform writes under the tenant object (`_{tenant}`), declared for
+// `capillary-bridge platform setup`, which puts it in the tenant field group of the schema for
+// `kind`.
+struct TenantField {
+  OutputKind kind = OutputKind::experience_event;
+  std::string path;    // below the tenant object, dotted; an array's elements as `[]`:
+                       // "capillary.streakId", "capillary.tiers[].name"
+  std::string type;    // JSON Schema type: string, integer, number, boolean; empty: not known
+                       // before the data is seen (setup then asks for a `type:`)
+  std::string format;  // "date-time" or empty
+  std::string origin;  // where it is configured, for messages ("line 12")
+};
+
 class Transform {
  public:
   virtual ~Transform() = default;
   // Never throws. An error of kind `reject` dead-letters the record with error.code as reason.
   [[nodiscard]] virtual Result<void> apply(const Input& input, Emitter& out) = 0;
+  // The tenant fields this transform writes beyond transforms/capillary/tenant-fields.json (which
+  // setup declares anyway): a `mapping` route's. Default: none.
+  [[nodiscard]] virtual std::vector<TenantField> tenant_fields() const { return {}; }
 };
 
 using TransformCreator = std::function<std::unique_ptr<Transform>()>;

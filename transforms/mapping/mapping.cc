@@ -33,6 +33,9 @@ class MappingTransform final : public Transform {
       : p_(std::move(plan)), capture_(*p_), cur_(p_->scopes.size(), 0) {}
 
   Result<void> apply(const Input& input, Emitter& out) override;
+  [[nodiscard]] std::vector<TenantField> tenant_fields() const override {
+    return mapping::tenant_fields(*p_);
+  }
 
  private:
   // --- values ---

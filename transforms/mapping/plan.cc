@@ -975,4 +975,100 @@ bool compile(const FactoryContext& ctx, bool settings_ok, Plan& plan) {
   }
 }
 
+namespace {
+
+struct SchemaType {
+  std::string type;
+  std::string format;
+};
+
+SchemaType schema_type(Type type, const Source& source) {
+  switch (type) {
+    case Type::string:
+    case Type::trim:
+    case Type::lower:
+    case Type::upper:
+    case Type::phone:
+    case Type::email:
+    case Type::id:
+      return {"string", ""};
+    case Type::integer:
+      return {"integer", ""};
+    case Type::number:
+      return {"number", ""};
+    case Type::boolean:
+      return {"boolean", ""};
+    case Type::date_time:
+    case Type::date_end_of_day:
+      return {"string", "date-time"};
+    case Type::automatic:
+      break;
+  }
+  switch (source.from) {
+    case Source::From::constant:
+      switch (source.constant_kind) {
+        case JsonKind::string:
+          return {"string", ""};
+        case JsonKind::boolean:
+          return {"boolean", ""};
+        case JsonKind::number:
+          return {
+              source.constant_text.find_first_of(".eE") == std::string::npos ? "integer" : "number",
+              ""};
+        default:
+          return {};
+      }
+    case Source::From::envelope:
+      return source.envelope == EnvelopeField::org_id       ? SchemaType{"integer", ""}
+             : source.envelope == EnvelopeField::created_at ? SchemaType{"string", "date-time"}
+                                                            : SchemaType{"string", ""};
+    default:
+      return {};  // a value from `data` keeps whatever JSON type it has
+  }
+}
+
+void tenant_walk(const Plan& plan, std::uint32_t node, const std::string& path, OutputKind kind,
+                 std::vector<TenantField>& out) {
+  const OutNode& n = plan.nodes[node];
+  if (n.field < 0) {
+    for (const std::uint32_t child : n.children) {
+      const std::string& key = plan.nodes[child].key;
+      tenant_walk(plan, child, path.empty() ? key : path + "." + key, kind, out);
+    }
+    return;
+  }
+  const Field& f = plan.fields[static_cast<std::size_t>(n.field)];
+  const std::string origin =
+      n.mark.is_null() ? std::string("envelope_fields") : fmt::format("line {}", n.mark.line + 1);
+  if (f.array && f.element_objects) {
+    tenant_walk(plan, f.element_tree, path + "[]", kind, out);
+    return;
+  }
+  Source from_data;
+  from_data.from = Source::From::data;
+  SchemaType t = f.array ? schema_type(f.element_type, from_data)
+                         : schema_type(f.type, f.has_default && f.source.from == Source::From::none
+                                                   ? f.fallback
+                                                   : f.source);
+  out.push_back(
+      {kind, f.array ? path + "[]" : path, std::move(t.type), std::move(t.format), origin});
+}
+
+}  // namespace
+
+std::vector<TenantField> tenant_fields(const Plan& plan) {
+  std::vector<TenantField> out;
+  if (plan.settings.tenant_key.empty()) {
+    return out;
+  }
+  for (const OutputSpec& o : plan.outputs) {
+    for (const std::uint32_t child : plan.nodes[o.tree].children) {
+      if (plan.nodes[child].key == plan.settings.tenant_key) {
+        tenant_walk(plan, child, "", o.kind, out);
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace transforms::mapping

@@ -191,6 +191,10 @@ struct Plan {
   Ref loyalty_event_id;  // data.loyaltyEventId
 };
 
+// Every field the plan writes under the tenant object, with the JSON Schema type its `type:` (or
+// constant, or envelope field) gives it (Transform::tenant_fields).
+[[nodiscard]] std::vector<TenantField> tenant_fields(const Plan& plan);
+
 // Compiles `outputs:` (the shared keys are already in plan.settings, parsed by
 // xdm::parse_output_settings; `settings_ok` says whether that succeeded). Every problem goes to
 // ctx.diagnostics with line:column. Returns false when there was any. Never throws.

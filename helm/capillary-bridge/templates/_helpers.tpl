@@ -196,6 +196,12 @@ of mounted secrets).
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be larger than the drain deadline config.pipeline.drain_timeout_ms (%d s), or Kubernetes kills the bridge mid-drain; leave it null to get drain + terminationGraceExtraSeconds" (int64 .Values.terminationGracePeriodSeconds) $drain) }}
 {{- end }}
 {{- end }}
+{{- if .Values.platformCheck.enabled }}
+{{- $cfg := .Values.config | default dict }}
+{{- if not (or (dig "platform" "org_id" "" $cfg) (dig "sink" "platform" "ims_org_id" "" $cfg)) }}
+{{- fail "platformCheck.enabled needs the Platform org id: set config.platform.org_id (or config.sink.platform.ims_org_id), and config.platform.sandbox when it is not prod" }}
+{{- end }}
+{{- end }}
 {{- with .Values.podDisruptionBudget }}
 {{- if and .enabled (eq (kindIs "invalid" .minAvailable) (kindIs "invalid" .maxUnavailable)) }}
 {{- fail "podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other null)" }}
@@ -215,5 +221,91 @@ of mounted secrets).
 {{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The bridge pod's volume mounts (config, /tmp, secret files), shared by the Deployment and the
+platform-check Job.
+*/}}
+{{- define "capillary-bridge.volumeMounts" -}}
+{{- $dir := include "capillary-bridge.secretsDir" . }}
+{{- $tlsFiles := include "capillary-bridge.kafkaTlsFiles" . | fromJsonArray -}}
+- name: config
+  mountPath: /etc/capillary-bridge
+  readOnly: true
+- name: tmp
+  mountPath: /tmp
+{{- if include "capillary-bridge.imsSecretName" . }}
+- name: ims-secret
+  mountPath: {{ $dir }}/ims
+  readOnly: true
+{{- end }}
+{{- if include "capillary-bridge.kafkaSaslSecretName" . }}
+- name: kafka-sasl
+  mountPath: {{ $dir }}/kafka-sasl
+  readOnly: true
+{{- end }}
+{{- if and .Values.kafkaTls.existingSecret $tlsFiles }}
+- name: kafka-tls
+  mountPath: {{ $dir }}/kafka-tls
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The volumes behind those mounts. dict: root (the chart context), configMap (the ConfigMap with
+bridge.yaml), secret (the chart-made Secret: the release's, or the hook's copy for the Job).
+*/}}
+{{- define "capillary-bridge.volumes" -}}
+{{- $ := .root }}
+{{- $tlsFiles := include "capillary-bridge.kafkaTlsFiles" $ | fromJsonArray }}
+{{- $ims := "" }}
+{{- if $.Values.ims.existingSecret }}{{ $ims = $.Values.ims.existingSecret }}{{ else if $.Values.ims.clientSecret }}{{ $ims = .secret }}{{ end }}
+{{- $sasl := "" }}
+{{- if $.Values.kafkaSasl.existingSecret }}{{ $sasl = $.Values.kafkaSasl.existingSecret }}{{ else if $.Values.kafkaSasl.password }}{{ $sasl = .secret }}{{ end -}}
+- name: config
+  configMap:
+    name: {{ .configMap }}
+    items:
+      - key: bridge.yaml
+        path: bridge.yaml
+- name: tmp
+  emptyDir: {{ with $.Values.tmpVolume.sizeLimit }}{sizeLimit: {{ . }}}{{ else }}{}{{ end }}
+{{- if $ims }}
+- name: ims-secret
+  secret:
+    secretName: {{ $ims }}
+    # 0440: readable through the pod's fsGroup, not by others.
+    defaultMode: 288
+    items:
+      - key: {{ include "capillary-bridge.imsSecretKey" $ }}
+        path: client-secret
+{{- end }}
+{{- if $sasl }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ $sasl }}
+    defaultMode: 288
+    items:
+      - key: {{ include "capillary-bridge.kafkaSaslSecretKey" $ }}
+        path: password
+{{- end }}
+{{- if and $.Values.kafkaTls.existingSecret $tlsFiles }}
+- name: kafka-tls
+  secret:
+    secretName: {{ $.Values.kafkaTls.existingSecret }}
+    defaultMode: 288
+    items:
+      {{- range $tlsFiles }}
+      - key: {{ .key }}
+        path: {{ .path }}
+      {{- end }}
+{{- end }}
+{{- with $.Values.extraVolumes }}
+{{ toYaml . }}
 {{- end }}
 {{- end }}
