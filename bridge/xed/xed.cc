@@ -257,9 +257,10 @@ core::Result<std::shared_ptr<const Validator>> Validator::compile(const json& re
 }
 
 std::vector<Violation> Validator::validate(const json& entity) const {
-  // A valijson Validator caches compiled regexes, so each call has its own: validate() stays
-  // const and thread-safe.
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
+  // A valijson Validator keeps a cache of compiled regexes, keyed by pattern text: one per
+  // thread keeps validate() const and thread-safe and compiles each pattern once per thread
+  // (compiling them on every call cost 95% of the time: 834 -> 43 us per transactionAdded).
+  thread_local valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
   const valijson::adapters::NlohmannJsonAdapter adapter(entity);
   try {
