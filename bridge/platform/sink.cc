@@ -58,7 +58,9 @@ std::uint32_t PlatformSink::inlet_of(const transforms::Target* target) {
   // Config validation guarantees a match for declared targets; anything else takes the inlet
   // named "default", else the first.
   std::uint32_t index = 0;
-  const std::string_view want = target->inlet.empty() ? "default" : target->inlet;
+  // Both arms string_views: `? "default" : target->inlet` would be a temporary std::string.
+  const std::string_view want =
+      target->inlet.empty() ? std::string_view("default") : std::string_view(target->inlet);
   for (std::uint32_t i = 0; i < cfg_.inlets.size(); ++i) {
     if (cfg_.inlets[i].name == want) {
       index = i;

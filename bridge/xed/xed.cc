@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <locale>
 #include <optional>
 #include <utility>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
@@ -242,6 +243,18 @@ Validator::Validator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Validator::~Validator() = default;
 
 core::Result<std::shared_ptr<const Validator>> Validator::compile(const json& resolved) {
+  // std::regex (valijson's patterns and formats) reads the locale's ctype<char>::narrow, which
+  // fills a cache on first use of each character: threads compiling their first regexes at once
+  // race on it (libstdc++ PR 77704; TSan reports it). Filling it here, before any validate(),
+  // leaves nothing to write later.
+  static const bool narrow_cache_filled = [] {
+    const auto& ctype = std::use_facet<std::ctype<char>>(std::locale());
+    for (int c = 0; c < 256; ++c) {
+      (void)ctype.narrow(static_cast<char>(c), '\0');
+    }
+    return true;
+  }();
+  (void)narrow_cache_filled;
   auto impl = std::make_unique<Impl>();
   impl->document = resolved;
   close_objects(impl->document);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -211,6 +212,16 @@ class EmulatorTest : public ::testing::Test {
                 {"Content-Type: application/json", "Authorization: Bearer " + bearer});
   }
 
+  // What every control-plane call carries (Platform's gateway headers).
+  static std::vector<std::string> control_plane_headers(const std::string& bearer) {
+    return {"Authorization: Bearer " + bearer,
+            "x-api-key: capillary-bridge-dev",
+            "x-gw-ims-org-id: " + std::string(kOrg),
+            "x-sandbox-name: prod",
+            "Content-Type: application/json",
+            "Accept: application/vnd.adobe.xed+json; version=1"};
+  }
+
   std::unique_ptr<Server> server_;
   simdjson::dom::parser parser_;
 };
@@ -259,10 +270,7 @@ TEST_F(EmulatorTest, IssuesTokensAndRefusesBadCredentials) {
 // pointing back at this emulator, injected 429s with the gateway's body, the control API.
 TEST_F(EmulatorTest, ControlPlaneServesPlatformsApisOverHttp) {
   const std::string bearer = token();
-  const std::vector<std::string> headers = {
-      "Authorization: Bearer " + bearer,       "x-api-key: capillary-bridge-dev",
-      "x-gw-ims-org-id: " + std::string(kOrg), "x-sandbox-name: prod",
-      "Content-Type: application/json",        "Accept: application/vnd.adobe.xed+json; version=1"};
+  const std::vector<std::string> headers = control_plane_headers(bearer);
   const std::string registry = "/data/foundation/schemaregistry";
   const auto stats = http("GET", url(registry + "/stats"), {}, headers);
   ASSERT_EQ(stats.status, 200) << stats.body;
@@ -327,6 +335,67 @@ TEST_F(EmulatorTest, ControlPlaneServesPlatformsApisOverHttp) {
   EXPECT_EQ(http("POST", url("/emulator/control-plane/reset")).status, 200);
   EXPECT_EQ(http("GET", url(registry + "/stats"), {}, headers).status, 200);
   EXPECT_EQ(server_->control_plane_dump().find(id), std::string::npos);
+}
+
+// Streaming validation from several connections at once (this file runs under TSan): a dataset
+// created through the control plane validates each message against its schema; valid ones are
+// accepted, a violation is a 400 with Platform's report, on every thread.
+TEST_F(EmulatorTest, ValidatesMessagesAgainstTheirDatasetsSchemaConcurrently) {
+  const std::string bearer = token();
+  const std::vector<std::string> headers = control_plane_headers(bearer);
+  const auto schema = http("POST", url("/data/foundation/schemaregistry/tenant/schemas"),
+                           R"({"title":"events","type":"object","allOf":[)"
+                           R"({"$ref":"https://ns.adobe.com/xdm/context/experienceevent"},)"
+                           R"({"$ref":"https://ns.adobe.com/xdm/context/identitymap"}]})",
+                           headers);
+  ASSERT_EQ(schema.status, 201) << schema.body;
+  const std::string schema_id = text_at(parse(parser_, schema.body), "/$id");
+  const auto dataset =
+      http("POST", url("/data/foundation/catalog/dataSets"),
+           fmt::format(R"({{"name":"events","schemaRef":{{"id":"{}","contentType":)"
+                       R"("application/vnd.adobe.xed+json;version=1"}}}})",
+                       schema_id),
+           headers);
+  ASSERT_EQ(dataset.status, 201) << dataset.body;
+  const std::string ref = text_at(parse(parser_, dataset.body), "/0");
+  const std::string dataset_id = ref.substr(ref.rfind('/') + 1);
+  const auto event = [&](std::string_view entity) {
+    return fmt::format(
+        R"({{"header":{{"schemaRef":{{"id":"{}"}},"datasetId":"{}"}},"body":{{"xdmEntity":{}}}}})",
+        schema_id, dataset_id, entity);
+  };
+  const std::string body = batch({
+      event(R"({"_id":"a","timestamp":"2025-03-01T11:00:00Z","eventType":"x"})"),
+      event(R"({"_id":"b","timestamp":"2025-03-01T11:00:00Z","colour":"red"})"),
+      event(R"({"_id":"c","timestamp":42})"),
+  });
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      simdjson::dom::parser parser;
+      for (int i = 0; i < 10; ++i) {
+        const auto r = post_batch(body, bearer);
+        simdjson::dom::element doc;
+        if (r.status != 207 || parser.parse(r.body).get(doc) != simdjson::SUCCESS ||
+            !has(doc, "/responses/0/xactionId") || int_at(doc, "/responses/1/statusCode") != 400 ||
+            text_at(doc,
+                    "/responses/1/report/cause/_streamingValidation/0/causingExceptions/0/"
+                    "message") != "extraneous key [colour] is not permitted" ||
+            text_at(doc,
+                    "/responses/2/report/cause/_streamingValidation/0/causingExceptions/0/"
+                    "pointerToViolation") != "#/timestamp") {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(wrong.load(), 0);
+  const auto one = post_batch(body, bearer);
+  EXPECT_NE(one.body.find("1 schema violations found"), std::string::npos) << one.body;
 }
 
 TEST_F(EmulatorTest, CollectionNeedsAValidUnexpiredToken) {
