@@ -28,12 +28,6 @@ using xed::kIdentityMap;
 using xed::kProfileClass;
 constexpr std::string_view kHttpApiSpec = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb";
 
-// Standard resources a tenant schema may reference (reference §2.5): those whose fields
-// bridge/xed declares; anything else not created here is an unknown reference.
-bool is_global(std::string_view id) {
-  return xed::is_standard(id);
-}
-
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -594,7 +588,8 @@ class Handler {
   }
 
   CpAnswer global_lookup(const std::string& id) const {
-    if (!is_global(id)) {
+    // Standard resources (reference §2.5) are those whose fields bridge/xed declares.
+    if (!xed::is_standard(id)) {
       return registry_error(404, "XDM-1010-404", "Resource not found",
                             fmt::format("no global resource {}", id));
     }
@@ -669,7 +664,7 @@ class Handler {
     json extends = json::array();
     for (const auto& part : schema.value("allOf", json::array())) {
       const std::string ref = part.value("$ref", "");
-      const bool known_global = is_global(ref);
+      const bool known_global = xed::is_standard(ref);
       if (!known_global && s_.resources.find(ref) == s_.resources.end()) {
         error = fmt::format("allOf references an unknown resource '{}'", ref);
         return std::nullopt;
@@ -739,8 +734,6 @@ class Handler {
     return answer(201, res);
   }
 
-  json resolved(const json& schema) const { return resolve_schema(s_, schema); }
-
   CpAnswer lookup(const json& res) const {
     const std::string accept = header(r_, "accept");
     if (accept.find("version=") == std::string::npos) {
@@ -748,7 +741,7 @@ class Handler {
                             "Version should be specified in the Accept header");
     }
     if (accept_has(accept, "xed-full")) {
-      json full = resolved(res);
+      json full = resolve_schema(s_, res);
       if (full.is_null()) {
         return registry_error(500, "XDM-1500-500", "Resolution failed",
                               "a resource this schema extends no longer exists");

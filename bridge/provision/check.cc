@@ -140,8 +140,6 @@ class Checker {
         problem(fmt::format("targets.{}: dataset {} uses schema {}, the config says {}", t.name,
                             t.dataset_id, schema, t.schema_ref),
                 fmt::format("set targets.{}.schema_ref: {}", t.name, schema));
-      } else if (auto union_problem = profile_schema(t, receives_profiles); !union_problem) {
-        return tl::unexpected(union_problem.error());
       } else if (receives_profiles && !profile) {
         problem(fmt::format("targets.{}: dataset {} receives profile records but is not enabled "
                             "for Profile",
@@ -151,6 +149,9 @@ class Checker {
         ok(fmt::format("targets.{}: dataset {} ({}){}", t.name, t.dataset_id, d.value("name", ""),
                        profile ? ", Profile enabled" : ""));
       }
+    }
+    if (auto r = profile_schema(t, receives_profiles); !r) {
+      return r;
     }
     // Dataflow: exists, enabled, into this dataset, from a configured inlet.
     if (t.flow_id.empty()) {
@@ -277,10 +278,10 @@ class Checker {
   int problems_ = 0;
   bool sandbox_ok_ = true;
   std::map<std::string, std::string> base_of_inlet_;  // base connection id -> inlet name
-  // schema ref -> compiled xed-full (null: missing or unusable, already reported)
+  // By schema ref: its xed-full (null: does not exist), and that compiled (null: missing or
+  // unusable, already reported).
+  std::map<std::string, json> schemas_;
   std::map<std::string, std::shared_ptr<const xed::Validator>> validators_;
-
-  std::map<std::string, json> schemas_;  // schema ref -> xed-full (null: does not exist)
 
   // The target's schema as the Schema Registry resolves it; null when it does not exist
   // (reported once).

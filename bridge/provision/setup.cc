@@ -382,10 +382,8 @@ class Planner {
   }
 
   core::Result<void> field_groups(std::vector<Step>& steps) {
-    if (!w_.field_problems.empty()) {
-      for (const auto& p : w_.field_problems) {
-        steps.push_back({"tenant field", p, State::conflict, {}, nullptr});
-      }
+    for (const auto& p : w_.field_problems) {
+      steps.push_back({"tenant field", p, State::conflict, {}, nullptr});
     }
     if (auto r = field_group(steps, true); !r) {
       return r;
@@ -454,10 +452,11 @@ class Planner {
       return tl::unexpected(found.error());
     }
     Step step{"schema", title, State::exists, {}, nullptr};
-    // Its tenant field group (read when the step runs: it may be created just before).
-    std::string Ids::*group =
-        slot == &Ids::event_schema ? &Ids::field_group : &Ids::profile_field_group;
-    const bool with_fields = slot == &Ids::event_schema || !w_.profile_tenant.empty();
+    // Its tenant field group, when anything declares tenant fields for it (the id is read when
+    // the step runs: the group may be created just before).
+    const bool event = slot == &Ids::event_schema;
+    std::string Ids::*group = event ? &Ids::field_group : &Ids::profile_field_group;
+    const bool with_fields = !(event ? w_.event_tenant : w_.profile_tenant).empty();
     if (!*found) {
       step.state = State::create;
       step.how = "enabled for Profile";

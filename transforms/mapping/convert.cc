@@ -91,6 +91,24 @@ std::string_view expected(Type type) {
   }
 }
 
+SchemaType schema_type(Type type) {
+  switch (type) {
+    case Type::automatic:
+      return {};
+    case Type::integer:
+      return {"integer", ""};
+    case Type::number:
+      return {"number", ""};
+    case Type::boolean:
+      return {"boolean", ""};
+    case Type::date_time:
+    case Type::date_end_of_day:
+      return {"string", "date-time"};
+    default:
+      return {"string", ""};
+  }
+}
+
 Status Converter::convert(const Value& v, Type type, int offset_minutes, Converted& out) {
   out = Converted{};
   switch (type) {

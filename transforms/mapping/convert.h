@@ -38,6 +38,14 @@ enum class Status : std::uint8_t {
 // What a type accepts, for "expected …" messages.
 [[nodiscard]] std::string_view expected(Type type);
 
+// What a type writes, as a JSON Schema type and format ("string" + "date-time" for times); both
+// empty for `automatic`, whose output keeps the JSON type of its input.
+struct SchemaType {
+  std::string_view type;
+  std::string_view format;
+};
+[[nodiscard]] SchemaType schema_type(Type type);
+
 class Converter {
  public:
   // Converts a value that is not blank (is_blank(v) is false). `offset_minutes` is the org's

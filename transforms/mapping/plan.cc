@@ -977,32 +977,11 @@ bool compile(const FactoryContext& ctx, bool settings_ok, Plan& plan) {
 
 namespace {
 
-struct SchemaType {
-  std::string type;
-  std::string format;
-};
-
-SchemaType schema_type(Type type, const Source& source) {
-  switch (type) {
-    case Type::string:
-    case Type::trim:
-    case Type::lower:
-    case Type::upper:
-    case Type::phone:
-    case Type::email:
-    case Type::id:
-      return {"string", ""};
-    case Type::integer:
-      return {"integer", ""};
-    case Type::number:
-      return {"number", ""};
-    case Type::boolean:
-      return {"boolean", ""};
-    case Type::date_time:
-    case Type::date_end_of_day:
-      return {"string", "date-time"};
-    case Type::automatic:
-      break;
+// What a field writes: its `type:`, else the kind of its constant or envelope field; empty when
+// only the data decides.
+SchemaType field_schema_type(Type type, const Source& source) {
+  if (type != Type::automatic) {
+    return schema_type(type);
   }
   switch (source.from) {
     case Source::From::constant:
@@ -1044,14 +1023,13 @@ void tenant_walk(const Plan& plan, std::uint32_t node, const std::string& path, 
     tenant_walk(plan, f.element_tree, path + "[]", kind, out);
     return;
   }
-  Source from_data;
-  from_data.from = Source::From::data;
-  SchemaType t = f.array ? schema_type(f.element_type, from_data)
-                         : schema_type(f.type, f.has_default && f.source.from == Source::From::none
-                                                   ? f.fallback
-                                                   : f.source);
+  const SchemaType t =
+      f.array ? schema_type(f.element_type)
+              : field_schema_type(f.type, f.has_default && f.source.from == Source::From::none
+                                              ? f.fallback
+                                              : f.source);
   out.push_back(
-      {kind, f.array ? path + "[]" : path, std::move(t.type), std::move(t.format), origin});
+      {kind, f.array ? path + "[]" : path, std::string(t.type), std::string(t.format), origin});
 }
 
 }  // namespace
