@@ -79,7 +79,8 @@ LABEL org.opencontainers.image.title="capillary-bridge" \
 USER 10001:10001
 # Relative paths (`dev`'s NDJSON output, a relative file sink) land in /tmp.
 WORKDIR /tmp
-EXPOSE 9464 8088
+# 9464 metrics and probes, 8080 the webhook receiver (`receive`), 8088 the platform-emulator.
+EXPOSE 9464 8080 8088
 STOPSIGNAL SIGTERM
 # /healthz on the default metrics.listen port; Kubernetes probes and docker-compose set their own.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

@@ -54,8 +54,10 @@ namespace {
 using bridge::harness::BridgeConfig;
 using bridge::harness::ChildOptions;
 using bridge::harness::ChildProcess;
+using bridge::harness::cpu_seconds;
 using bridge::harness::KafkaBroker;
 using bridge::harness::NdjsonFollower;
+using bridge::harness::peak_rss_kib;
 using bridge::harness::ProduceMessage;
 using bridge::harness::TempDir;
 using Clock = std::chrono::steady_clock;
@@ -96,36 +98,6 @@ std::int64_t sent_us_of(std::string_view line) {
   }
   const auto dash = line.find('-', at + kKey.size());
   return dash == std::string_view::npos ? -1 : std::atoll(line.data() + dash + 1);
-}
-
-long peak_rss_kib(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      return std::atol(line.c_str() + 6);
-    }
-  }
-  return -1;
-}
-
-// utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15).
-double cpu_seconds(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');  // the command name may hold spaces
-  if (close == std::string::npos) {
-    return -1;
-  }
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i >= 14) {
-      ticks += std::atof(field.c_str());
-    }
-  }
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 std::string string_arg(int argc, char** argv, const char* name, std::string fallback) {

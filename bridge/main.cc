@@ -23,8 +23,15 @@ int main(int argc, char** argv) {
   cli.require_subcommand(1);
 
   std::string config_path;
+  bool with_receiver = false;
   auto* run = cli.add_subcommand("run", "Run the service");
   run->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  run->add_flag("--with-receiver", with_receiver,
+                "Also run the webhook receiver (config receiver:) in this process");
+
+  auto* receive = cli.add_subcommand(
+      "receive", "Receive Capillary webhooks and produce them to Kafka (config receiver:)");
+  receive->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
 
   auto* validate = cli.add_subcommand("validate", "Check a configuration; list every problem");
   validate->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
@@ -49,6 +56,9 @@ int main(int argc, char** argv) {
                   "host:port of the embedded Platform emulator (port 0: any free port)")
       ->capture_default_str();
   dev->add_option("--metrics-listen", dev_options.metrics_listen, "host:port for /metrics")
+      ->capture_default_str();
+  dev->add_option("--receiver-listen", dev_options.receiver_listen,
+                  "host:port of the webhook receiver (port 0: any free port)")
       ->capture_default_str();
   dev->add_flag("--exit-when-done", dev_options.exit_when_done,
                 "Exit once every seeded event is delivered or dead-lettered");
@@ -84,7 +94,10 @@ int main(int argc, char** argv) {
     return bridge::app::platform(platform_options);
   }
   if (*run) {
-    return bridge::app::run(config_path);
+    return bridge::app::run(config_path, with_receiver);
+  }
+  if (*receive) {
+    return bridge::app::receive(config_path);
   }
   if (*validate) {
     return bridge::app::validate(config_path);

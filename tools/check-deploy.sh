@@ -22,6 +22,9 @@ readonly scenarios=(
   "hpa-pdb|hpa-pdb-values.yaml|HorizontalPodAutoscaler PodDisruptionBudget|ScaledObject|"
   "platform-check|platform-check-values.yaml|Job Deployment ConfigMap Secret||"
   "platform-check-existing-secret|existing-secret-values.yaml platform-check-values.yaml|Job Deployment ConfigMap|Secret|capillary-bridge-ims kafka-bridge-user kafka-bridge-tls capillary-bridge-env registry-credentials"
+  "receiver|receiver-values.yaml|Deployment ConfigMap Secret Service PodDisruptionBudget HorizontalPodAutoscaler Ingress|ScaledObject ServiceMonitor PodMonitor|"
+  "receiver-monitoring|receiver-values.yaml monitoring-values.yaml|Ingress ServiceMonitor PodMonitor PrometheusRule|ScaledObject|"
+  "receiver-existing-secret|existing-secret-values.yaml receiver-existing-secret-values.yaml|Deployment ConfigMap Service PodDisruptionBudget|Secret HorizontalPodAutoscaler Ingress|capillary-bridge-ims kafka-bridge-user kafka-bridge-tls capillary-bridge-env registry-credentials capillary-webhook-tokens capillary-receiver-tls"
 )
 
 failures=0
@@ -140,14 +143,15 @@ check_manifest_checker() {
   python_bin
   # shellcheck disable=SC2046
   "$helm" template "$release" "$chart" --namespace "$namespace" \
-    $(scenario_values selftest "hpa-pdb-values.yaml platform-check-values.yaml") >"$out/selftest.yaml"
+    $(scenario_values selftest "hpa-pdb-values.yaml platform-check-values.yaml receiver-values.yaml") >"$out/selftest.yaml"
   if ! "$python" tools/check_manifests.py --self-test "$out/selftest.yaml"; then
     fail "tools/check_manifests.py --self-test"
   fi
 }
 
-# The bridge's own config loader accepts every ConfigMap the chart renders
-# (`capillary-bridge validate`, with the mounted secret files and ${ENV} values stood in for).
+# The bridge's own config loader accepts every config the chart renders: the bridge's bridge.yaml
+# and, with receiver.enabled, the receiver's receiver.yaml (`capillary-bridge validate`, with the
+# mounted secret files and ${ENV} values stood in for).
 check_bridge_config() {
   python_bin
   local bin="${BRIDGE_BIN:-build/default/bridge/capillary-bridge}"
@@ -185,27 +189,35 @@ import os, re, sys, yaml
 rendered, out = sys.argv[1], sys.argv[2]
 cm = next(d for d in yaml.safe_load_all(open(rendered)) if d and d["kind"] == "ConfigMap"
           and "bridge.yaml" in (d.get("data") or {}))
-text = cm["data"]["bridge.yaml"]
 mounts = "/var/run/secrets/capillary-bridge/"
-for path in sorted(set(re.findall(re.escape(mounts) + r"[\w./-]+", text))):
-    local = os.path.join(out, "secrets", path[len(mounts):])
-    os.makedirs(os.path.dirname(local), exist_ok=True)
-    with open(local, "w") as f:
-        f.write("stand-in-secret\n")
-    text = text.replace(path, os.path.abspath(local))
-with open(os.path.join(out, "bridge.yaml"), "w") as f:
-    f.write(text)
+names = set()
+for key in ("bridge.yaml", "receiver.yaml"):
+    text = cm["data"].get(key)
+    if text is None:
+        continue
+    for path in sorted(set(re.findall(re.escape(mounts) + r"[\w./-]+", text))):
+        local = os.path.join(out, "secrets", path[len(mounts):])
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        with open(local, "w") as f:
+            f.write("stand-in-secret\n")
+        text = text.replace(path, os.path.abspath(local))
+    with open(os.path.join(out, key), "w") as f:
+        f.write(text)
+    names |= set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
 with open(os.path.join(out, "env"), "w") as f:
-    for name in sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))):
+    for name in sorted(names):
         f.write(f"{name}=stand-in\n")
 EOF
     mapfile -t stand_ins <"$dir/env"
-    if ! env "${stand_ins[@]}" "$bin" validate -c "$dir/bridge.yaml" >"$dir/validate.txt" 2>&1; then
-      fail "capillary-bridge validate rejects the ConfigMap of $name:"
-      cat "$dir/validate.txt" >&2
-    else
-      echo "capillary-bridge validate ($name): ok"
-    fi
+    for key in bridge.yaml receiver.yaml; do
+      [ -f "$dir/$key" ] || continue
+      if ! env "${stand_ins[@]}" "$bin" validate -c "$dir/$key" >"$dir/validate-$key.txt" 2>&1; then
+        fail "capillary-bridge validate rejects $key of the ConfigMap of $name:"
+        cat "$dir/validate-$key.txt" >&2
+      else
+        echo "capillary-bridge validate ($name, $key): ok"
+      fi
+    done
   done
 }
 

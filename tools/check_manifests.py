@@ -2,9 +2,9 @@
 """Offline structural checks of rendered Kubernetes manifests (`helm template` output).
 
 No cluster and no downloaded schemas: the field tables below are written from the Kubernetes API
-reference (v1.31: core/v1, apps/v1, policy/v1, autoscaling/v2) and the CRD references of
-prometheus-operator (monitoring.coreos.com/v1) and KEDA (keda.sh/v1alpha1), for the kinds the
-capillary-bridge chart renders. A field a table does not know is an error, as with
+reference (v1.31: core/v1, apps/v1, policy/v1, autoscaling/v2, networking.k8s.io/v1) and the CRD
+references of prometheus-operator (monitoring.coreos.com/v1) and KEDA (keda.sh/v1alpha1), for the
+kinds the capillary-bridge chart renders. A field a table does not know is an error, as with
 `kubectl apply --validate=strict`; a kind it does not know is an error too.
 
 On top of the field types it checks what makes a release work: names are DNS-1123, the
@@ -12,6 +12,10 @@ Deployment's selector matches its pod labels, every volumeMount has a volume, ev
 Secret a pod references is rendered (or named with --external-secret), Service, PDB, monitors,
 HPA and ScaledObject select or target the Deployment, and the bridge config in the ConfigMap
 agrees with the pod (metrics port, mounted secret files, grace period longer than the drain).
+With two workloads (the bridge and the webhook receiver) each pod belongs to one: no Deployment's
+selector matches the other's pods, and no Service, PDB or monitor selects both. An Ingress routes
+to a rendered Service's port, never its metrics port; the receiver's config listens on a
+container port and its grace period outlasts the preStop sleep plus the shutdown deadline.
 
 Usage:
   check_manifests.py [--external-secret NAME]… [--expect KIND]… [--forbid KIND]… FILE…
@@ -340,6 +344,23 @@ SCALED_OBJECT_SPEC = Struct({
                                  "useCachedMetrics": "boolean"}, required=["type", "metadata"])),
 }, required=["scaleTargetRef", "triggers"])
 
+INGRESS_BACKEND = Struct({
+    "service": Struct({"name": "string",
+                       "port": Struct({"name": "string", "number": "integer"}, one_of=(("name", "number"), True))},
+                      required=["name", "port"]),
+    "resource": Struct({"apiGroup": "string", "kind": "string", "name": "string"}, required=["kind", "name"]),
+}, one_of=(("service", "resource"), True), name="IngressBackend")
+INGRESS_SPEC = Struct({
+    "ingressClassName": "string", "defaultBackend": INGRESS_BACKEND,
+    "rules": ("list", Struct({
+        "host": "string",
+        "http": Struct({"paths": ("list", Struct({
+            "path": "string", "pathType": ("enum", ["Exact", "Prefix", "ImplementationSpecific"]),
+            "backend": INGRESS_BACKEND}, required=["pathType", "backend"]))}, required=["paths"]),
+    })),
+    "tls": ("list", Struct({"hosts": ("list", "string"), "secretName": "string"})),
+}, name="IngressSpec")
+
 # kind -> (apiVersion, namespaced, {top-level field: spec}, required top-level fields)
 KINDS = {
     "ConfigMap": ("v1", {"data": "strmap", "binaryData": "base64map", "immutable": "boolean"}, ()),
@@ -356,6 +377,7 @@ KINDS = {
     "PodMonitor": ("monitoring.coreos.com/v1", {"spec": POD_MONITOR_SPEC}, ("spec",)),
     "PrometheusRule": ("monitoring.coreos.com/v1", {"spec": PROMETHEUS_RULE_SPEC}, ("spec",)),
     "ScaledObject": ("keda.sh/v1alpha1", {"spec": SCALED_OBJECT_SPEC}, ("spec",)),
+    "Ingress": ("networking.k8s.io/v1", {"spec": INGRESS_SPEC}, ("spec",)),
 }
 
 
@@ -773,22 +795,51 @@ def bridge_checks(dep, pod, volumes, index, where, r):
             continue
         cw = f"{where}.containers({c.get('name')})"
         if dep.get("kind") == "Deployment":
-            listen = str((config.get("metrics") or {}).get("listen", "127.0.0.1:9464"))
-            host, _, port = listen.rpartition(":")
-            if host in ("127.0.0.1", "localhost", "::1", "[::1]"):
-                r.error(cw, f"metrics.listen {listen} is loopback: probes and Prometheus cannot reach it")
             ports = {p.get("containerPort"): p.get("name") for p in c.get("ports") or []}
-            if not port.isdigit() or int(port) not in ports:
-                r.error(cw, f"metrics.listen {listen} is not a container port ({sorted(ports)})")
-            drain_ms = (config.get("pipeline") or {}).get("drain_timeout_ms", 30000)
+            reachable_port(cw, "metrics.listen", (config.get("metrics") or {}).get("listen", "127.0.0.1:9464"),
+                           "probes and Prometheus", ports, r)
             grace = pod.get("terminationGracePeriodSeconds")
-            if isinstance(drain_ms, int) and isinstance(grace, int) and grace <= math.ceil(drain_ms / 1000):
-                r.error(where, f"terminationGracePeriodSeconds {grace} is not longer than the bridge's drain "
-                               f"deadline ({drain_ms} ms)")
+            if "receive" in args:
+                receiver_checks(c, cw, config, ports, grace, where, r)
+            else:
+                drain_ms = (config.get("pipeline") or {}).get("drain_timeout_ms", 30000)
+                if isinstance(drain_ms, int) and isinstance(grace, int) and grace <= math.ceil(drain_ms / 1000):
+                    r.error(where, f"terminationGracePeriodSeconds {grace} is not longer than the bridge's drain "
+                                   f"deadline ({drain_ms} ms)")
         mount_paths = [m.get("mountPath", "").rstrip("/") + "/" for m in c.get("volumeMounts") or []]
         for path, value in walk_files(config):
             if isinstance(value, str) and value.startswith("/") and not any(value.startswith(p) for p in mount_paths):
                 r.error(cw, f"config {path} names {value}, which no volumeMount provides")
+
+
+def reachable_port(cw, key, listen, who, ports, r):
+    """A host:port the pod serves on must be on all interfaces and a container port."""
+    listen = str(listen)
+    host, _, port = listen.rpartition(":")
+    if host in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        r.error(cw, f"{key} {listen} is loopback: {who} cannot reach it")
+    if not port.isdigit() or int(port) not in ports:
+        r.error(cw, f"{key} {listen} is not a container port ({sorted(ports)})")
+
+
+def receiver_checks(c, cw, config, ports, grace, where, r):
+    """`capillary-bridge receive`: its config has a receiver block listening on a container port,
+    and the pod's grace period outlasts the preStop sleep plus the receiver's shutdown deadline."""
+    receiver = config.get("receiver")
+    if not isinstance(receiver, dict):
+        r.error(cw, "runs `receive` but its config has no receiver: block")
+        return
+    reachable_port(cw, "receiver.listen", receiver.get("listen", "127.0.0.1:0"), "the Service", ports, r)
+    shutdown_ms = receiver.get("shutdown_timeout_ms", 15000)
+    pre_stop = (c.get("lifecycle") or {}).get("preStop") or {}
+    sleep = (pre_stop.get("sleep") or {}).get("seconds", 0)
+    command = (pre_stop.get("exec") or {}).get("command") or []
+    if len(command) == 2 and command[0] == "sleep" and str(command[1]).isdigit():
+        sleep = int(command[1])
+    if isinstance(shutdown_ms, int) and isinstance(grace, int) and isinstance(sleep, int) \
+            and grace <= sleep + math.ceil(shutdown_ms / 1000):
+        r.error(where, f"terminationGracePeriodSeconds {grace} is not longer than the receiver's preStop sleep "
+                       f"({sleep} s) plus its shutdown deadline ({shutdown_ms} ms)")
 
 
 def walk_files(node, path=""):
@@ -911,12 +962,28 @@ def target_checks(index, r):
         if dep["metadata"]["name"] in scaled and "replicas" in dep["spec"]:
             r.error(f"{where}.spec.replicas", "set on an autoscaled Deployment: every upgrade would reset it")
 
+    def several(where, what, matching):
+        """Each pod belongs to one workload: a selector over two Deployments' pods mixes them."""
+        if len(matching) > 1:
+            r.error(where, f"{what} the pods of several Deployments ({', '.join(sorted(ref(d) for d in matching))})")
+
+    for where, dep in deployments:
+        sel = (dep["spec"].get("selector") or {}).get("matchLabels") or {}
+        ns = dep["metadata"].get("namespace", index.default_ns)
+        for _, other in deployments:
+            if other is not dep and other["metadata"].get("namespace", index.default_ns) == ns \
+                    and selects(sel, pod_labels(other)):
+                r.error(f"{where}.spec.selector", f"{sel} also matches the pods of {ref(other)}: the two "
+                                                  "Deployments would fight over them")
+
     for where, pdb in index.of_kind("PodDisruptionBudget"):
         sel = ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
         ns = pdb["metadata"].get("namespace", index.default_ns)
-        if not any(selects(sel, pod_labels(d)) and d["metadata"].get("namespace", index.default_ns) == ns
-                   for _, d in deployments):
+        matching = [d for _, d in deployments if selects(sel, pod_labels(d))
+                    and d["metadata"].get("namespace", index.default_ns) == ns]
+        if not matching:
             r.error(f"{where}.spec.selector", f"{sel} selects no rendered Deployment's pods")
+        several(f"{where}.spec.selector", f"{sel} budgets", matching)
 
     services = index.of_kind("Service")
     for where, svc in services:
@@ -927,6 +994,7 @@ def target_checks(index, r):
                     and d["metadata"].get("namespace", index.default_ns) == ns]
         if not matching:
             r.error(f"{where}.spec.selector", f"{sel} selects no rendered Deployment's pods")
+        several(f"{where}.spec.selector", f"{sel} sends traffic to", matching)
         names = set()
         for pi, p in enumerate(spec.get("ports") or []):
             if len(spec.get("ports")) > 1 and not p.get("name"):
@@ -950,6 +1018,14 @@ def target_checks(index, r):
                     and s["metadata"].get("namespace", index.default_ns) in namespaces]
         if not matching:
             r.error(f"{where}.spec.selector", f"{sel} selects no rendered Service (labels, namespaces {namespaces})")
+        behind = {}
+        for s in matching:
+            ssel = (s.get("spec") or {}).get("selector") or {}
+            sns = s["metadata"].get("namespace", index.default_ns)
+            for _, d in deployments:
+                if selects(ssel, pod_labels(d)) and d["metadata"].get("namespace", index.default_ns) == sns:
+                    behind[id(d)] = d
+        several(f"{where}.spec.selector", f"{sel} selects Services of, and so scrapes,", list(behind.values()))
         for ei, ep in enumerate(spec.get("endpoints") or []):
             for s in matching:
                 if ep.get("port") and ep["port"] not in {p.get("name") for p in s["spec"].get("ports") or []}:
@@ -966,6 +1042,7 @@ def target_checks(index, r):
                     and d["metadata"].get("namespace", index.default_ns) in namespaces]
         if not matching:
             r.error(f"{where}.spec.selector", f"{sel} selects no rendered Deployment's pods")
+        several(f"{where}.spec.selector", f"{sel} scrapes", matching)
         for ei, ep in enumerate(spec.get("podMetricsEndpoints") or []):
             for d in matching:
                 names = {cp.get("name") for c in d["spec"]["template"]["spec"].get("containers") or []
@@ -975,6 +1052,9 @@ def target_checks(index, r):
         if not spec.get("podMetricsEndpoints"):
             r.error(f"{where}.spec", "no podMetricsEndpoints")
         scrape_timeouts(where, spec.get("podMetricsEndpoints") or [], "podMetricsEndpoints", r)
+
+    for where, ing in index.of_kind("Ingress"):
+        ingress_checks(where, ing, index, r)
 
     for where, pr in index.of_kind("PrometheusRule"):
         groups = (pr.get("spec") or {}).get("groups") or []
@@ -1008,6 +1088,55 @@ def target_checks(index, r):
         size = sum(len(str(v).encode()) for v in (cm.get("data") or {}).values())
         if size > 1024 * 1024:
             r.error(where, f"data is {size} bytes; ConfigMaps hold at most 1 MiB")
+
+
+def ingress_checks(where, ing, index, r):
+    """An Ingress routes hosts that are DNS names, by absolute paths, to a port of a rendered
+    Service that is not its metrics port; its TLS hosts are hosts it has rules for."""
+    spec = ing.get("spec") or {}
+    ns = ing["metadata"].get("namespace", index.default_ns)
+    backends = []
+    if spec.get("defaultBackend"):
+        backends.append((f"{where}.spec.defaultBackend", spec["defaultBackend"]))
+    hosts = set()
+    rules = spec.get("rules") or []
+    if not rules and not spec.get("defaultBackend"):
+        r.error(f"{where}.spec", "no rules and no defaultBackend: the Ingress routes nothing")
+    for ri, rule in enumerate(rules):
+        rw = f"{where}.spec.rules[{ri}]"
+        host = rule.get("host")
+        if host is not None:
+            name = str(host)[2:] if str(host).startswith("*.") else str(host)
+            if len(name) > 253 or not DNS1123_SUBDOMAIN.match(name) or re.match(r"^[0-9.]+$", name):
+                r.error(rw, f"host {host!r} is not a DNS name (an IP address or a port is not allowed)")
+            hosts.add(host)
+        for pi, p in enumerate((rule.get("http") or {}).get("paths") or []):
+            path = p.get("path")
+            if p.get("pathType") in ("Exact", "Prefix") and (not isinstance(path, str) or not path.startswith("/")):
+                r.error(f"{rw}.http.paths[{pi}]", f"path {path!r} must start with /")
+            backends.append((f"{rw}.http.paths[{pi}].backend", p.get("backend")))
+    for bw, backend in backends:
+        target = (backend or {}).get("service")
+        if not isinstance(target, dict):
+            continue
+        svc = index.get("Service", ns, target.get("name"))
+        if svc is None:
+            r.error(bw, f"routes to Service {target.get('name')!r}, which is not rendered")
+            continue
+        port = target.get("port") or {}
+        sports = (svc.get("spec") or {}).get("ports") or []
+        if port.get("name") is not None:
+            found = [sp for sp in sports if sp.get("name") == port["name"]]
+        else:
+            found = [sp for sp in sports if sp.get("port") == port.get("number")]
+        if not found:
+            r.error(bw, f"port {port} is no port of {ref(svc)}")
+        elif "metrics" in (found[0].get("name"), found[0].get("targetPort")):
+            r.error(bw, f"exposes the metrics port of {ref(svc)} (/metrics, /healthz, /readyz) outside the cluster")
+    for ti, tls in enumerate(spec.get("tls") or []):
+        for host in tls.get("hosts") or []:
+            if host not in hosts:
+                r.error(f"{where}.spec.tls[{ti}]", f"TLS host {host!r} has no rule")
 
 
 def check_file(path, external_secrets, expect, forbid, r):
@@ -1067,15 +1196,50 @@ def container_of(docs):
     return pod_of(docs)["containers"][0]
 
 
-def bridge_config(docs, change):
+def bridge_config(docs, change, key="bridge.yaml"):
     cm = first(docs, "ConfigMap")
-    cfg = yaml.safe_load(cm["data"]["bridge.yaml"])
+    cfg = yaml.safe_load(cm["data"][key])
     change(cfg)
-    cm["data"]["bridge.yaml"] = yaml.safe_dump(cfg)
+    cm["data"][key] = yaml.safe_dump(cfg)
+
+
+def receiver_config(docs, change):
+    bridge_config(docs, lambda c: change(c["receiver"]), "receiver.yaml")
+
+
+def component(docs, kind, name="bridge"):
+    """The first object of a kind labelled app.kubernetes.io/component: name."""
+    for d in docs:
+        if isinstance(d, dict) and d.get("kind") == kind \
+                and (d["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == name:
+            return d
+    raise SystemExit(f"self-test: the input renders no {kind} of component {name}")
+
+
+def receiver_pod(docs):
+    return component(docs, "Deployment", "receiver")["spec"]["template"]["spec"]
+
+
+def ingress_backend(docs):
+    return first(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+
+
+def release_selector(docs):
+    """{instance: <release>}: a selector both components' pods match."""
+    return {"app.kubernetes.io/instance":
+            first(docs, "Deployment")["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"]}
+
+
+def same_name_as_bridge(docs):
+    """The receiver's pods and selector take the bridge's app.kubernetes.io/name."""
+    name = first(docs, "Deployment")["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+    dep = component(docs, "Deployment", "receiver")
+    dep["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] = name
+    dep["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = name
 
 
 MUTATIONS = [
-    ("unknown kind", "unknown kind", lambda d: first(d, "Service").update(kind="Servise")),
+    ("unknown kind", "unknown kind", lambda d: component(d, "Service").update(kind="Servise")),
     ("wrong apiVersion", "must be apiVersion apps/v1",
      lambda d: first(d, "Deployment").update(apiVersion="extensions/v1beta1")),
     ("name not DNS-1123", "DNS-1123", lambda d: first(d, "ConfigMap")["metadata"].update(name="Bridge_Config")),
@@ -1102,8 +1266,9 @@ MUTATIONS = [
     ("capabilities kept", "capabilities.drop must contain ALL",
      lambda d: container_of(d)["securityContext"].update(capabilities={})),
     ("service selects nothing", "selects no rendered Deployment",
-     lambda d: first(d, "Service")["spec"].update(selector={"app": "nothing"})),
-    ("service targetPort", "names no port", lambda d: first(d, "Service")["spec"]["ports"][0].update(targetPort="http")),
+     lambda d: component(d, "Service")["spec"].update(selector={"app": "nothing"})),
+    ("service targetPort", "names no port",
+     lambda d: component(d, "Service")["spec"]["ports"][0].update(targetPort="http")),
     ("label value not a string", "must be a string",
      lambda d: first(d, "Deployment")["metadata"]["labels"].update(replicas=3)),
     ("grace shorter than drain", "not longer than the bridge's drain",
@@ -1166,6 +1331,47 @@ MUTATIONS = [
     ("check job config on no volume", "is on no mounted volume",
      lambda d: first(d, "Job")["spec"]["template"]["spec"]["containers"][0].update(
          args=["platform", "check", "-c", "/nowhere/bridge.yaml"])),
+    # The webhook receiver (rendered into the self-test input with receiver.enabled): a workload
+    # of its own, selected by nothing of the bridge's, behind an Ingress.
+    ("receiver pods also the bridge's", "also matches the pods of", same_name_as_bridge),
+    ("service over both components", "sends traffic to the pods of several Deployments",
+     lambda d: component(d, "Service", "receiver")["spec"].update(selector=release_selector(d))),
+    ("pdb over both components", "budgets the pods of several Deployments",
+     lambda d: component(d, "PodDisruptionBudget")["spec"]["selector"].update(matchLabels=release_selector(d))),
+    ("service monitor over both components", "selects Services of, and so scrapes, the pods of several",
+     lambda d: d.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+                         "metadata": {"name": "m", "namespace": first(d, "Deployment")["metadata"].get("namespace")},
+                         "spec": {"selector": {"matchLabels": release_selector(d)},
+                                  "endpoints": [{"port": "metrics"}]}})),
+    ("pod monitor over both components", "scrapes the pods of several",
+     lambda d: d.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+                         "metadata": {"name": "m", "namespace": first(d, "Deployment")["metadata"].get("namespace")},
+                         "spec": {"selector": {"matchLabels": release_selector(d)},
+                                  "podMetricsEndpoints": [{"port": "metrics"}]}})),
+    ("receiver without a receiver block", "has no receiver: block",
+     lambda d: receiver_pod(d)["volumes"][0]["configMap"]["items"][0].update(key="bridge.yaml")),
+    ("receiver on loopback", "receiver.listen 127.0.0.1:8080 is loopback",
+     lambda d: receiver_config(d, lambda c: c.update(listen="127.0.0.1:8080"))),
+    ("receiver on no container port", "receiver.listen 0.0.0.0:8081 is not a container port",
+     lambda d: receiver_config(d, lambda c: c.update(listen="0.0.0.0:8081"))),
+    ("receiver grace shorter than its shutdown", "not longer than the receiver's preStop sleep",
+     lambda d: receiver_pod(d).update(terminationGracePeriodSeconds=20)),
+    ("receiver tokens not mounted", "which no volumeMount provides",
+     lambda d: receiver_pod(d)["containers"][0].update(
+         volumeMounts=[m for m in receiver_pod(d)["containers"][0]["volumeMounts"] if m["name"] != "receiver-tokens"])
+     or receiver_pod(d).update(volumes=[v for v in receiver_pod(d)["volumes"] if v["name"] != "receiver-tokens"])),
+    ("ingress to a missing Service", "routes to Service 'nope', which is not rendered",
+     lambda d: ingress_backend(d).update(name="nope")),
+    ("ingress to an unknown port", "is no port of", lambda d: ingress_backend(d).update(port={"name": "web"})),
+    ("ingress exposes metrics", "exposes the metrics port", lambda d: ingress_backend(d).update(port={"name": "metrics"})),
+    ("ingress path type", "must be one of Exact",
+     lambda d: first(d, "Ingress")["spec"]["rules"][0]["http"]["paths"][0].update(pathType="Regex")),
+    ("ingress relative path", "must start with /",
+     lambda d: first(d, "Ingress")["spec"]["rules"][0]["http"]["paths"][0].update(path="capillary")),
+    ("ingress host with a port", "is not a DNS name",
+     lambda d: first(d, "Ingress")["spec"]["rules"][0].update(host="webhooks.example.com:443")),
+    ("ingress TLS host without a rule", "has no rule",
+     lambda d: first(d, "Ingress")["spec"]["tls"][0]["hosts"].append("other.example.com")),
 ]
 
 

@@ -18,7 +18,13 @@ inline constexpr int kExitConfig = 2;
 inline constexpr int kExitUndelivered = 3;
 
 // `capillary-bridge run -c FILE`: the service, until SIGTERM/SIGINT.
-int run(const std::string& config_path);
+// `capillary-bridge run -c FILE --with-receiver`: the webhook receiver in the same process
+// (config `receiver:`); SIGTERM stops the receiver first, then drains the pipeline.
+int run(const std::string& config_path, bool with_receiver);
+
+// `capillary-bridge receive -c FILE`: the webhook receiver alone, until SIGTERM/SIGINT; exit 3
+// when requests were still in flight at receiver.shutdown_timeout_ms.
+int receive(const std::string& config_path);
 
 // `capillary-bridge validate -c FILE`: prints every problem with file:line:column.
 int validate(const std::string& config_path);
@@ -28,6 +34,7 @@ struct DevOptions {
   std::string output = "capillary-bridge-dev.ndjson";
   std::string emulator_listen = "127.0.0.1:0";  // the embedded platform emulator
   std::string metrics_listen = "127.0.0.1:9464";
+  std::string receiver_listen = "127.0.0.1:0";  // the webhook receiver (port 0: any free port)
   bool exit_when_done = false;  // stop once every seeded event is delivered or dead-lettered
   int partitions = 4;
 };

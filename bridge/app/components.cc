@@ -120,7 +120,8 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
 }
 
 core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
-                                                     bool check_dead_letter_topic) {
+                                                     bool check_dead_letter_topic,
+                                                     bool with_receiver) {
   const config::Config& cfg = validated.config;
   auto service = std::make_unique<Service>();
   auto parts = make_components(cfg, service->metrics, check_dead_letter_topic);
@@ -133,9 +134,19 @@ core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
       pipeline::Dependencies{*p.source, *p.sink, *p.dead_letters, service->metrics, validated.plan},
       cfg.pipeline);
   auto* pipe = service->pipeline.get();
+  if (with_receiver) {
+    auto rx = start_receiver(cfg, service->metrics);
+    if (!rx) {
+      return tl::unexpected(rx.error());
+    }
+    service->receiver = std::move(*rx);
+    service->receiver_shutdown_timeout = cfg.receiver.shutdown_timeout;
+  }
+  auto* rx = service->receiver.get();
   auto http = metrics::HttpServer::start(
       cfg.metrics.listen, service->metrics,
-      {[pipe] { return pipe->healthy(); }, [pipe] { return pipe->ready(); }});
+      {[pipe, rx] { return pipe->healthy() && (rx == nullptr || rx->healthy()); },
+       [pipe, rx] { return pipe->ready() && (rx == nullptr || rx->ready()); }});
   if (!http) {
     return tl::unexpected(http.error());
   }
@@ -153,8 +164,16 @@ int exit_status(const core::Result<void>& result) {
 core::Result<void> run_until_stopped(Service& service) {
   core::Result<void> result;
   {
-    StopSignalWatcher watcher([&service] { service.pipeline->request_stop(); });
+    StopSignalWatcher watcher([&service] {
+      if (service.receiver) {
+        service.receiver->shutdown(service.receiver_shutdown_timeout);
+      }
+      service.pipeline->request_stop();
+    });
     result = service.pipeline->run();
+  }
+  if (service.receiver && !service.receiver->shutdown(service.receiver_shutdown_timeout)) {
+    spdlog::warn("receiver: requests were still in flight at receiver.shutdown_timeout_ms");
   }
   if (!service.parts.dead_letters->flush(std::chrono::seconds(5))) {
     spdlog::warn("dead-letter producer did not flush in time");

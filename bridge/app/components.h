@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 #include "bridge/config/config.h"
@@ -14,6 +15,7 @@
 #include "bridge/metrics/metrics.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/provision/setup.h"
+#include "bridge/receiver/receiver.h"
 #include "bridge/sink/sink.h"
 #include "transforms/api/router.h"
 
@@ -23,6 +25,11 @@ struct Validated {
   config::Config config;
   std::shared_ptr<const transforms::RouterPlan> plan;
 };
+
+// What `run` and `receive` do first: block the stop signals, load and validate the file, set up
+// logging and log "capillary-bridge <version> (<revision>) <what>". nullopt: the config is bad
+// (every problem printed).
+std::optional<Validated> start_command(const std::string& config_path, std::string_view what);
 
 // Loads the file (or text) and validates routes against the registry of built-in transforms.
 // Prints every problem to stderr and returns nullopt when there is any.
@@ -46,14 +53,23 @@ struct Service {
   metrics::Metrics metrics;
   Components parts;
   std::unique_ptr<pipeline::Pipeline> pipeline;
+  std::unique_ptr<receiver::Receiver> receiver;  // with_receiver only
+  std::chrono::milliseconds receiver_shutdown_timeout{0};
   std::unique_ptr<metrics::HttpServer> http;
 };
 
 // Builds and wires a Service from a validated config; the pipeline is not running yet.
+// `with_receiver` also starts the webhook receiver (config `receiver:`); /readyz then needs both.
 core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
-                                                     bool check_dead_letter_topic = true);
+                                                     bool check_dead_letter_topic = true,
+                                                     bool with_receiver = false);
 
-// Runs the service's pipeline until it stops by itself or SIGTERM/SIGINT asks it to drain.
+// The webhook receiver for `cfg.receiver` (receive_cmd.cc); an error when there is no block.
+core::Result<std::unique_ptr<receiver::Receiver>> start_receiver(const config::Config& cfg,
+                                                                 metrics::Metrics& metrics);
+
+// Runs the service's pipeline until it stops by itself or SIGTERM/SIGINT asks it to drain (a
+// receiver stops first: in-flight webhooks are answered, then the pipeline drains).
 core::Result<void> run_until_stopped(Service& service);
 // The exit status for what run_until_stopped returned (app.h: 0, 1 or 3).
 int exit_status(const core::Result<void>& result);

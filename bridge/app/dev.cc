@@ -15,12 +15,19 @@
 #include "bridge/kafka/mock_cluster.h"
 #include "bridge/kafka/producer.h"
 #include "bridge/pipeline/pipeline.h"
+#include "bridge/receiver/receiver.h"
 
 namespace bridge::app {
 namespace {
 
 constexpr const char* kEventsTopic = "capillary.events";
 constexpr const char* kDeadLetterTopic = "capillary.dlq";
+// What the curl line dev prints posts: a catalogue event (badgeEarned) for a sample customer.
+constexpr const char* kWebhookSample =
+    R"({"eventName":"badgeEarned","eventId":"2f0e4c1a-7b3d-5e9f-8a6c-1d2e3f4a5b6c","orgId":50001,)"
+    R"("createdAt":1740852000120,"data":{"customerIdentifiers":{"customerId":510000101},)"
+    R"("badgeId":"65f1c0a9e4b0a1b2c3d4e5f6","earnId":"65f1c0b2e4b0a1b2c3d4e5f8",)"
+    R"("earnedOn":1740852000070,"triggeringActivity":{"name":"TransactionAdd"}}})";
 
 // Produces every non-empty line of `jsonl` and waits for the broker to acknowledge them all.
 core::Result<std::uint64_t> seed(const config::KafkaConfig& cluster, std::string_view jsonl) {
@@ -58,7 +65,8 @@ core::Result<std::uint64_t> seed(const config::KafkaConfig& cluster, std::string
 
 class Progress {
  public:
-  explicit Progress(const kafka::KafkaSource& source) : source_(source), tty_(isatty(2) != 0) {}
+  Progress(const kafka::KafkaSource& source, const receiver::Receiver& receiver)
+      : source_(source), receiver_(receiver), tty_(isatty(2) != 0) {}
 
   void update(const pipeline::Stats& s) {
     const auto now = std::chrono::steady_clock::now();
@@ -67,9 +75,10 @@ class Progress {
     last_ = now;
     last_consumed_ = s.consumed;
     const std::string line = fmt::format(
-        "{:>9.0f} events/s | consumed {} | delivered {} | dead-lettered {} | in flight {} | "
-        "lag {}",
-        rate, s.consumed, s.delivered, s.dead_lettered, s.inflight_records, source_.total_lag());
+        "{:>9.0f} events/s | received {} | consumed {} | delivered {} | dead-lettered {} | "
+        "in flight {} | lag {}",
+        rate, receiver_.counts().events_produced, s.consumed, s.delivered, s.dead_lettered,
+        s.inflight_records, source_.total_lag());
     if (tty_) {
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
     } else if (++ticks_ % 5 == 1) {
@@ -84,6 +93,7 @@ class Progress {
 
  private:
   const kafka::KafkaSource& source_;
+  const receiver::Receiver& receiver_;
   bool tty_;
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   std::uint64_t last_consumed_ = 0;
@@ -117,6 +127,7 @@ int dev(const DevOptions& options) {
   ::setenv("CAPILLARY_BRIDGE_DEV_BROKERS", (*cluster)->bootstrap().c_str(), 1);
   ::setenv("CAPILLARY_BRIDGE_DEV_PLATFORM", (*platform)->base_url().c_str(), 1);
   ::setenv("CAPILLARY_BRIDGE_DEV_METRICS", options.metrics_listen.c_str(), 1);
+  ::setenv("CAPILLARY_BRIDGE_DEV_RECEIVER", options.receiver_listen.c_str(), 1);
   const auto load = [] {
     return load_and_validate(
         config::load_string(std::string(embedded::dev_config()), "config/dev.yaml (embedded)"));
@@ -182,13 +193,24 @@ int dev(const DevOptions& options) {
   std::fprintf(stderr, "  seeded                : %llu sample events (some malformed on purpose)\n",
                static_cast<unsigned long long>(seeded));
 
-  auto service = start_service(*validated, /*check_dead_letter_topic=*/false);
+  auto service = start_service(*validated, /*check_dead_letter_topic=*/false,
+                               /*with_receiver=*/true);
   if (!service) {
     std::fprintf(stderr, "error: %s\n", service.error().message.c_str());
     return kExitFailure;
   }
+  const receiver::Receiver& receiver = *(*service)->receiver;
+  // The token: the shell expands the variable dev.yaml reads, so a token set there is not printed.
+  std::fprintf(stderr,
+               "  webhook receiver      : %s%s\n"
+               "  post an event         : curl -sS %s%s -H \"Authorization: Bearer "
+               "${CAPILLARY_BRIDGE_DEV_WEBHOOK_TOKEN:-dev-webhook-token}\" -H 'Content-Type: "
+               "application/json' -d '%s'\n",
+               receiver.base_url().c_str(), cfg.receiver.paths.front().path.c_str(),
+               receiver.base_url().c_str(), cfg.receiver.paths.front().path.c_str(),
+               kWebhookSample);
   pipeline::Pipeline& pipeline = *(*service)->pipeline;
-  Progress progress(*(*service)->parts.source);
+  Progress progress(*(*service)->parts.source, receiver);
   // What Platform accepted, rewritten whenever it grows (dev data sets are small).
   std::uint64_t dumped = 0;
   const auto dump = [&] {
@@ -204,7 +226,8 @@ int dev(const DevOptions& options) {
   pipeline.set_tick([&](const pipeline::Stats& s) {
     progress.update(s);
     dump();
-    if (options.exit_when_done && s.delivered + s.dead_lettered + s.filtered >= seeded) {
+    if (options.exit_when_done &&
+        s.delivered + s.dead_lettered + s.filtered >= seeded + receiver.counts().events_produced) {
       pipeline.request_stop();
     }
   });

@@ -18,15 +18,22 @@ int validate(const std::string& config_path) {
   return kExitOk;
 }
 
-int run(const std::string& config_path) {
+std::optional<Validated> start_command(const std::string& config_path, std::string_view what) {
   block_stop_signals();
-  const auto validated = load_and_validate(config::load_file(config_path));
+  auto validated = load_and_validate(config::load_file(config_path));
+  if (validated) {
+    init_logging(validated->config.log);
+    spdlog::info("capillary-bridge {} ({}) {}", core::version(), core::git_revision(), what);
+  }
+  return validated;
+}
+
+int run(const std::string& config_path, bool with_receiver) {
+  const auto validated = start_command(config_path, "starting");
   if (!validated) {
     return kExitConfig;
   }
   const config::Config& cfg = validated->config;
-  init_logging(cfg.log);
-  spdlog::info("capillary-bridge {} ({}) starting", core::version(), core::git_revision());
   if (cfg.platform.present && cfg.platform.check_at_start != "off") {
     const bool fail = cfg.platform.check_at_start == "fail";
     auto problems = check_platform_at_start(cfg);
@@ -44,11 +51,14 @@ int run(const std::string& config_path) {
     }
   }
 
-  auto service = start_service(*validated);
+  auto service = start_service(*validated, /*check_dead_letter_topic=*/true, with_receiver);
   if (!service) {
     spdlog::critical("{}", service.error().message);
     // A problem the operator must fix before anything can run (a missing dead-letter topic).
-    return service.error().kind == core::ErrorKind::permanent ? kExitConfig : kExitFailure;
+    return service.error().kind == core::ErrorKind::permanent ||
+                   service.error().code == "receiver-topic"
+               ? kExitConfig
+               : kExitFailure;
   }
   spdlog::info("metrics on http://{}/metrics", cfg.metrics.listen);
   const auto result = run_until_stopped(**service);

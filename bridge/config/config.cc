@@ -1,6 +1,7 @@
 #include "bridge/config/config.h"
 
 #include <fmt/format.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <array>
@@ -755,20 +756,193 @@ void read_platform_api(const YAML::Node& node, PlatformApiConfig& p, const Confi
   }
 }
 
-void read_metrics(const YAML::Node& node, MetricsConfig& m, Diagnostics& d) {
-  Section sec(node, "metrics", d, {"listen"});
-  if (!sec.str("listen", m.listen)) {
-    return;
-  }
-  const auto colon = m.listen.rfind(':');
+// host:port (or [IPv6]:port), the port 0-65535.
+void check_listen(Section& sec, std::string_view key, const std::string& listen) {
+  const auto colon = listen.rfind(':');
   std::uint32_t port = 0;
-  const char* begin = m.listen.data() + (colon == std::string::npos ? 0 : colon + 1);
-  const char* end = m.listen.data() + m.listen.size();
+  const char* begin = listen.data() + (colon == std::string::npos ? 0 : colon + 1);
+  const char* end = listen.data() + listen.size();
   const auto [ptr, ec] = std::from_chars(begin, end, port);
   if (colon == std::string::npos || colon == 0 || ec != std::errc() || ptr != end || port > 65535) {
-    d.error(
-        sec.get("listen"),
-        fmt::format("metrics.listen must be host:port, e.g. 0.0.0.0:9464 (got '{}')", m.listen));
+    sec.diagnostics().error(
+        sec.get(key),
+        fmt::format("{} must be host:port, e.g. 0.0.0.0:{} (got '{}')", sec.at(key),
+                    key == "listen" && sec.path() == "metrics" ? 9464 : 8080, listen));
+  }
+}
+
+void read_metrics(const YAML::Node& node, MetricsConfig& m, Diagnostics& d) {
+  Section sec(node, "metrics", d, {"listen"});
+  if (sec.str("listen", m.listen)) {
+    check_listen(sec, "listen", m.listen);
+  }
+}
+
+// Accepted tokens: `tokens` (a list; ${ENV} references expanded, empty values dropped so an
+// unset `${NEXT_TOKEN:-}` adds nothing) and `tokens_file` (one per line, blank lines ignored).
+void read_tokens(Section& auth, std::vector<Secret>& out) {
+  const YAML::Node list = auth.get("tokens");
+  if (list.IsDefined() && !list.IsNull()) {
+    if (list.IsScalar()) {
+      if (!list.Scalar().empty()) {
+        out.emplace_back(list.Scalar());
+      }
+    } else if (!list.IsSequence()) {
+      auth.diagnostics().error(list, fmt::format("{} must be a list of tokens, not {}",
+                                                 auth.at("tokens"), describe(list)));
+    } else {
+      for (const auto& item : list) {
+        if (!item.IsScalar()) {
+          auth.diagnostics().error(item,
+                                   fmt::format("{} entries must be strings", auth.at("tokens")));
+        } else if (!item.Scalar().empty()) {
+          out.emplace_back(item.Scalar());
+        }
+      }
+    }
+  }
+  std::string path;
+  if (!auth.str("tokens_file", path)) {
+    return;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    auth.diagnostics().error(auth.get("tokens_file"),
+                             fmt::format("{}: cannot read '{}': {}", auth.at("tokens_file"), path,
+                                         std::strerror(errno)));
+    return;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.pop_back();
+    }
+    const auto first = line.find_first_not_of(" \t");
+    if (first != std::string::npos) {
+      out.emplace_back(line.substr(first));
+    }
+  }
+}
+
+void read_receiver(const YAML::Node& node, ReceiverConfig& r, const KafkaConfig& kafka,
+                   Diagnostics& d) {
+  Section sec(node, "receiver", d,
+              {"listen", "topic", "key", "brokers", "properties", "produce_timeout_ms",
+               "retry_after_s", "shutdown_timeout_ms", "tls", "limits", "paths"});
+  r.present = node.IsDefined() && !node.IsNull();
+  if (!r.present) {
+    return;
+  }
+  if (sec.str("listen", r.listen)) {
+    check_listen(sec, "listen", r.listen);
+  }
+  sec.str("topic", r.topic);
+  std::string key = "customer";
+  sec.one_of("key", key, {"customer", "event-id", "none"});
+  r.key = key == "event-id" ? ReceiverKey::event_id
+          : key == "none"   ? ReceiverKey::none
+                            : ReceiverKey::customer;
+  sec.str("brokers", r.brokers);
+  sec.string_map("properties", r.properties);
+  sec.millis("produce_timeout_ms", r.produce_timeout, 100);
+  sec.integer("retry_after_s", r.retry_after_s, 1);
+  sec.millis("shutdown_timeout_ms", r.shutdown_timeout, 0);
+
+  Section tls(sec.get("tls"), "receiver.tls", d, {"cert_file", "key_file"});
+  tls.str("cert_file", r.tls_cert_file);
+  tls.str("key_file", r.tls_key_file);
+  if (r.tls_cert_file.empty() != r.tls_key_file.empty()) {
+    d.error(sec.get("tls"), "receiver.tls needs both cert_file and key_file (PEM), or neither");
+  }
+
+  Section limits(sec.get("limits"), "receiver.limits", d,
+                 {"max_body_bytes", "max_header_bytes", "max_connections",
+                  "max_concurrent_requests", "read_timeout_ms"});
+  limits.bytes("max_body_bytes", r.max_body_bytes, 1);
+  limits.bytes("max_header_bytes", r.max_header_bytes, 1024);
+  limits.integer("max_connections", r.max_connections, 1);
+  limits.integer("max_concurrent_requests", r.max_concurrent_requests, 1);
+  limits.millis("read_timeout_ms", r.read_timeout, 1000);
+  if (r.max_body_bytes > std::int64_t{64} * 1024 * 1024) {
+    d.error(limits.get("max_body_bytes"),
+            fmt::format("receiver.limits.max_body_bytes must be at most 64MiB (got {})",
+                        r.max_body_bytes));
+  }
+
+  if (r.topic.empty() && !kafka.topics.empty()) {
+    r.topic = kafka.topics.front();
+  }
+  const YAML::Node paths = sec.get("paths");
+  if (!paths.IsDefined() || paths.IsNull()) {
+    sec.missing("paths (at least one path with its auth)");
+  } else if (!paths.IsSequence()) {
+    d.error(paths, fmt::format("receiver.paths must be a list, not {}", describe(paths)));
+  } else {
+    std::size_t index = 0;
+    for (const auto& item : paths) {
+      const std::string at = fmt::format("receiver.paths[{}]", index++);
+      Section p(item, at, d, {"path", "topic", "auth"});
+      if (!item.IsMap()) {
+        continue;
+      }
+      ReceiverPath rp;
+      rp.mark = item.Mark();
+      if (p.str("path", rp.path, true)) {
+        const std::string_view path = rp.path;
+        const auto brace = path.find('{');
+        const bool templated = path.ends_with("/{orgId}");
+        if (!path.starts_with('/') || path.find_first_of("?# ") != std::string_view::npos ||
+            (brace != std::string_view::npos && (!templated || brace != path.size() - 7))) {
+          d.error(p.get("path"), fmt::format("{}.path must start with '/' and may end in "
+                                             "'/{{orgId}}', nothing else templated (got '{}')",
+                                             at, rp.path));
+        }
+        for (const auto& other : r.paths) {
+          if (other.path == rp.path) {
+            d.error(p.get("path"), fmt::format("{}.path '{}' is listed twice", at, rp.path));
+          }
+        }
+      }
+      p.str("topic", rp.topic);
+      if (rp.topic.empty()) {
+        rp.topic = r.topic;
+      }
+      if (rp.topic.empty()) {
+        d.error(item, fmt::format("{} has no topic: set receiver.topic (kafka.topic_regex names "
+                                  "no topic to default to)",
+                                  at));
+      }
+      Section auth(p.get("auth"), at + ".auth", d, {"header", "prefix", "tokens", "tokens_file"});
+      if (!p.has("auth")) {
+        p.missing("auth (every path needs a secret header: tokens or tokens_file)");
+      } else {
+        auth.str("header", rp.auth.header);
+        if (rp.auth.header.empty() || rp.auth.header.find_first_of(" :\t") != std::string::npos) {
+          d.error(auth.get("header"), fmt::format("{}.auth.header must be a header name", at));
+        }
+        if (!auth.has("prefix")) {
+          rp.auth.prefix =
+              strcasecmp(rp.auth.header.c_str(), "Authorization") == 0 ? "Bearer " : "";
+        } else {
+          auth.str("prefix", rp.auth.prefix);
+        }
+        const std::size_t problems = d.items().size();
+        read_tokens(auth, rp.auth.tokens);
+        if (rp.auth.tokens.empty() && d.items().size() == problems) {
+          d.error(p.get("auth"), fmt::format("{}.auth accepts no token: set tokens or tokens_file "
+                                             "(an empty value, e.g. an unset ${{VAR:-}}, counts "
+                                             "as none)",
+                                             at));
+        }
+      }
+      r.paths.push_back(std::move(rp));
+    }
+    if (paths.size() == 0) {
+      d.error(paths, "receiver.paths must name at least one path");
+    }
+  }
+  if (r.brokers.empty()) {
+    r.brokers = kafka.brokers;
   }
 }
 
@@ -802,7 +976,7 @@ Loaded load_string(const std::string& yaml_text, const std::string& file) {
     expand_tree(root, d);
     Section top(root, "", d,
                 {"kafka", "pipeline", "dead_letter", "targets", "routes", "sink", "platform",
-                 "metrics", "log"});
+                 "receiver", "metrics", "log"});
     Config& c = out.config;
     read_kafka(top.get("kafka"), c.kafka, d);
     read_pipeline(top.get("pipeline"), c.pipeline, d);
@@ -812,6 +986,7 @@ Loaded load_string(const std::string& yaml_text, const std::string& file) {
     read_sink(top.get("sink"), c.sink, d);
     check_platform_targets(top.get("targets"), c, d);
     read_platform_api(top.get("platform"), c.platform, c, d);
+    read_receiver(top.get("receiver"), c.receiver, c.kafka, d);
     read_metrics(top.get("metrics"), c.metrics, d);
     read_log(top.get("log"), c.log, d);
     if (c.dead_letter.brokers.empty()) {

@@ -183,6 +183,48 @@ struct PlatformApiConfig {
   std::string check_at_start = "off";
 };
 
+// The webhook receiver (`capillary-bridge receive`, bridge/receiver): Capillary's Event
+// Notification Service POSTs events here; each is produced to Kafka (acks=all, idempotent) and
+// answered 200 only once the broker has it.
+struct ReceiverAuth {
+  std::string header = "Authorization";
+  std::string prefix = "Bearer ";  // default "" for any header other than Authorization
+  std::vector<Secret> tokens;      // every accepted value (several at once: rotation)
+};
+
+struct ReceiverPath {
+  std::string path;   // "/capillary/events", or ending in "/{orgId}"
+  std::string topic;  // "" = ReceiverConfig::topic
+  ReceiverAuth auth;
+  YAML::Mark mark;
+};
+
+enum class ReceiverKey { customer, event_id, none };
+
+struct ReceiverConfig {
+  bool present = false;  // the `receiver:` block is in the file
+  std::string listen = "0.0.0.0:8080";
+  std::string topic;  // "" = the first of kafka.topics
+  // customer: "orgId:customerId" (the eventId when the event names no customer); event-id; none
+  // (no key: librdkafka's partitioner spreads the events, no order).
+  ReceiverKey key = ReceiverKey::customer;
+  std::string brokers;  // defaults to kafka.brokers; kafka.security applies
+  std::map<std::string, std::string> properties;
+  // The answer's deadline for the broker's acknowledgement (message.timeout.ms): 503 after it.
+  std::chrono::milliseconds produce_timeout{10000};
+  std::int64_t retry_after_s = 5;  // Retry-After on a 503
+  std::chrono::milliseconds shutdown_timeout{15000};
+  std::string tls_cert_file;  // PEM; both or neither
+  std::string tls_key_file;
+  std::int64_t max_body_bytes = 1024 * 1024;
+  std::int64_t max_header_bytes = 16 * 1024;
+  std::int64_t max_connections = 512;
+  std::int64_t max_concurrent_requests = 256;
+  // A request (headers and body) must arrive within this; a connection idle this long is closed.
+  std::chrono::milliseconds read_timeout{10000};
+  std::vector<ReceiverPath> paths;
+};
+
 struct MetricsConfig {
   std::string listen = "127.0.0.1:9464";  // host:port for /metrics, /healthz, /readyz
 };
@@ -200,6 +242,7 @@ struct Config {
   std::vector<RouteConfig> routes;          // first match wins
   SinkConfig sink;
   PlatformApiConfig platform;
+  ReceiverConfig receiver;
   MetricsConfig metrics;
   LogConfig log;
 };

@@ -28,6 +28,7 @@
 #include "bridge/emulator/control_plane.h"
 #include "bridge/emulator/ingest.h"
 #include "bridge/emulator/store.h"
+#include "bridge/http/mhd.h"
 #include "bridge/xed/xed.h"
 
 namespace bridge::emulator {
@@ -194,67 +195,6 @@ struct Decision {
   std::chrono::milliseconds latency{0};
 };
 
-struct ListenAddress {
-  sockaddr_storage address{};
-  bool ipv6 = false;
-  std::string url_host;
-};
-
-core::Result<ListenAddress> parse_listen(const std::string& listen) {
-  const auto bad = [&listen](std::string_view why) {
-    return core::fail(core::ErrorKind::fatal, "emulator-listen",
-                      fmt::format("listen address '{}': {}", listen, why));
-  };
-  std::string host;
-  std::string_view port_text;
-  if (listen.starts_with('[')) {
-    const auto close = listen.find("]:");
-    if (close == std::string::npos) {
-      return bad("expected [IPv6]:PORT");
-    }
-    host = listen.substr(1, close - 1);
-    port_text = std::string_view(listen).substr(close + 2);
-  } else {
-    const auto colon = listen.rfind(':');
-    if (colon == std::string::npos) {
-      return bad("expected HOST:PORT");
-    }
-    host = listen.substr(0, colon);
-    port_text = std::string_view(listen).substr(colon + 1);
-  }
-  std::uint16_t port = 0;
-  const auto parsed = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (parsed.ec != std::errc{} || parsed.ptr != port_text.data() + port_text.size()) {
-    return bad("the port must be a number 0-65535");
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  if (const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), nullptr, &hints, &found);
-      rc != 0 || found == nullptr) {
-    return bad(gai_strerror(rc));
-  }
-  ListenAddress out;
-  std::memcpy(&out.address, found->ai_addr, found->ai_addrlen);
-  freeaddrinfo(found);
-  char text[INET6_ADDRSTRLEN] = {};
-  if (out.address.ss_family == AF_INET6) {
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.address);
-    v6->sin6_port = htons(port);
-    out.ipv6 = true;
-    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
-    out.url_host = IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) ? "[::1]" : fmt::format("[{}]", text);
-  } else {
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&out.address);
-    v4->sin_port = htons(port);
-    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
-    out.url_host = v4->sin_addr.s_addr == htonl(INADDR_ANY) ? "127.0.0.1" : text;
-  }
-  return out;
-}
-
 int connection_fd(MHD_Connection* conn) {
   const MHD_ConnectionInfo* info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
   return info != nullptr ? info->connect_fd : -1;
@@ -349,42 +289,6 @@ std::optional<std::string> form_value(std::string_view form, std::string_view ke
 }
 
 // A PEM file for start(); the error names the file and never quotes what it holds.
-core::Result<std::string> read_pem(const std::string& path, std::string_view what) {
-  const auto fail = [&](std::string_view why) {
-    return core::fail(core::ErrorKind::fatal, "emulator-tls",
-                      fmt::format("cannot read the TLS {} file {}: {}", what, path, why));
-  };
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    return fail(std::strerror(errno));
-  }
-  std::string out;
-  char chunk[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(chunk, 1, sizeof chunk, file)) > 0) {
-    out.append(chunk, n);
-  }
-  const int error = std::ferror(file) != 0 ? errno : 0;
-  std::fclose(file);
-  if (error != 0) {
-    return fail(std::strerror(error));
-  }
-  if (out.empty()) {
-    return fail("the file is empty");
-  }
-  return out;
-}
-
-void log_from_mhd(void* /*cls*/, const char* format, va_list args) {
-  char line[512];
-  std::vsnprintf(line, sizeof line, format, args);
-  std::string_view text(line);
-  while (!text.empty() && text.back() == '\n') {
-    text.remove_suffix(1);
-  }
-  spdlog::debug("libmicrohttpd: {}", text);
-}
-
 }  // namespace
 
 struct Server::Impl {
@@ -1119,7 +1023,7 @@ core::Result<std::unique_ptr<Server>> Server::start(Options options) {
   if (options.token_ttl.count() < 0) {
     return core::fail(core::ErrorKind::fatal, "emulator-options", "token_ttl must be >= 0");
   }
-  auto address = parse_listen(options.listen);
+  auto address = http::parse_listen(options.listen, "emulator-listen");
   if (!address) {
     return tl::unexpected(address.error());
   }
@@ -1140,11 +1044,11 @@ core::Result<std::unique_ptr<Server>> Server::start(Options options) {
   }
   std::vector<MHD_OptionItem> tls_options;
   if (tls) {
-    auto cert = read_pem(impl->options.tls_cert_file, "certificate");
+    auto cert = http::read_pem(impl->options.tls_cert_file, "certificate", "emulator-tls");
     if (!cert) {
       return tl::unexpected(cert.error());
     }
-    auto key = read_pem(impl->options.tls_key_file, "key");
+    auto key = http::read_pem(impl->options.tls_key_file, "key", "emulator-tls");
     if (!key) {
       return tl::unexpected(key.error());
     }
@@ -1163,8 +1067,8 @@ core::Result<std::unique_ptr<Server>> Server::start(Options options) {
       reinterpret_cast<const sockaddr*>(&address->address), MHD_OPTION_NOTIFY_COMPLETED,
       &on_completed, impl.get(), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       static_cast<std::size_t>(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, 300U,
-      MHD_OPTION_EXTERNAL_LOGGER, &log_from_mhd, nullptr, MHD_OPTION_ARRAY, tls_options.data(),
-      MHD_OPTION_END);
+      MHD_OPTION_EXTERNAL_LOGGER, &http::log_from_mhd, nullptr, MHD_OPTION_ARRAY,
+      tls_options.data(), MHD_OPTION_END);
   if (impl->daemon == nullptr) {
     const int error = errno;
     if (tls && error == 0) {

@@ -1,6 +1,7 @@
 #include "bridge/kafka/producer.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <array>
 #include <chrono>
@@ -9,7 +10,8 @@ namespace bridge::kafka {
 
 core::Result<Producer> Producer::create(const config::KafkaConfig& cluster,
                                         const std::string& brokers,
-                                        const std::map<std::string, std::string>& properties) {
+                                        const std::map<std::string, std::string>& properties,
+                                        ReportCallback on_report) {
   std::map<std::string, std::string> props = {
       {"linger.ms", "5"},
       {"compression.type", "lz4"},
@@ -24,8 +26,10 @@ core::Result<Producer> Producer::create(const config::KafkaConfig& cluster,
     return tl::unexpected(conf.error());
   }
   Producer p;
-  rd_kafka_conf_set_opaque(conf->get(), p.reports_.get());
+  p.state_->on_report = std::move(on_report);
+  rd_kafka_conf_set_opaque(conf->get(), p.state_.get());
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &Producer::on_delivery);
+  rd_kafka_conf_set_error_cb(conf->get(), &Producer::on_error);
   std::array<char, 512> err{};
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err.data(), err.size());
   if (rk == nullptr) {
@@ -38,8 +42,41 @@ core::Result<Producer> Producer::create(const config::KafkaConfig& cluster,
 }
 
 void Producer::on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* msg, void* opaque) {
-  static_cast<std::vector<DeliveryReport>*>(opaque)->push_back(
-      {reinterpret_cast<std::uintptr_t>(msg->_private), msg->err});
+  auto* state = static_cast<State*>(opaque);
+  const DeliveryReport report{reinterpret_cast<std::uintptr_t>(msg->_private), msg->err,
+                              rd_kafka_message_status(msg)};
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    state->brokers_down.store(false, std::memory_order_relaxed);
+  }
+  if (state->on_report) {
+    state->on_report(report);
+  } else {
+    state->reports.push_back(report);
+  }
+}
+
+// Without an error callback librdkafka only logs these; the flags feed readiness and answers.
+void Producer::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  auto* state = static_cast<State*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    state->brokers_down.store(true, std::memory_order_relaxed);
+  } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    state->fatal.store(true, std::memory_order_relaxed);
+    std::array<char, 512> text{};
+    rd_kafka_fatal_error(rk, text.data(), text.size());
+    spdlog::error("kafka producer: fatal error: {}", text.data());
+    return;
+  }
+  spdlog::warn("kafka producer: {}", reason);
+}
+
+std::string Producer::fatal_error() const {
+  if (!state_->fatal.load(std::memory_order_relaxed)) {
+    return {};
+  }
+  std::array<char, 512> text{};
+  rd_kafka_fatal_error(rk_.get(), text.data(), text.size());
+  return text.data();
 }
 
 rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view key,
@@ -92,11 +129,11 @@ rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view k
 }
 
 void Producer::poll(std::vector<DeliveryReport>& out, std::chrono::milliseconds wait) {
-  rd_kafka_poll(rk_.get(), reports_->empty() ? static_cast<int>(wait.count()) : 0);
-  for (const auto& r : *reports_) {
+  rd_kafka_poll(rk_.get(), state_->reports.empty() ? static_cast<int>(wait.count()) : 0);
+  for (const auto& r : state_->reports) {
     out.push_back(r);
   }
-  reports_->clear();
+  state_->reports.clear();
 }
 
 bool Producer::flush(std::chrono::milliseconds deadline) {

@@ -4,8 +4,10 @@
 // Idempotent (enable.idempotence): librdkafka retries internally without reordering or
 // duplicating, so a report is final.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,13 +21,20 @@ namespace bridge::kafka {
 struct DeliveryReport {
   std::uint64_t ticket = 0;
   rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
+  // PERSISTED with no error; a failed message may still be POSSIBLY_PERSISTED (a timeout after
+  // the request was sent): the broker may have it.
+  rd_kafka_msg_status_t status = RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
 };
+
+// Called for each report on the thread that polls (instead of collecting them for poll()).
+using ReportCallback = std::function<void(const DeliveryReport&)>;
 
 class Producer {
  public:
   static core::Result<Producer> create(const config::KafkaConfig& cluster,
                                        const std::string& brokers,
-                                       const std::map<std::string, std::string>& properties);
+                                       const std::map<std::string, std::string>& properties,
+                                       ReportCallback on_report = {});
 
   // Enqueues a copy of the message; never waits (a full local queue is QUEUE_FULL). Errors that can
   // never succeed for this message (too large, unknown topic at enqueue) are returned; the caller
@@ -41,14 +50,26 @@ class Producer {
   [[nodiscard]] bool flush(std::chrono::milliseconds deadline);
   // For admin requests on the producer's connections (the dead-letter topic check).
   [[nodiscard]] rd_kafka_t* handle() const { return rk_.get(); }
+  // A fatal error (idempotence broken: the producer can deliver nothing more); "" if none.
+  [[nodiscard]] std::string fatal_error() const;
+  // librdkafka reported that every broker is down; cleared by the next delivered message or
+  // by mark_brokers_up() (the caller saw a broker answer, e.g. a metadata request).
+  [[nodiscard]] bool all_brokers_down() const { return state_->brokers_down.load(); }
+  void mark_brokers_up() { state_->brokers_down.store(false); }
 
  private:
   Producer() = default;
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
 
+  struct State {
+    std::vector<DeliveryReport> reports;
+    ReportCallback on_report;
+    std::atomic<bool> brokers_down{false};
+    std::atomic<bool> fatal{false};
+  };
   KafkaPtr rk_;
-  std::unique_ptr<std::vector<DeliveryReport>> reports_ =
-      std::make_unique<std::vector<DeliveryReport>>();
+  std::unique_ptr<State> state_ = std::make_unique<State>();
 };
 
 }  // namespace bridge::kafka

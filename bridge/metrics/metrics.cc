@@ -38,6 +38,30 @@ prometheus::Histogram& histogram(prometheus::Registry& r, const std::string& nam
 
 }  // namespace
 
+ReceiverMetrics::ReceiverMetrics(prometheus::Registry& r)
+    : requests(counter_family(r, "capillary_bridge_receiver_requests_total",
+                              "Webhook requests by configured path (\"other\" for none) and "
+                              "HTTP status answered")),
+      bytes(counter_family(r, "capillary_bridge_receiver_request_bytes_total",
+                           "Webhook request body bytes read, by configured path")),
+      events(counter_family(r, "capillary_bridge_receiver_events_total",
+                            "Events by path and outcome: produced (the broker acknowledged), "
+                            "failed (not acknowledged: answered 503), rejected (answered 4xx)")),
+      auth_failures(counter_family(r, "capillary_bridge_receiver_auth_failures_total",
+                                   "Webhook requests refused 401: the secret header missing or "
+                                   "matching no accepted token")),
+      refused(counter_family(r, "capillary_bridge_receiver_refused_total",
+                             "Webhook requests answered 503 (retry later), by reason")),
+      produce_seconds(histogram(
+          r, "capillary_bridge_receiver_produce_seconds",
+          "Time from handing a webhook's events to the producer to the broker's acknowledgement",
+          {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+      inflight_requests(gauge(r, "capillary_bridge_receiver_inflight_requests",
+                              "Webhook requests being read or waiting for the broker")),
+      ready(gauge(r, "capillary_bridge_receiver_ready",
+                  "1 while the receiver accepts events: the broker is reachable and it is not "
+                  "shutting down")) {}
+
 PlatformMetrics::PlatformMetrics(prometheus::Registry& r)
     : requests(counter_family(r, "capillary_bridge_platform_requests_total",
                               "Platform streaming requests by inlet and HTTP status (or "

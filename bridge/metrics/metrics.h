@@ -52,6 +52,23 @@ struct PlatformMetrics {
   prometheus::Family<prometheus::Gauge>& body_limit_failing;
 };
 
+// The webhook receiver's metrics (bridge/receiver). Registered by the receiver when it runs, so
+// `run` alone exports none of them. Thread-safe; children are resolved once per configured path.
+struct ReceiverMetrics {
+  explicit ReceiverMetrics(prometheus::Registry& registry);
+
+  prometheus::Family<prometheus::Counter>& requests;  // {path, status}
+  prometheus::Family<prometheus::Counter>& bytes;     // {path}
+  prometheus::Family<prometheus::Counter>& events;    // {path, outcome}: produced/failed/rejected
+  prometheus::Family<prometheus::Counter>& auth_failures;  // {path}
+  // {reason}: queue-full, too-many-requests, broker-down, shutting-down, produce-failed,
+  // produce-timeout
+  prometheus::Family<prometheus::Counter>& refused;
+  prometheus::Histogram& produce_seconds;
+  prometheus::Gauge& inflight_requests;
+  prometheus::Gauge& ready;
+};
+
 class Metrics {
   // Declared first: every metric below is registered in it during construction.
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();

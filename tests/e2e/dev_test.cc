@@ -4,7 +4,10 @@
 //   accepted (the output file) is exactly what `capillary-bridge transform` makes of the same
 //   samples with the same config (the pipeline and the CLI agree, message for message);
 // - without it, it keeps serving: /metrics counts exactly what reached the output, /healthz
-//   answers 200, and SIGTERM exits 0.
+//   answers 200, and SIGTERM exits 0;
+// - the `curl` line it prints, run by a shell, POSTs a webhook to its receiver: the event goes
+//   POST -> Kafka -> pipeline -> Platform emulator and is accepted with the same message (and
+//   `_id`) the `transform` command makes of that event, and the progress line counts it.
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -197,6 +200,79 @@ TEST(DevCommandTest, MetricsMatchTheOutputAndSigtermExitsCleanly) {
   dev.kill(SIGTERM);
   const auto st = dev.wait(seconds(60));
   ASSERT_TRUE(st) << "no exit within 60 s of SIGTERM\n" << logs(dev);
+  EXPECT_TRUE(st->exited && st->code == 0) << to_string(*st) << "\n" << logs(dev);
+}
+
+TEST(DevCommandTest, TheWebhookCurlLineReachesPlatformAsTransformSaysIt) {
+  TempDir dir("capillary-e2e");
+  const std::string output = dir.file("out.ndjson");
+  ChildProcess dev(dev_command(dir, output, free_port(), false));
+  std::string curl;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string err = read_file(dir.file("dev.err"));
+        const auto at = err.find("post an event         : ");
+        const auto end = at == std::string::npos ? at : err.find('\n', at);
+        if (end == std::string::npos) {
+          return false;
+        }
+        curl = err.substr(at + 24, end - at - 24);
+        return true;
+      },
+      seconds(60), milliseconds(100)))
+      << logs(dev);
+  ASSERT_EQ(curl.rfind("curl ", 0), 0U) << curl;
+  // The event in the line, through `transform` with the same config: the message Platform must get.
+  const auto quote = curl.find("-d '");
+  ASSERT_NE(quote, std::string::npos) << curl;
+  const std::string event = curl.substr(quote + 4, curl.size() - quote - 5);
+  write_file(dir.file("event.jsonl"), event + "\n");
+  ChildOptions t;
+  t.args = {bridge_binary(), "transform", "-c", source_dir() + "/config/dev.yaml",
+            dir.file("event.jsonl")};
+  t.env = {{"CAPILLARY_BRIDGE_DEV_BROKERS", "127.0.0.1:9"}};
+  t.stdout_path = dir.file("transform.out");
+  t.stderr_path = dir.file("transform.err");
+  ChildProcess cli(t);
+  const auto ts = cli.wait(seconds(60));
+  ASSERT_TRUE(ts && ts->exited && ts->code == 0) << cli.stderr_tail();
+  const auto want = read_ndjson(dir.file("transform.out"));
+  ASSERT_EQ(want.size(), 1U) << "the sample is one catalogue event: " << cli.stderr_tail();
+  const std::string want_body = body_of(want.front());
+  const auto id_at = want_body.find("\"_id\":\"");
+  ASSERT_NE(id_at, std::string::npos) << want_body;
+
+  // The line as printed, by a shell (it expands the token variable).
+  ChildOptions sh;
+  sh.args = {"/bin/sh", "-c", curl + " -o " + dir.file("curl.out") + " -w '%{http_code}'"};
+  sh.stdout_path = dir.file("curl.status");
+  sh.stderr_path = dir.file("curl.err");
+  ChildProcess post(sh);
+  const auto ps = post.wait(seconds(30));
+  ASSERT_TRUE(ps && ps->exited && ps->code == 0) << read_file(dir.file("curl.err"));
+  EXPECT_EQ(read_file(dir.file("curl.status")), "200") << read_file(dir.file("curl.out"));
+
+  const bool arrived = wait_until(
+      [&] {
+        for (const auto& line : read_ndjson(output)) {
+          if (body_of(line) == want_body) {
+            return true;
+          }
+        }
+        return false;
+      },
+      seconds(60), milliseconds(200));
+  EXPECT_TRUE(arrived) << "not accepted by the emulator as transform makes it: "
+                       << want_body.substr(0, 300) << "\n"
+                       << logs(dev);
+  EXPECT_TRUE(wait_until(
+      [&] { return read_file(dir.file("dev.err")).find("received 1 |") != std::string::npos; },
+      seconds(30), milliseconds(200)))
+      << "the progress line does not count the received event\n"
+      << logs(dev);
+  dev.kill(SIGTERM);
+  const auto st = dev.wait(seconds(60));
+  ASSERT_TRUE(st) << logs(dev);
   EXPECT_TRUE(st->exited && st->code == 0) << to_string(*st) << "\n" << logs(dev);
 }
 

@@ -131,8 +131,11 @@ void BridgeProcess::start() {
     std::ofstream log(log_path_, std::ios::app);
     log << "=== test harness: starting " << name_ << " ===\n";
   }
-  process_ = std::make_unique<ChildProcess>(
-      ChildOptions{{bridge_binary(), "run", "-c", config_path_}, {}, log_path_, log_path_, {}});
+  std::vector<std::string> args = {bridge_binary()};
+  args.insert(args.end(), config_.command.begin(), config_.command.end());
+  args.insert(args.end(), {"-c", config_path_});
+  process_ =
+      std::make_unique<ChildProcess>(ChildOptions{std::move(args), {}, log_path_, log_path_, {}});
 }
 
 void BridgeProcess::kill(int sig) {

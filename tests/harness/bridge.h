@@ -21,6 +21,8 @@ namespace bridge::harness {
 // A bridge config for one test. to_yaml() renders config/dev.yaml's shape with these values:
 // one passthrough route (optionally limited to `route_events`) to a file sink.
 struct BridgeConfig {
+  // The subcommand and its flags, before `-c <config>`: {"receive"}, {"run", "--with-receiver"}.
+  std::vector<std::string> command = {"run"};
   std::string brokers;
   std::string group_id = "capillary-bridge-it";
   std::string client_id = "capillary-bridge-it";
@@ -67,6 +69,8 @@ class BridgeProcess {
   [[nodiscard]] const std::string& config_path() const { return config_path_; }
   [[nodiscard]] const std::string& log_path() const { return log_path_; }
   [[nodiscard]] std::uint16_t metrics_port() const { return metrics_port_; }
+  // The running process's pid; -1 when not started.
+  [[nodiscard]] pid_t pid() const { return process_ ? process_->pid() : -1; }
   [[nodiscard]] std::string log_tail(std::size_t lines = 60) const;
 
  private:

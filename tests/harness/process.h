@@ -111,4 +111,9 @@ bool wait_until(Condition condition, std::chrono::milliseconds timeout,
   }
 }
 
+// Peak resident set (VmHWM of /proc/<pid>/status) in KiB; -1 when unknown.
+[[nodiscard]] long peak_rss_kib(pid_t pid);
+// utime + stime of a process so far, in seconds; -1 when unknown.
+[[nodiscard]] double cpu_seconds(pid_t pid);
+
 }  // namespace bridge::harness

@@ -7,9 +7,10 @@
 //	stack-check context DIR OUT
 //	    copy DIR's Docker build context (.dockerignore applied by moby/patternmatcher, as the
 //	    Docker CLI does) into OUT
-//	stack-check metrics -dashboard F -rules F -rule-tests F -scrape F -docs F [-allow a,b]
+//	stack-check metrics -dashboard F -rules F -rule-tests F -scrape F[,F…] -docs F [-allow a,b]
 //	    every metric the dashboard's and the rules' PromQL reads (Prometheus' parser) must be in
-//	    the scrape (expfmt) and documented, or allowlisted; every alert tested firing and quiet
+//	    one of the scrapes (expfmt) and documented, or allowlisted; every alert tested firing and
+//	    quiet
 //	stack-check queries -dashboard F -prometheus URL -rules N
 //	    every dashboard query answers on a real Prometheus scraping a live bridge (the bridge's
 //	    with data), and every rule evaluates healthily

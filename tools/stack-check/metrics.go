@@ -26,8 +26,8 @@ var promql = parser.NewParser(parser.Options{})
 
 // runMetrics extracts every metric name the Grafana dashboard's queries (panel targets and
 // templating variables) and the alert rules read, with Prometheus' own PromQL parser, and checks:
-//   - each capillary_bridge_* name is a family of the live scrape (a histogram's _bucket, _sum and
-//     _count included) and is documented in docs/metrics.md;
+//   - each capillary_bridge_* name is a family of one of the live scrapes (a histogram's _bucket,
+//     _sum and _count included) and is documented in docs/metrics.md;
 //   - each other name is in the allowlist (kube-state-metrics, cAdvisor, up), and every allowlisted
 //     name is used;
 //   - the dashboard is well formed: uid, title, unique panel ids, a gridPos and queries on every
@@ -38,13 +38,13 @@ func runMetrics(args []string) ([]string, error) {
 	dashboardFile := fs.String("dashboard", "", "Grafana dashboard JSON")
 	rulesFile := fs.String("rules", "", "Prometheus rules file")
 	testsFile := fs.String("rule-tests", "", "promtool test file for the rules")
-	scrapeFile := fs.String("scrape", "", "a /metrics scrape of the bridge (Prometheus text format)")
+	scrapeFiles := fs.String("scrape", "", "/metrics scrapes of the bridge and receivers (Prometheus text format), comma-separated")
 	docsFile := fs.String("docs", "", "docs/metrics.md")
 	allow := fs.String("allow", "", "comma-separated metric names from other exporters")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if *dashboardFile == "" || *rulesFile == "" || *testsFile == "" || *scrapeFile == "" || *docsFile == "" {
+	if *dashboardFile == "" || *rulesFile == "" || *testsFile == "" || *scrapeFiles == "" || *docsFile == "" {
 		return nil, fmt.Errorf("-dashboard, -rules, -rule-tests, -scrape and -docs are required")
 	}
 
@@ -69,9 +69,15 @@ func runMetrics(args []string) ([]string, error) {
 	}
 	problems = append(problems, testProblems...)
 
-	exported, err := scrapeNames(*scrapeFile)
-	if err != nil {
-		return nil, err
+	exported := map[string]string{}
+	for _, file := range strings.Split(*scrapeFiles, ",") {
+		names, err := scrapeNames(file)
+		if err != nil {
+			return nil, err
+		}
+		for n, f := range names {
+			exported[n] = f
+		}
 	}
 	documented, err := documentedNames(*docsFile)
 	if err != nil {
@@ -96,7 +102,7 @@ func runMetrics(args []string) ([]string, error) {
 			bridgeUsed++
 			family, ok := exported[n]
 			if !ok {
-				problems = append(problems, fmt.Sprintf("%s (read by %s) is not in the bridge's /metrics", n, where))
+				problems = append(problems, fmt.Sprintf("%s (read by %s) is not in the scraped /metrics", n, where))
 				continue
 			}
 			if !documented[family] {
@@ -126,7 +132,7 @@ func runMetrics(args []string) ([]string, error) {
 	}
 	sort.Strings(unused)
 	fmt.Fprintf(os.Stderr, "stack-check metrics: %d metric names read by the dashboard and rules "+
-		"(%d of them the bridge's; the scrape has %d families); %d alerts\n",
+		"(%d of them the bridge's; the scrapes have %d families); %d alerts\n",
 		len(names), bridgeUsed, len(families), len(alerts))
 	if len(unused) > 0 {
 		fmt.Fprintf(os.Stderr, "stack-check metrics: exported, on no panel or rule: %s\n", strings.Join(unused, ", "))

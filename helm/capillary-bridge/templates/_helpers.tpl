@@ -33,6 +33,35 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: capillary-bridge
 {{- end }}
 
+{{/*
+The bridge's own objects (Deployment, pods, Service, PDB, autoscaler, monitors) also carry
+component: bridge. Its selector stays name + instance (a Deployment's selector cannot change on
+upgrade), so the receiver's pods get a name of their own: no selector of one matches the other.
+*/}}
+{{- define "capillary-bridge.bridgeLabels" -}}
+{{ include "capillary-bridge.labels" . }}
+app.kubernetes.io/component: bridge
+{{- end }}
+
+{{/* The webhook receiver (`capillary-bridge receive`): its own name, component receiver. */}}
+{{- define "capillary-bridge.receiverFullname" -}}
+{{- printf "%s-receiver" (include "capillary-bridge.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "capillary-bridge.receiverSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "capillary-bridge.name" . | trunc 54 | trimSuffix "-" }}-receiver
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: receiver
+{{- end }}
+
+{{- define "capillary-bridge.receiverLabels" -}}
+helm.sh/chart: {{ include "capillary-bridge.chart" . }}
+{{ include "capillary-bridge.receiverSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: capillary-bridge
+{{- end }}
+
 {{- define "capillary-bridge.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "capillary-bridge.fullname" .) .Values.serviceAccount.name }}
@@ -101,6 +130,37 @@ app.kubernetes.io/part-of: capillary-bridge
 {{- toJson $files }}
 {{- end }}
 
+{{/* The Secret and key holding the receiver's accepted webhook tokens; empty when there is none. */}}
+{{- define "capillary-bridge.receiverTokensSecretName" -}}
+{{- if .Values.receiver.auth.existingSecret }}
+{{- .Values.receiver.auth.existingSecret }}
+{{- else if .Values.receiver.auth.tokens }}
+{{- include "capillary-bridge.receiverFullname" . }}
+{{- end }}
+{{- end }}
+
+{{- define "capillary-bridge.receiverTokensSecretKey" -}}
+{{- if .Values.receiver.auth.existingSecret }}{{ .Values.receiver.auth.existingSecretKey }}{{ else }}tokens{{ end }}
+{{- end }}
+
+{{/*
+receiver.config.shutdown_timeout_ms in whole seconds, rounded up (the receiver's default 15000),
+plus the preStop sleep that precedes SIGTERM.
+*/}}
+{{- define "capillary-bridge.receiverShutdownSeconds" -}}
+{{- $ms := int64 (dig "shutdown_timeout_ms" 15000 (.Values.receiver.config | default dict)) }}
+{{- add (div (add $ms 999) 1000) (int64 .Values.receiver.preStopSleepSeconds) }}
+{{- end }}
+
+{{- define "capillary-bridge.receiverTerminationGracePeriodSeconds" -}}
+{{- $shutdown := int64 (include "capillary-bridge.receiverShutdownSeconds" .) }}
+{{- if kindIs "invalid" .Values.receiver.terminationGracePeriodSeconds }}
+{{- add $shutdown .Values.receiver.terminationGraceExtraSeconds }}
+{{- else }}
+{{- int64 .Values.receiver.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
 {{/* config.pipeline.drain_timeout_ms in whole seconds, rounded up (the bridge's default 30000). */}}
 {{- define "capillary-bridge.drainSeconds" -}}
 {{- $ms := int64 (dig "pipeline" "drain_timeout_ms" 30000 (.Values.config | default dict)) }}
@@ -131,9 +191,26 @@ True when the bridge will ask IMS for a token: the platform sink with an authent
 
 {{/*
 The bridge config: .Values.config plus the keys the chart manages (metrics.listen and the paths
-of mounted secrets).
+of mounted secrets). The bridge runs it as it is (the ConfigMap's bridge.yaml).
 */}}
 {{- define "capillary-bridge.config" -}}
+{{- include "capillary-bridge.renderConfig" (dict "root" . "receiver" false) }}
+{{- end }}
+
+{{/*
+The receiver's config (the ConfigMap's receiver.yaml): the bridge config plus the `receiver:` block
+from receiver.config, with listen, the tokens file and the TLS files set by the chart. Only the
+receiver reads it: the config loader reads every file a config names (tokens_file included) at
+start, whichever command runs, so the bridge's pods would otherwise need the tokens mounted.
+*/}}
+{{- define "capillary-bridge.receiverConfig" -}}
+{{- include "capillary-bridge.renderConfig" (dict "root" . "receiver" true) }}
+{{- end }}
+
+{{/* dict: root (the chart context), receiver (bool: add the receiver block). */}}
+{{- define "capillary-bridge.renderConfig" -}}
+{{- $withReceiver := .receiver }}
+{{- with .root }}
 {{- $cfg := deepCopy (.Values.config | default dict) }}
 {{- $dir := include "capillary-bridge.secretsDir" . }}
 {{- $_ := set $cfg "metrics" (dict "listen" (printf "0.0.0.0:%d" (int .Values.containerPort))) }}
@@ -159,7 +236,25 @@ of mounted secrets).
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if $withReceiver }}
+{{- $r := deepCopy (.Values.receiver.config | default dict) }}
+{{- $_ := set $r "listen" (printf "0.0.0.0:%d" (int .Values.receiver.containerPort)) }}
+{{- if include "capillary-bridge.receiverTokensSecretName" . }}
+{{- range ($r.paths | default list) }}
+{{- $auth := .auth | default dict }}
+{{- if not (or $auth.tokens $auth.tokens_file) }}
+{{- $_ := set $auth "tokens_file" (printf "%s/receiver/tokens" $dir) }}
+{{- $_ := set . "auth" $auth }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.receiver.tls.existingSecret }}
+{{- $_ := set $r "tls" (dict "cert_file" (printf "%s/receiver-tls/tls.crt" $dir) "key_file" (printf "%s/receiver-tls/tls.key" $dir)) }}
+{{- end }}
+{{- $_ := set $cfg "receiver" $r }}
+{{- end }}
 {{- toYaml $cfg }}
+{{- end }}
 {{- end }}
 
 {{/* Cross-field checks the schema cannot express; every message says what to change. */}}
@@ -222,6 +317,41 @@ of mounted secrets).
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
+{{- include "capillary-bridge.validateReceiver" . }}
+{{- end }}
+
+{{/* The receiver's cross-field checks (only when it is enabled). */}}
+{{- define "capillary-bridge.validateReceiver" -}}
+{{- with .Values.receiver }}
+{{- if .enabled }}
+{{- if and .auth.tokens .auth.existingSecret }}
+{{- fail "set either receiver.auth.tokens or receiver.auth.existingSecret, not both" }}
+{{- end }}
+{{- if not (include "capillary-bridge.receiverTokensSecretName" $) }}
+{{- range (dig "paths" list (.config | default dict)) }}
+{{- $auth := (. | default dict).auth | default dict }}
+{{- if not (or $auth.tokens $auth.tokens_file) }}
+{{- fail "receiver.enabled needs the webhook tokens Capillary sends: set receiver.auth.tokens (a list; the chart makes a Secret) or receiver.auth.existingSecret (a Secret you manage, key receiver.auth.existingSecretKey, one token per line)" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not (kindIs "invalid" .terminationGracePeriodSeconds) }}
+{{- $shutdown := int64 (include "capillary-bridge.receiverShutdownSeconds" $) }}
+{{- if le (int64 .terminationGracePeriodSeconds) $shutdown }}
+{{- fail (printf "receiver.terminationGracePeriodSeconds (%d) must be larger than receiver.preStopSleepSeconds + receiver.config.shutdown_timeout_ms (%d s), or Kubernetes kills the receiver while it finishes in-flight produces; leave it null to get that + receiver.terminationGraceExtraSeconds" (int64 .terminationGracePeriodSeconds) $shutdown) }}
+{{- end }}
+{{- end }}
+{{- if and .autoscaling.enabled (gt (int .autoscaling.minReplicas) (int .autoscaling.maxReplicas)) }}
+{{- fail "receiver.autoscaling.minReplicas must not exceed receiver.autoscaling.maxReplicas" }}
+{{- end }}
+{{- if and .podDisruptionBudget.enabled (eq (kindIs "invalid" .podDisruptionBudget.minAvailable) (kindIs "invalid" .podDisruptionBudget.maxUnavailable)) }}
+{{- fail "receiver.podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other null)" }}
+{{- end }}
+{{- if and .ingress.enabled (not .ingress.hosts) }}
+{{- fail "receiver.ingress.enabled needs receiver.ingress.hosts: [{host: webhooks.example.com, paths: [{path: /capillary, pathType: Prefix}]}]" }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -258,7 +388,9 @@ platform-check Job.
 
 {{/*
 The volumes behind those mounts. dict: root (the chart context), configMap (the ConfigMap with
-bridge.yaml), secret (the chart-made Secret: the release's, or the hook's copy for the Job).
+bridge.yaml), secret (the chart-made Secret: the release's, or the hook's copy for the Job),
+configKey (the ConfigMap key mounted as bridge.yaml; default bridge.yaml, the receiver's is
+receiver.yaml).
 */}}
 {{- define "capillary-bridge.volumes" -}}
 {{- $ := .root }}
@@ -271,7 +403,7 @@ bridge.yaml), secret (the chart-made Secret: the release's, or the hook's copy f
   configMap:
     name: {{ .configMap }}
     items:
-      - key: bridge.yaml
+      - key: {{ .configKey | default "bridge.yaml" }}
         path: bridge.yaml
 - name: tmp
   emptyDir: {{ with $.Values.tmpVolume.sizeLimit }}{sizeLimit: {{ . }}}{{ else }}{}{{ end }}
