@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 namespace bridge::config {
 namespace {
@@ -813,12 +814,16 @@ void read_tokens(Section& auth, std::vector<Secret>& out) {
     return;
   }
   std::string line;
+  bool first_line = true;
   while (std::getline(in, line)) {
+    if (std::exchange(first_line, false) && line.starts_with("\xEF\xBB\xBF")) {
+      line.erase(0, 3);  // a UTF-8 byte order mark from an editor
+    }
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
       line.pop_back();
     }
     const auto first = line.find_first_not_of(" \t");
-    if (first != std::string::npos) {
+    if (first != std::string::npos && line[first] != '#') {  // '#' starts a comment line
       out.emplace_back(line.substr(first));
     }
   }
@@ -844,6 +849,15 @@ void read_receiver(const YAML::Node& node, ReceiverConfig& r, const KafkaConfig&
                             : ReceiverKey::customer;
   sec.str("brokers", r.brokers);
   sec.string_map("properties", r.properties);
+  for (const char* fixed : {"acks", "request.required.acks", "enable.idempotence",
+                            "message.timeout.ms", "allow.auto.create.topics"}) {
+    if (r.properties.contains(fixed)) {
+      d.error(sec.get("properties"),
+              fmt::format("receiver.properties.{} is set by the receiver (acks=all, idempotence, "
+                          "message.timeout.ms = produce_timeout_ms, no topic auto-creation)",
+                          fixed));
+    }
+  }
   sec.millis("produce_timeout_ms", r.produce_timeout, 100);
   sec.integer("retry_after_s", r.retry_after_s, 1);
   sec.millis("shutdown_timeout_ms", r.shutdown_timeout, 0);

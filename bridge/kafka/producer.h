@@ -68,8 +68,9 @@ class Producer {
     std::atomic<bool> brokers_down{false};
     std::atomic<bool> fatal{false};
   };
-  KafkaPtr rk_;
+  // Declared first so it outlives the handle whose callbacks use it.
   std::unique_ptr<State> state_ = std::make_unique<State>();
+  KafkaPtr rk_;
 };
 
 }  // namespace bridge::kafka

@@ -40,6 +40,16 @@ constexpr milliseconds kReadyTimeout{2000};
 // A delivery report comes within message.timeout.ms; waiting a little longer only guards
 // against a report that never comes (then the answer is 503, like a timeout).
 constexpr milliseconds kReportSlack{5000};
+// Key, headers and record framing on top of an event's bytes, for the client's record limit.
+constexpr std::int64_t kRecordOverhead = 64 * 1024;
+// Errors that say the event can never be written to the topic as it is: 413, not 503 (ENS would
+// retry a 503 for days).
+bool too_large(rd_kafka_resp_err_t e) {
+  return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+// A connection thread's parsers keep the capacity of the largest body they read; above this they
+// are dropped after the request.
+constexpr std::size_t kKeepParserBytes = 256 * 1024;
 // How often a waiting request looks at the shutdown flag.
 constexpr milliseconds kWaitSlice{100};
 
@@ -166,6 +176,7 @@ struct Receiver::Impl {
   std::vector<std::unique_ptr<Path>> paths;
   prometheus::Family<prometheus::Counter>* requests = nullptr;
   std::optional<kafka::Producer> producer;
+  std::int64_t max_record_bytes = 1000000;  // the producer's message.max.bytes
   std::vector<std::pair<std::string, rd_kafka_topic_t*>> topics;
   std::string tls_cert;
   std::string tls_key;
@@ -183,12 +194,14 @@ struct Receiver::Impl {
   std::mutex inflight_mu;
   std::condition_variable inflight_cv;
 
-  std::atomic<bool> threads_stop{false};
+  std::atomic<bool> threads_stop{false};  // the poll thread
+  std::atomic<bool> checker_stop{false};  // the readiness thread (stopped first at shutdown)
   std::mutex threads_mu;
   std::condition_variable threads_cv;
   std::thread poller;
   std::thread checker;
   bool shut_down = false;
+  bool shut_down_clean = true;  // what the first shutdown() returned
   std::mutex shutdown_mu;
 
   // --- Kafka ---
@@ -219,6 +232,9 @@ struct Receiver::Impl {
   enum class Check { ok, down, unknown };
   Check check_topics(milliseconds timeout) {
     for (const auto& [name, handle] : topics) {
+      if (checker_stop.load()) {
+        return Check::down;
+      }
       const rd_kafka_metadata_t* md = nullptr;
       const rd_kafka_resp_err_t err =
           rd_kafka_metadata(producer->handle(), 0, handle, &md, static_cast<int>(timeout.count()));
@@ -248,7 +264,7 @@ struct Receiver::Impl {
 
   void check_loop() {
     std::unique_lock lock(threads_mu);
-    while (!threads_stop.load()) {
+    while (!checker_stop.load()) {
       lock.unlock();
       const Check c = check_topics(kReadyTimeout);
       if (c == Check::ok) {
@@ -264,7 +280,7 @@ struct Receiver::Impl {
       broker_ok.store(c == Check::ok);
       metrics.ready.Set(accepting() ? 1 : 0);
       lock.lock();
-      threads_cv.wait_for(lock, kReadyInterval, [this] { return threads_stop.load(); });
+      threads_cv.wait_for(lock, kReadyInterval, [this] { return checker_stop.load(); });
     }
   }
 
@@ -287,8 +303,10 @@ struct Receiver::Impl {
         continue;
       }
       const std::string_view rest = url.substr(p->prefix.size());
-      const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), org);
-      if (!rest.empty() && ec == std::errc() && ptr == rest.data() + rest.size() && org > 0) {
+      std::int64_t value = 0;
+      const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+      if (!rest.empty() && ec == std::errc() && ptr == rest.data() + rest.size() && value > 0) {
+        org = value;
         return p.get();
       }
     }
@@ -410,7 +428,7 @@ struct Receiver::Impl {
       return refuse(conn, req, "broker-down", "Kafka is not reachable; retry later");
     }
     if (inflight.fetch_add(1) >= cfg.max_concurrent_requests) {
-      inflight.fetch_sub(1);
+      release_inflight();
       return refuse(conn, req, "too-many-requests",
                     fmt::format("{} requests in flight", cfg.max_concurrent_requests));
     }
@@ -444,7 +462,11 @@ struct Receiver::Impl {
       return reply(conn, req, 413, "too-large",
                    fmt::format("the body exceeds {} bytes", cfg.max_body_bytes));
     }
-    thread_local Inspector inspector;
+    thread_local std::optional<Inspector> inspector_slot;
+    if (!inspector_slot) {
+      inspector_slot.emplace();
+    }
+    Inspector& inspector = *inspector_slot;
     thread_local std::vector<Event> events;
     thread_local std::string key;
     events.clear();
@@ -460,6 +482,15 @@ struct Receiver::Impl {
           req.path->rejected->Increment(static_cast<double>(events.size()));
           return reply(conn, req, 400, "org-mismatch", "the event's orgId differs from the path's");
         }
+      }
+    }
+    for (const auto& e : events) {
+      // Checked for every event before any is produced: nothing of a refused body goes out.
+      if (static_cast<std::int64_t>(e.raw.size()) + kRecordOverhead > max_record_bytes) {
+        req.path->rejected->Increment(static_cast<double>(events.size()));
+        return reply(conn, req, 413, "too-large",
+                     fmt::format("an event exceeds the producer's message.max.bytes ({})",
+                                 max_record_bytes));
       }
     }
     const std::string received_at = rfc3339_now();
@@ -481,9 +512,17 @@ struct Receiver::Impl {
       }
       (void)ticket.release();  // the delivery report owns it now
     }
+    if (size > kKeepParserBytes) {
+      // The parsers grew to this body: give that memory back rather than hold it per connection.
+      inspector_slot.reset();
+    }
     if (refused == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       req.path->failed->Increment(static_cast<double>(events.size()));
       return refuse(conn, req, "queue-full", "the producer's queue is full; retry later");
+    }
+    if (too_large(refused)) {
+      req.path->failed->Increment(static_cast<double>(events.size()));
+      return reply(conn, req, 413, "too-large", rd_kafka_err2name(refused));
     }
     if (refused != RD_KAFKA_RESP_ERR_NO_ERROR) {
       req.path->failed->Increment(static_cast<double>(events.size()));
@@ -511,6 +550,15 @@ struct Receiver::Impl {
     if (!done && hard_stop.load()) {
       return refuse(conn, req, "shutting-down", "the receiver stopped before Kafka acknowledged");
     }
+    if (done && too_large(error)) {
+      // The broker's topic limit (max.message.bytes) is below this event. Earlier elements of a
+      // batch may be in the topic: the README says so.
+      log.warn("too-large", "receiver: the broker refused an event for {} as too large ({})",
+               req.path->topic, rd_kafka_err2name(error));
+      return reply(conn, req, 413, "too-large",
+                   fmt::format("the topic does not accept an event this large ({})",
+                               rd_kafka_err2name(error)));
+    }
     if (!done || error == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
       log.warn("timeout", "receiver: Kafka did not acknowledge within {} ms",
                cfg.produce_timeout.count());
@@ -537,6 +585,13 @@ struct Receiver::Impl {
     return answer(conn, *req);
   }
 
+  void release_inflight() {
+    if (inflight.fetch_sub(1) == 1) {
+      std::lock_guard lock(inflight_mu);
+      inflight_cv.notify_all();
+    }
+  }
+
   void completed(void** context) {
     auto* req = static_cast<Request*>(*context);
     if (req == nullptr) {
@@ -544,42 +599,49 @@ struct Receiver::Impl {
     }
     if (req->counted) {
       metrics.inflight_requests.Decrement();
-      if (inflight.fetch_sub(1) == 1) {
-        std::lock_guard lock(inflight_mu);
-        inflight_cv.notify_all();
-      }
+      release_inflight();
     }
     delete req;
     *context = nullptr;
   }
 
-  void stop_threads() {
+  void stop_checker() {
     {
       std::lock_guard lock(threads_mu);
-      threads_stop.store(true);
+      checker_stop.store(true);
     }
     threads_cv.notify_all();
-    if (poller.joinable()) {
-      poller.join();
-    }
     if (checker.joinable()) {
       checker.join();
+    }
+  }
+
+  void stop_threads() {
+    stop_checker();
+    threads_stop.store(true);
+    if (poller.joinable()) {
+      poller.join();
     }
   }
 
   bool shutdown(milliseconds deadline) {
     std::lock_guard once(shutdown_mu);
     if (shut_down || daemon == nullptr) {
-      return true;
+      return shut_down_clean;
     }
     shut_down = true;
     stopping.store(true);
     metrics.ready.Set(0);
     const auto until = Clock::now() + deadline;
+    // libmicrohttpd's thread may still poll the listening socket: it is closed only after
+    // MHD_stop_daemon. shutdown() stops it listening now (Linux: new connections are refused).
     const MHD_socket listener = MHD_quiesce_daemon(daemon);
     if (listener != MHD_INVALID_SOCKET) {
-      ::close(listener);
+      ::shutdown(listener, SHUT_RDWR);
     }
+    // A metadata request in flight must not hold the shutdown past its deadline.
+    checker_stop.store(true);
+    threads_cv.notify_all();
     bool clean = true;
     {
       std::unique_lock lock(inflight_mu);
@@ -592,6 +654,9 @@ struct Receiver::Impl {
     hard_stop.store(true);
     MHD_stop_daemon(daemon);
     daemon = nullptr;
+    if (listener != MHD_INVALID_SOCKET) {
+      ::close(listener);
+    }
     const auto left =
         std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(until - Clock::now()));
     if (!producer->flush(left)) {
@@ -600,6 +665,7 @@ struct Receiver::Impl {
     stop_threads();
     std::vector<kafka::DeliveryReport> unused;
     producer->poll(unused, milliseconds(0));  // purged messages' reports free their tickets
+    shut_down_clean = clean;
     return clean;
   }
 
@@ -669,6 +735,11 @@ core::Result<std::unique_ptr<Receiver>> Receiver::start(const config::ReceiverCo
   for (const auto& [k, v] : receiver.properties) {
     props[k] = v;
   }
+  // The client's own record limit must not refuse what the body limit let in (librdkafka's
+  // default is 1,000,000 bytes; the body limit's default 1 MiB): the broker's topic limit decides.
+  props.try_emplace("message.max.bytes", std::to_string(std::max<std::int64_t>(
+                                             1000000, receiver.max_body_bytes + kRecordOverhead)));
+  impl->max_record_bytes = std::stoll(props["message.max.bytes"]);
   props["acks"] = "all";
   // A missing topic is an operator's mistake to report, not one to paper over with a topic of
   // the broker's default partition count.

@@ -3,7 +3,8 @@
 // - 50,000 POSTs from 32 keep-alive connections: every one answered 200 is in the topic exactly
 //   once, keyed "orgId:customerId", one customer in one partition, in the order it was sent;
 // - wrong or missing auth, an oversized, non-JSON, non-UTF-8 or batch-with-a-non-object body,
-//   a wrong method or path: refused with the documented status, nothing produced;
+//   a wrong method or path: refused with the documented status, nothing produced; an event the
+//   topic's max.message.bytes refuses is a 413 (not a 503 Capillary would retry for days);
 // - a client that stalls or trickles its body is cut off at the read timeout while other
 //   requests are answered;
 // - SIGKILL mid-load: every event answered 200 before the kill is in the topic;
@@ -275,6 +276,36 @@ TEST_F(ReceiverTest, RefusesBadRequestsWithTheirStatusAndProducesNothing) {
   // One line per reason and 10 s: the first refusal is logged, without its value.
   EXPECT_NE(log.find("the Authorization header is missing (value not logged)"), std::string::npos)
       << log;
+}
+
+TEST_F(ReceiverTest, AnEventTheTopicCannotTakeIs413NotARetry) {
+  const std::string small = unique_name("it.small");
+  broker().create_topic(small, 1, {{"max.message.bytes", "2048"}});
+  auto rx = start(receiver_config(fmt::format("    - path: /small\n"
+                                              "      topic: {}\n"
+                                              "      auth: {{tokens: [{}]}}\n",
+                                              small, kToken)),
+                  "receiver");
+  WebhookClient client(url("/small"), kAuth);
+  // Incompressible: the topic's limit applies to the (lz4) compressed batch.
+  std::string noise;
+  std::uint64_t x = 88172645463325252ULL;
+  for (int i = 0; i < 8192; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    noise += "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[x % 62];
+  }
+  std::string event = webhook_event(5, 0);
+  event.insert(event.size() - 3, noise);
+  const WebhookAnswer big = client.post(event);
+  EXPECT_EQ(big.status, 413) << big.body;
+  EXPECT_NE(big.body.find("\"error\":\"too-large\""), std::string::npos) << big.body;
+  const WebhookAnswer fits = client.post(webhook_event(5, 1));
+  EXPECT_EQ(fits.status, 200) << fits.body;
+  const auto messages = broker().consume_all(small);
+  ASSERT_EQ(messages.size(), 1U);
+  EXPECT_EQ(event_id(messages.front().value), "evt-5-1");
 }
 
 // Opens a connection and sends `head` (request line and headers) and `body_part`; returns the fd.

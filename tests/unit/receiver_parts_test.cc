@@ -174,7 +174,7 @@ TEST(ReceiverConfig, ReadsTheBlockWithDefaults) {
   {
     std::FILE* f = std::fopen(tokens.c_str(), "w");
     ASSERT_NE(f, nullptr);
-    std::fputs("old-token\n\n  new-token  \r\n", f);
+    std::fputs("\xEF\xBB\xBF# old first, then the new one\nold-token\n\n  new-token  \r\n", f);
     std::fclose(f);
   }
   const std::string yaml = std::string(kBase) + R"(receiver:
@@ -214,6 +214,7 @@ TEST(ReceiverConfig, ListsEveryProblemWithItsLine) {
   const std::string yaml = std::string(kBase) + R"(receiver:
   listen: nowhere
   key: customers
+  properties: {acks: "1"}
   tls: {cert_file: /x.pem}
   limits: {max_body_bytes: 1GiB, colour: blue}
   paths:
@@ -226,14 +227,15 @@ TEST(ReceiverConfig, ListsEveryProblemWithItsLine) {
   const auto loaded = config::load_string(yaml, "r.yaml");
   const std::string text = loaded.diagnostics.to_string();
   for (const char* expected :
-       {"r.yaml:8:11: receiver.listen must be host:port", "r.yaml:9:8: receiver.key must be one of",
-        "r.yaml:10:8: receiver.tls needs both",
-        "r.yaml:11:28: receiver.limits.max_body_bytes must be at most 64MiB",
-        "r.yaml:11:34: unknown key 'colour' in receiver.limits",
-        "r.yaml:13:13: receiver.paths[0].path must start with '/'",
-        "r.yaml:15:13: receiver.paths[1].path must start with '/'",
-        "r.yaml:16:13: receiver.paths[1].auth accepts no token",
-        "r.yaml:17:7: receiver.paths[2].auth (every path needs a secret header"}) {
+       {"r.yaml:8:11: receiver.listen must be host:port",
+        "r.yaml:10:15: receiver.properties.acks is set by the receiver",
+        "r.yaml:9:8: receiver.key must be one of", "r.yaml:11:8: receiver.tls needs both",
+        "r.yaml:12:28: receiver.limits.max_body_bytes must be at most 64MiB",
+        "r.yaml:12:34: unknown key 'colour' in receiver.limits",
+        "r.yaml:14:13: receiver.paths[0].path must start with '/'",
+        "r.yaml:16:13: receiver.paths[1].path must start with '/'",
+        "r.yaml:17:13: receiver.paths[1].auth accepts no token",
+        "r.yaml:18:7: receiver.paths[2].auth (every path needs a secret header"}) {
     EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
   }
 }
