@@ -140,7 +140,6 @@ core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
       return tl::unexpected(rx.error());
     }
     service->receiver = std::move(*rx);
-    service->receiver_shutdown_timeout = cfg.receiver.shutdown_timeout;
   }
   auto* rx = service->receiver.get();
   auto http = metrics::HttpServer::start(
@@ -166,13 +165,13 @@ core::Result<void> run_until_stopped(Service& service) {
   {
     StopSignalWatcher watcher([&service] {
       if (service.receiver) {
-        service.receiver->shutdown(service.receiver_shutdown_timeout);
+        service.receiver->shutdown();
       }
       service.pipeline->request_stop();
     });
     result = service.pipeline->run();
   }
-  if (service.receiver && !service.receiver->shutdown(service.receiver_shutdown_timeout)) {
+  if (service.receiver && !service.receiver->shutdown()) {
     spdlog::warn("receiver: requests were still in flight at receiver.shutdown_timeout_ms");
   }
   if (!service.parts.dead_letters->flush(std::chrono::seconds(5))) {

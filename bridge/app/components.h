@@ -54,7 +54,6 @@ struct Service {
   Components parts;
   std::unique_ptr<pipeline::Pipeline> pipeline;
   std::unique_ptr<receiver::Receiver> receiver;  // with_receiver only
-  std::chrono::milliseconds receiver_shutdown_timeout{0};
   std::unique_ptr<metrics::HttpServer> http;
 };
 

@@ -29,9 +29,7 @@ int receive(const std::string& config_path) {
   auto rx = start_receiver(cfg, metrics);
   if (!rx) {
     spdlog::critical("{}", rx.error().message);
-    return rx.error().code == "receiver-topic" || rx.error().kind == core::ErrorKind::permanent
-               ? kExitConfig
-               : kExitFailure;
+    return rx.error().kind == core::ErrorKind::permanent ? kExitConfig : kExitFailure;
   }
   receiver::Receiver& receiver = **rx;
   auto http = metrics::HttpServer::start(
@@ -66,7 +64,7 @@ int receive(const std::string& config_path) {
     receiver.shutdown(std::chrono::milliseconds(0));
     return kExitFailure;
   }
-  const bool clean = receiver.shutdown(cfg.receiver.shutdown_timeout);
+  const bool clean = receiver.shutdown();
   const auto counts = receiver.counts();
   spdlog::info("stopped: {} events produced, {} requests answered", counts.events_produced,
                counts.requests);

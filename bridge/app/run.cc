@@ -55,10 +55,7 @@ int run(const std::string& config_path, bool with_receiver) {
   if (!service) {
     spdlog::critical("{}", service.error().message);
     // A problem the operator must fix before anything can run (a missing dead-letter topic).
-    return service.error().kind == core::ErrorKind::permanent ||
-                   service.error().code == "receiver-topic"
-               ? kExitConfig
-               : kExitFailure;
+    return service.error().kind == core::ErrorKind::permanent ? kExitConfig : kExitFailure;
   }
   spdlog::info("metrics on http://{}/metrics", cfg.metrics.listen);
   const auto result = run_until_stopped(**service);

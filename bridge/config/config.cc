@@ -349,19 +349,9 @@ class Section {
       }
       return;
     }
-    std::string path;
-    if (!file_value || !str(file_key, path)) {
+    if (!file_value || !file_text(file_key, value)) {
       return;
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      d_.error(get(file_key),
-               fmt::format("{}: cannot read '{}': {}", at(file_key), path, std::strerror(errno)));
-      return;
-    }
-    std::ostringstream contents;
-    contents << in.rdbuf();
-    value = contents.str();
     if (!value.empty() && value.back() == '\n') {
       value.pop_back();
       if (!value.empty() && value.back() == '\r') {
@@ -369,6 +359,24 @@ class Section {
       }
     }
     out = Secret(std::move(value));
+  }
+
+  // The whole contents of the file `key` names; an unreadable file is a diagnostic (false).
+  bool file_text(std::string_view key, std::string& out) {
+    std::string path;
+    if (!str(key, path)) {
+      return false;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      d_.error(get(key),
+               fmt::format("{}: cannot read '{}': {}", at(key), path, std::strerror(errno)));
+      return false;
+    }
+    std::ostringstream contents;
+    contents << in.rdbuf();
+    out = contents.str();
+    return true;
   }
 
   void missing(std::string_view key) {
@@ -757,8 +765,16 @@ void read_platform_api(const YAML::Node& node, PlatformApiConfig& p, const Confi
   }
 }
 
-// host:port (or [IPv6]:port), the port 0-65535.
-void check_listen(Section& sec, std::string_view key, const std::string& listen) {
+std::string_view trim_space(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r");
+  if (first == std::string_view::npos) {
+    return {};
+  }
+  return s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
+}
+
+// host:port (or [IPv6]:port), the port 0-65535; `example_port` goes in the message.
+void check_listen(Section& sec, std::string_view key, const std::string& listen, int example_port) {
   const auto colon = listen.rfind(':');
   std::uint32_t port = 0;
   const char* begin = listen.data() + (colon == std::string::npos ? 0 : colon + 1);
@@ -766,21 +782,21 @@ void check_listen(Section& sec, std::string_view key, const std::string& listen)
   const auto [ptr, ec] = std::from_chars(begin, end, port);
   if (colon == std::string::npos || colon == 0 || ec != std::errc() || ptr != end || port > 65535) {
     sec.diagnostics().error(
-        sec.get(key),
-        fmt::format("{} must be host:port, e.g. 0.0.0.0:{} (got '{}')", sec.at(key),
-                    key == "listen" && sec.path() == "metrics" ? 9464 : 8080, listen));
+        sec.get(key), fmt::format("{} must be host:port, e.g. 0.0.0.0:{} (got '{}')", sec.at(key),
+                                  example_port, listen));
   }
 }
 
 void read_metrics(const YAML::Node& node, MetricsConfig& m, Diagnostics& d) {
   Section sec(node, "metrics", d, {"listen"});
   if (sec.str("listen", m.listen)) {
-    check_listen(sec, "listen", m.listen);
+    check_listen(sec, "listen", m.listen, 9464);
   }
 }
 
 // Accepted tokens: `tokens` (a list; ${ENV} references expanded, empty values dropped so an
-// unset `${NEXT_TOKEN:-}` adds nothing) and `tokens_file` (one per line, blank lines ignored).
+// unset `${NEXT_TOKEN:-}` adds nothing) and `tokens_file` (one per line, trimmed; blank lines,
+// `#` comment lines and a byte order mark ignored).
 void read_tokens(Section& auth, std::vector<Secret>& out) {
   const YAML::Node list = auth.get("tokens");
   if (list.IsDefined() && !list.IsNull()) {
@@ -802,29 +818,19 @@ void read_tokens(Section& auth, std::vector<Secret>& out) {
       }
     }
   }
-  std::string path;
-  if (!auth.str("tokens_file", path)) {
+  std::string text;
+  if (!auth.file_text("tokens_file", text)) {
     return;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    auth.diagnostics().error(auth.get("tokens_file"),
-                             fmt::format("{}: cannot read '{}': {}", auth.at("tokens_file"), path,
-                                         std::strerror(errno)));
-    return;
+  if (text.starts_with("\xEF\xBB\xBF")) {
+    text.erase(0, 3);  // a UTF-8 byte order mark from an editor
   }
+  std::istringstream lines(text);
   std::string line;
-  bool first_line = true;
-  while (std::getline(in, line)) {
-    if (std::exchange(first_line, false) && line.starts_with("\xEF\xBB\xBF")) {
-      line.erase(0, 3);  // a UTF-8 byte order mark from an editor
-    }
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
-      line.pop_back();
-    }
-    const auto first = line.find_first_not_of(" \t");
-    if (first != std::string::npos && line[first] != '#') {  // '#' starts a comment line
-      out.emplace_back(line.substr(first));
+  while (std::getline(lines, line)) {
+    const std::string_view token = trim_space(line);
+    if (!token.empty() && token.front() != '#') {  // '#' starts a comment line
+      out.emplace_back(std::string(token));
     }
   }
 }
@@ -839,7 +845,7 @@ void read_receiver(const YAML::Node& node, ReceiverConfig& r, const KafkaConfig&
     return;
   }
   if (sec.str("listen", r.listen)) {
-    check_listen(sec, "listen", r.listen);
+    check_listen(sec, "listen", r.listen, 8080);
   }
   sec.str("topic", r.topic);
   std::string key = "customer";

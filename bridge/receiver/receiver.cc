@@ -12,7 +12,6 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <random>
@@ -24,6 +23,7 @@
 #include "bridge/kafka/producer.h"
 #include "bridge/receiver/auth.h"
 #include "bridge/receiver/events.h"
+#include "transforms/api/values.h"
 
 namespace bridge::receiver {
 namespace {
@@ -135,17 +135,6 @@ std::string new_request_id() {
   return fmt::format("{:016x}{:016x}", rng(), rng());
 }
 
-// RFC 3339, UTC, milliseconds: 2026-12-04T02:50:00.123Z
-std::string rfc3339_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-}
-
 std::string json_escape(std::string_view s) {
   std::string out;
   for (const char c : s) {
@@ -174,7 +163,6 @@ struct Receiver::Impl {
   const config::ReceiverConfig cfg;
   metrics::ReceiverMetrics metrics;
   std::vector<std::unique_ptr<Path>> paths;
-  prometheus::Family<prometheus::Counter>* requests = nullptr;
   std::optional<kafka::Producer> producer;
   std::int64_t max_record_bytes = 1000000;  // the producer's message.max.bytes
   std::vector<std::pair<std::string, rd_kafka_topic_t*>> topics;
@@ -348,9 +336,9 @@ struct Receiver::Impl {
     if (status == 200) {
       req.path->answered_ok->Increment();
     } else {
-      requests
-          ->Add({{"path", req.path != nullptr ? req.path->pattern : std::string("other")},
-                 {"status", std::to_string(status)}})
+      metrics.requests
+          .Add({{"path", req.path != nullptr ? req.path->pattern : std::string("other")},
+                {"status", std::to_string(status)}})
           .Increment();
     }
     answered.fetch_add(1, std::memory_order_relaxed);
@@ -493,9 +481,15 @@ struct Receiver::Impl {
                                  max_record_bytes));
       }
     }
-    const std::string received_at = rfc3339_now();
-    const std::array<core::Header, 2> headers{core::Header{kReceivedAtHeader, received_at},
-                                              core::Header{kRequestIdHeader, req.request_id}};
+    std::array<char, transforms::values::kMaxTimeText> received_at{};
+    const std::size_t received_at_size =
+        transforms::values::format_utc_ms(std::chrono::duration_cast<milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count(),
+                                          received_at.data());
+    const std::array<core::Header, 2> headers{
+        core::Header{kReceivedAtHeader, std::string_view(received_at.data(), received_at_size)},
+        core::Header{kRequestIdHeader, req.request_id}};
     auto pending = std::make_shared<Pending>();
     pending->outstanding = events.size();
     const auto sent = Clock::now();
@@ -703,7 +697,6 @@ core::Result<std::unique_ptr<Receiver>> Receiver::start(const config::ReceiverCo
     return tl::unexpected(address.error());
   }
   auto impl = std::make_unique<Impl>(receiver, metrics);
-  impl->requests = &impl->metrics.requests;
   for (const auto& p : receiver.paths) {
     auto path = std::make_unique<Path>(Path{.pattern = p.path,
                                             .prefix = {},
@@ -777,7 +770,8 @@ core::Result<std::unique_ptr<Receiver>> Receiver::start(const config::ReceiverCo
     for (const auto& [name, handle] : raw->topics) {
       names += names.empty() ? name : ", " + name;
     }
-    return core::fail(core::ErrorKind::fatal, "receiver-topic",
+    // Permanent, like a missing dead-letter topic: the operator must create it (exit 2).
+    return core::fail(core::ErrorKind::permanent, "receiver-topic",
                       fmt::format("a receiver topic does not exist on the cluster ({}): create "
                                   "it, or fix receiver.topic / receiver.paths[].topic",
                                   names));
@@ -873,6 +867,10 @@ Counts Receiver::counts() const {
 
 bool Receiver::shutdown(milliseconds deadline) {
   return impl_->shutdown(deadline);
+}
+
+bool Receiver::shutdown() {
+  return impl_->shutdown(impl_->cfg.shutdown_timeout);
 }
 
 }  // namespace bridge::receiver

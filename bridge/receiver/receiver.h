@@ -34,7 +34,8 @@ class Receiver {
  public:
   // Startup: creates the producer, checks the topics exist (waiting up to `startup_wait` for
   // the broker; an unreachable broker is not an error, the receiver starts not ready), binds
-  // receiver.listen and serves. A missing topic is an error with code `receiver-topic`.
+  // receiver.listen and serves. A missing topic is a permanent error (code `receiver-topic`),
+  // as a bad config is.
   static core::Result<std::unique_ptr<Receiver>> start(
       const config::ReceiverConfig& receiver, const config::KafkaConfig& kafka,
       metrics::Metrics& metrics,
@@ -57,6 +58,8 @@ class Receiver {
   // deadline (those requests were answered 503 or cut: their events may or may not be in Kafka;
   // none was acknowledged). Idempotent.
   bool shutdown(std::chrono::milliseconds deadline);
+  // The same with receiver.shutdown_timeout_ms.
+  bool shutdown();
 
   struct Impl;
 

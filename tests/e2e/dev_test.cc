@@ -46,34 +46,19 @@ struct Expected {
   std::size_t rejected = 0;
 };
 
-// A streaming message from `"xdmEntity":` on: the part that does not depend on Platform's ids
-// (the header and xdmMeta carry the schema ref).
-std::string body_of(const std::string& message) {
-  const auto at = message.find("\"xdmEntity\":");
-  return at == std::string::npos ? message : message.substr(at);
-}
-
 Expected expected_from_cli() {
   TempDir dir("capillary-e2e-cli");
-  ChildOptions o;
-  o.args = {bridge_binary(), "transform", "-c", source_dir() + "/config/dev.yaml",
-            source_dir() + "/config/samples/capillary-events.jsonl"};
-  o.env = {{"CAPILLARY_BRIDGE_DEV_BROKERS", "127.0.0.1:9"}};
-  o.stdout_path = dir.file("out");
-  o.stderr_path = dir.file("err");
-  ChildProcess cli(o);
-  const auto st = cli.wait(seconds(60));
-  if (!st || !st->exited || st->code != 0) {
-    throw std::runtime_error("transform failed: " + cli.stderr_tail());
-  }
+  const TransformRun run = run_transform(dir, source_dir() + "/config/dev.yaml",
+                                         source_dir() + "/config/samples/capillary-events.jsonl",
+                                         {{"CAPILLARY_BRIDGE_DEV_BROKERS", "127.0.0.1:9"}});
   Expected e;
-  for (const auto& line : read_ndjson(dir.file("out"))) {
+  for (const auto& line : run.messages) {
     if (line.find("\"xdmEntity\":") == std::string::npos) {
       throw std::runtime_error("not a streaming message: " + line);
     }
-    e.bodies.insert(body_of(line));
+    e.bodies.insert(streaming_entity(line));
   }
-  e.rejected = read_ndjson(dir.file("err")).size();
+  e.rejected = run.rejects.size();
   return e;
 }
 
@@ -112,7 +97,7 @@ TEST(DevCommandTest, ExitWhenDoneDeliversTheSampleEvents) {
   ASSERT_FALSE(expected.bodies.empty());
   std::multiset<std::string> got;
   for (const auto& line : lines) {
-    got.insert(body_of(line));
+    got.insert(streaming_entity(line));
     // dev ran `platform setup` first and streams with the ids it created, not dev.yaml's defaults.
     EXPECT_EQ(line.find("6553f0a1b2c3d4e5f6a7b80"), std::string::npos) << line.substr(0, 300);
     EXPECT_TRUE(std::regex_search(line, std::regex(R"re("flowId":"[0-9a-f]{8}-[0-9a-f]{4}-4)re")))
@@ -227,18 +212,11 @@ TEST(DevCommandTest, TheWebhookCurlLineReachesPlatformAsTransformSaysIt) {
   ASSERT_NE(quote, std::string::npos) << curl;
   const std::string event = curl.substr(quote + 4, curl.size() - quote - 5);
   write_file(dir.file("event.jsonl"), event + "\n");
-  ChildOptions t;
-  t.args = {bridge_binary(), "transform", "-c", source_dir() + "/config/dev.yaml",
-            dir.file("event.jsonl")};
-  t.env = {{"CAPILLARY_BRIDGE_DEV_BROKERS", "127.0.0.1:9"}};
-  t.stdout_path = dir.file("transform.out");
-  t.stderr_path = dir.file("transform.err");
-  ChildProcess cli(t);
-  const auto ts = cli.wait(seconds(60));
-  ASSERT_TRUE(ts && ts->exited && ts->code == 0) << cli.stderr_tail();
-  const auto want = read_ndjson(dir.file("transform.out"));
-  ASSERT_EQ(want.size(), 1U) << "the sample is one catalogue event: " << cli.stderr_tail();
-  const std::string want_body = body_of(want.front());
+  const auto want = run_transform(dir, source_dir() + "/config/dev.yaml", dir.file("event.jsonl"),
+                                  {{"CAPILLARY_BRIDGE_DEV_BROKERS", "127.0.0.1:9"}})
+                        .messages;
+  ASSERT_EQ(want.size(), 1U) << "the sample is one catalogue event";
+  const std::string want_body = streaming_entity(want.front());
   const auto id_at = want_body.find("\"_id\":\"");
   ASSERT_NE(id_at, std::string::npos) << want_body;
 
@@ -255,7 +233,7 @@ TEST(DevCommandTest, TheWebhookCurlLineReachesPlatformAsTransformSaysIt) {
   const bool arrived = wait_until(
       [&] {
         for (const auto& line : read_ndjson(output)) {
-          if (body_of(line) == want_body) {
+          if (streaming_entity(line) == want_body) {
             return true;
           }
         }

@@ -266,6 +266,26 @@ std::size_t DeliveryCounter::missing_count(const std::vector<std::string>& expec
   return n;
 }
 
+TransformRun run_transform(const TempDir& dir, const std::string& config, const std::string& input,
+                           const std::map<std::string, std::string>& env) {
+  ChildOptions o;
+  o.args = {bridge_binary(), "transform", "-c", config, input};
+  o.env = env;
+  o.stdout_path = dir.file("transform.out");
+  o.stderr_path = dir.file("transform.err");
+  ChildProcess cli(o);
+  const auto status = cli.wait(std::chrono::seconds(60));
+  if (!status || !status->exited || status->code != 0) {
+    throw std::runtime_error("transform failed: " + cli.stderr_tail());
+  }
+  return {read_ndjson(o.stdout_path), read_ndjson(o.stderr_path)};
+}
+
+std::string streaming_entity(const std::string& message) {
+  const auto at = message.find("\"xdmEntity\":");
+  return at == std::string::npos ? message : message.substr(at);
+}
+
 HttpResponse http_get(const std::string& host, std::uint16_t port, const std::string& path,
                       std::chrono::milliseconds timeout) {
   return http_request("GET", host, port, path, {}, timeout);

@@ -133,6 +133,20 @@ class DeliveryCounter {
   std::size_t without_id_ = 0;
 };
 
+// `capillary-bridge transform -c <config> <input>`, its output files in `dir`: the streaming
+// messages it prints (stdout lines) and its rejects (stderr lines). `env` is added to the
+// environment. Throws when it does not exit 0 within 60 s.
+struct TransformRun {
+  std::vector<std::string> messages;
+  std::vector<std::string> rejects;
+};
+[[nodiscard]] TransformRun run_transform(const TempDir& dir, const std::string& config,
+                                         const std::string& input,
+                                         const std::map<std::string, std::string>& env = {});
+// A streaming message from `"xdmEntity":` on: the part that does not depend on Platform's ids
+// (the header and xdmMeta carry the schema ref). The whole message when it has no entity.
+[[nodiscard]] std::string streaming_entity(const std::string& message);
+
 struct HttpResponse {
   int status = 0;  // 0 = no answer (connection refused, timeout, garbage)
   std::string body;

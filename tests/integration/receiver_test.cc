@@ -447,20 +447,9 @@ TEST_F(ReceiverTest, RunWithReceiverCarriesAWebhookThroughKafkaToPlatformAsTrans
   ASSERT_EQ(a.status, 200) << a.body << bridge->log_tail();
 
   write_file(dir_.file("event.jsonl"), event + "\n");
-  ChildOptions t;
-  t.args = {bridge_binary(), "transform", "-c", bridge->config_path(), dir_.file("event.jsonl")};
-  t.stdout_path = dir_.file("transform.out");
-  t.stderr_path = dir_.file("transform.err");
-  ChildProcess cli(t);
-  const auto ts = cli.wait(seconds(60));
-  ASSERT_TRUE(ts && ts->exited && ts->code == 0) << cli.stderr_tail();
-  const auto want = read_ndjson(dir_.file("transform.out"));
-  ASSERT_EQ(want.size(), 1U) << cli.stderr_tail();
-  const auto entity = [](const std::string& message) {
-    const auto at = message.find("\"xdmEntity\":");
-    return at == std::string::npos ? std::string() : message.substr(at);
-  };
-  ASSERT_FALSE(entity(want.front()).empty()) << want.front();
+  const auto want = run_transform(dir_, bridge->config_path(), dir_.file("event.jsonl")).messages;
+  ASSERT_EQ(want.size(), 1U);
+  ASSERT_NE(want.front().find("\"xdmEntity\":"), std::string::npos) << want.front();
   ASSERT_NE(want.front().find("\"_id\":\""), std::string::npos);
 
   std::vector<std::string> accepted;
@@ -472,7 +461,7 @@ TEST_F(ReceiverTest, RunWithReceiverCarriesAWebhookThroughKafkaToPlatformAsTrans
       seconds(60), milliseconds(100)))
       << bridge->log_tail() << emulator.log_tail();
   ASSERT_EQ(accepted.size(), 1U);
-  EXPECT_EQ(entity(accepted.front()), entity(want.front()))
+  EXPECT_EQ(streaming_entity(accepted.front()), streaming_entity(want.front()))
       << "Platform got:\n"
       << accepted.front() << "\ntransform says:\n"
       << want.front();
