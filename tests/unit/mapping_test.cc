@@ -439,6 +439,7 @@ TEST_F(MappingTest, EveryTypeConversion) {
             - {to: $tenant.a1, from: /s}
             - {to: $tenant.a2, from: /n}
             - {to: $tenant.a3, from: /b}
+            - {to: $tenant.a4, from: /nsci}
 )"));
   ASSERT_NE(p, nullptr);
   const Outcome o = run(p, event(std::string("{") + kCustomer + R"(,
@@ -477,7 +478,31 @@ TEST_F(MappingTest, EveryTypeConversion) {
   EXPECT_EQ(t("a1"), R"("  Mixed Case é ")");
   EXPECT_EQ(t("a2"), "89000.0");
   EXPECT_EQ(t("a3"), "false");
+  EXPECT_NE(b.find(R"("a4":1.7193e+12)"), std::string::npos) << b;  // as `number` writes it
   EXPECT_TRUE(o.warnings.empty());
+}
+
+// A JSON number outside a double's range is valid JSON but not to Platform's parser: with or
+// without a `type:`, the field is invalid and its path is named (found by mapping_fuzz: `auto`
+// copied the token as it was).
+TEST_F(MappingTest, NumbersOutsideDoubleRangeAreInvalidFields) {
+  auto p = plan(event_output(R"(
+            - {to: $tenant.a, from: /a}
+            - {to: $tenant.n, from: /n, type: number}
+)"));
+  ASSERT_NE(p, nullptr);
+  for (const char* n : {"1e400", "-1E+77777777777777777777777772"}) {
+    for (const char* field : {"a", "n"}) {
+      const Outcome o = run(p, event(std::string("{") + kCustomer + R"(,")" + field + R"(":)" + n +
+                                     (field[0] == 'a' ? R"(,"n":1})" : R"(,"a":1})")));
+      EXPECT_FALSE(o.ok) << n << ": " << (o.outputs.empty() ? "" : o.body());
+      EXPECT_EQ(o.code, "invalid-field") << n;
+      EXPECT_EQ(o.message, std::string("data.") + field + ": not a number");
+    }
+  }
+  const Outcome fine = run(p, event(std::string("{") + kCustomer + R"(,"a":-2.5E-3,"n":7})"));
+  ASSERT_TRUE(fine.ok) << fine.message;
+  EXPECT_NE(fine.body().find(R"("a":-0.0025)"), std::string::npos) << fine.body();
 }
 
 TEST_F(MappingTest, InvalidPhoneEmailAndTimesAreLeftOutAndCounted) {

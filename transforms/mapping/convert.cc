@@ -109,6 +109,25 @@ SchemaType schema_type(Type type) {
   }
 }
 
+bool Converter::number_text(std::string_view t, Converted& out) {
+  out.tag = Converted::Tag::number;
+  if (values::is_json_number(t) && t.size() <= 20 &&
+      t.find_first_of("eE") == std::string_view::npos) {
+    // Plain decimals keep their exact text (`89000.0` stays). Exponent forms and very long
+    // numbers are rewritten from the double below: `0e400` and `1e400` are JSON, but strict
+    // parsers (and Platform) refuse them.
+    out.text = t;
+    return true;
+  }
+  const auto d = values::to_double(t.substr(!t.empty() && t[0] == '+'));
+  if (!d) {
+    return false;
+  }
+  const auto r = std::to_chars(text_, text_ + sizeof(text_), *d);
+  out.text = std::string_view(text_, static_cast<std::size_t>(r.ptr - text_));
+  return true;
+}
+
 Status Converter::convert(const Value& v, Type type, int offset_minutes, Converted& out) {
   out = Converted{};
   switch (type) {
@@ -119,9 +138,9 @@ Status Converter::convert(const Value& v, Type type, int offset_minutes, Convert
         return Status::ok;
       }
       if (v.kind == JsonKind::number) {
-        out.tag = Converted::Tag::number;
-        out.text = v.text;
-        return Status::ok;
+        // The same rules as `number`: a JSON number outside a double's range (`1e400`) is valid
+        // JSON, but strict parsers (and Platform) refuse it.
+        return number_text(v.text, out) ? Status::ok : Status::not_number;
       }
       if (v.kind != JsonKind::string) {
         return Status::wrong_kind;
@@ -177,22 +196,7 @@ Status Converter::convert(const Value& v, Type type, int offset_minutes, Convert
         out.integer = *i;
         return Status::ok;
       }
-      out.tag = Converted::Tag::number;
-      if (values::is_json_number(t) && t.size() <= 20 &&
-          t.find_first_of("eE") == std::string_view::npos) {
-        // Plain decimals keep their exact text (`89000.0` stays). Exponent forms and very long
-        // numbers are rewritten from the double below: `0e400` and `1e400` are JSON, but strict
-        // parsers (and Platform) refuse them.
-        out.text = t;
-        return Status::ok;
-      }
-      const auto d = values::to_double(t.substr(t[0] == '+'));
-      if (!d) {
-        return Status::not_number;
-      }
-      const auto r = std::to_chars(text_, text_ + sizeof(text_), *d);
-      out.text = std::string_view(text_, static_cast<std::size_t>(r.ptr - text_));
-      return Status::ok;
+      return number_text(t, out) ? Status::ok : Status::not_number;
     }
 
     case Type::boolean:

@@ -53,6 +53,10 @@ class Converter {
   Status convert(const Value& v, Type type, int offset_minutes, Converted& out);
 
  private:
+  // A number's text as Platform parses it: plain decimals as they are, others through a double;
+  // false when it is not a number within a double's range.
+  bool number_text(std::string_view t, Converted& out);
+
   std::string buf_;
   char text_[values::kMaxTimeText] = {};
 };
