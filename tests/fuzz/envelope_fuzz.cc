@@ -31,10 +31,41 @@ bool trimmed(std::string_view s) {
 
 }  // namespace
 
+// Check::defer_data then check_data() (the stage's parse once) gives the verdict of a full read,
+// and the same envelope.
+void check_deferred(std::string_view payload,
+                    const transforms::Result<transforms::Envelope>& full) {
+  static transforms::EnvelopeReader deferring;
+  auto got = deferring.read(payload, transforms::EnvelopeReader::Check::defer_data);
+  if (got) {
+    if (auto checked = deferring.check_data(); !checked) {
+      got = tl::unexpected(checked.error());
+    }
+  }
+  FUZZ_CHECK(got.has_value() == full.has_value(), "deferring data gives the same verdict");
+  if (!got) {
+    FUZZ_CHECK(got.error().code == full.error().code, "deferring data gives the same reason");
+    return;
+  }
+  FUZZ_CHECK(got->variant == full->variant && got->event_name == full->event_name &&
+                 got->event_id == full->event_id && got->org_id == full->org_id &&
+                 got->data_raw.data() == full->data_raw.data() &&
+                 got->data_raw.size() == full->data_raw.size(),
+             "deferring data gives the same envelope");
+  simdjson::ondemand::value value;
+  const auto e = deferring.data().get(value);
+  FUZZ_CHECK((e == simdjson::SUCCESS) == !full->data_raw.empty(), "data() exactly when data_raw");
+  if (e == simdjson::SUCCESS) {
+    FUZZ_CHECK(value.raw_json_token().substr(0, 1) == full->data_raw.substr(0, 1),
+               "data() is the value data_raw spans");
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static transforms::EnvelopeReader reader;
   const std::string_view payload(reinterpret_cast<const char*>(data), size);
   const auto first = reader.read(payload);
+  check_deferred(payload, first);
   if (!first) {
     const auto& e = first.error();
     FUZZ_CHECK(e.kind == bridge::core::ErrorKind::reject, "errors are rejects");

@@ -81,6 +81,20 @@ inline void run_twice(transforms::Stage& stage, std::string_view topic, std::str
   view.payload = payload;
   RecordingEmitter first;
   const auto r = stage.process(view, first, nullptr);
+  // Parse once moves the validation of `data` into the transform's walk: broken JSON is refused
+  // exactly when a full envelope read refuses it, and for the same reason.
+  static transforms::EnvelopeReader full_reader;
+  const auto full = full_reader.read(payload);
+  const auto json_code = [](const auto& result) -> std::string {
+    return !result && (result.error().code == "malformed-json" || result.error().code == "encoding")
+               ? result.error().code
+               : std::string();
+  };
+  if (json_code(full) != json_code(r)) {
+    std::fprintf(stderr, "full read: %s, stage: %s\n", json_code(full).c_str(),
+                 json_code(r).c_str());
+  }
+  FUZZ_CHECK(json_code(full) == json_code(r), "broken JSON is refused as a full read refuses it");
   if (!r) {
     bool known = false;
     for (const std::string_view code : documented) {

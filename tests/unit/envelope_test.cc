@@ -272,6 +272,98 @@ TEST_F(EnvelopeTest, MalformedJson) {
   }
 }
 
+// Check::defer_data (the stage's parse once) moves the validation of `data`'s contents to
+// check_data() or to the transform walking data(); the verdict on every payload is the one a full
+// read gives, and data() is the value data_raw spans, in every envelope variant.
+TEST_F(EnvelopeTest, DeferredDataGivesTheSameVerdictsAndTheSameData) {
+  const std::string deep = std::string(300, '[') + std::string(300, ']');
+  const std::vector<std::string> payloads = {
+      // accepted, each variant
+      R"({"eventName":"a","eventId":"1","data":{"x":[1,{"y":"z"}],"n":null}})",
+      R"({"data":{"x":1},"eventName":"a"})",  // data before the name: looked into as E4
+      R"({"eventType":"5_a","attributes":{"eventName":"a","data":{"x":[true]}}})",
+      R"({"body":{"eventName":"a","data":{"x":1e400}}})",
+      R"({"data":{"eventName":"a","data":{"x":"é"}},"errors":[]})",
+      R"({"eventName":"a","eventLogId":1,"traceAttributes":{},"data":{"x":{}}})",
+      R"({"eventName":"a","data":"text"})",
+      R"({"eventName":"a","data":[1,2]})",
+      R"({"eventName":"a"})",
+      // a later member undoes E1: the top-level data is an E4 event after all
+      R"({"eventName":"a","data":{"eventName":"b","data":{"x":1}},"eventName":null})",
+      // two `data` members: the last one is the event's
+      R"({"eventName":"a","data":{"x":1},"data":{"y":2}})",
+      // broken inside data, in each variant
+      R"({"eventName":"a","data":{"x":[1,tru]}})",
+      R"({"data":{"x":01},"eventName":"a"})",
+      R"({"eventType":"5_a","attributes":{"eventName":"a","data":{"x":"\q"}}})",
+      R"({"body":{"eventName":"a","data":{"x" 1}}})",
+      R"({"data":{"eventName":"a","data":{"x":nul}},"errors":[]})",
+      R"({"data":{"eventName":"a","junk":tru,"data":{}},"errors":[]})",
+      R"({"eventName":"a","data":{"x":)" + deep + "}}",
+      // broken in a `data` that is not the event's, or next to an envelope reject
+      R"({"eventName":"a","data":{"x":tru},"data":{"y":2}})",
+      R"({"eventType":"5_a","attributes":{"eventName":"a","data":{}},"data":{"x":tru}})",
+      R"({"eventName":5,"data":{"x":tru}})",
+      R"({"data":{"x":tru}})",
+      R"({"eventName":"a","data":{"eventName":"b","data":{"x":1}},"eventName":null,"z":[1,]})",
+      // broken outside data
+      R"({"eventName":"a","junk":tru,"data":{}})",
+  };
+  EnvelopeReader full;
+  for (const std::string& payload : payloads) {
+    SCOPED_TRACE(payload);
+    const auto expected = full.read(payload);
+    auto got = reader_.read(payload, EnvelopeReader::Check::defer_data);
+    if (got) {
+      if (auto checked = reader_.check_data(); !checked) {
+        got = tl::unexpected(checked.error());
+      }
+    }
+    ASSERT_EQ(got.has_value(), expected.has_value())
+        << (got ? expected.error().code : got.error().code);
+    if (!got) {
+      EXPECT_EQ(got.error().code, expected.error().code) << got.error().message;
+      continue;
+    }
+    EXPECT_TRUE(reader_.data_checked());
+    EXPECT_EQ(got->variant, expected->variant);
+    EXPECT_EQ(got->event_name, expected->event_name);
+    EXPECT_EQ(got->data_raw.data(), expected->data_raw.data());
+    EXPECT_EQ(got->data_raw.size(), expected->data_raw.size());
+    simdjson::ondemand::value data;
+    if (expected->data_raw.empty()) {
+      EXPECT_EQ(reader_.data().get(data), simdjson::NO_SUCH_FIELD);
+      continue;
+    }
+    ASSERT_EQ(reader_.data().get(data), simdjson::SUCCESS);
+    // The value data() hands out is the one data_raw spans (same first byte, same type).
+    EXPECT_EQ(values::trim_right(data.raw_json_token()).substr(0, 1),
+              expected->data_raw.substr(0, 1));
+    if (expected->data_raw.front() == '{') {
+      simdjson::ondemand::object object;
+      ASSERT_EQ(data.get_object().get(object), simdjson::SUCCESS);
+      std::string_view raw;
+      ASSERT_EQ(object.raw_json().get(raw), simdjson::SUCCESS);
+      EXPECT_EQ(values::trim_right(raw), expected->data_raw);
+    }
+  }
+}
+
+// The deferral is real: the envelope read alone accepts an E1 whose data is broken, and leaves
+// it to check_data().
+TEST_F(EnvelopeTest, DeferredDataIsLeftUnchecked) {
+  const std::string payload = R"({"eventName":"a","data":{"x":tru},"eventId":"e"})";
+  auto env = reader_.read(payload, EnvelopeReader::Check::defer_data);
+  ASSERT_TRUE(env.has_value()) << env.error().message;
+  EXPECT_EQ(env->event_id, "e");
+  EXPECT_FALSE(reader_.data_checked());
+  const auto checked = reader_.check_data();
+  ASSERT_FALSE(checked.has_value());
+  EXPECT_EQ(checked.error().code, "malformed-json");
+  EXPECT_TRUE(reader_.data_checked());
+  EXPECT_EQ(fails(payload).code, "malformed-json");  // Check::all
+}
+
 TEST_F(EnvelopeTest, NotAnObject) {
   for (const std::string payload : {"[\"an\", \"array\"]", "42", "\"pointsIssued\"", "null"}) {
     const auto error = fails(payload);

@@ -237,6 +237,44 @@ TEST_F(RouterTest, EnvelopeErrorsComeBackAsTheyAre) {
   EXPECT_EQ(last_event_, "pointsIssued");
 }
 
+// Parse once: the stage leaves `data` unchecked in the envelope read, and every path checks it
+// before deciding anything else, so broken JSON inside `data` is `malformed-json` whatever the
+// route: a passthrough (which does not walk data), no route at all, and the catalogue, which
+// validates data itself while capturing it, also for an event it does not know and for values
+// it does not read.
+TEST_F(RouterTest, BrokenDataIsMalformedJsonOnEveryPath) {
+  const std::string broken_unused =
+      R"({"eventName":"transactionAdded","eventId":"id-1","orgId":50001,"createdAt":1,)"
+      R"("data":{"amount":1,"customerIdentifiers":{"customerId":7},"notRead":{"x":[1,tru]}}})";
+  const std::string broken_unknown_event =
+      R"({"eventName":"noSuchEvent","eventId":"id-1","orgId":50001,"createdAt":1,)"
+      R"("data":{"x":01}})";
+  const std::string broken_wrapped =
+      R"({"eventType":"50001_transactionAdded","attributes":{"eventId":"e","createdAt":1,)"
+      R"("data":{"lineItems":[{"qty":1,"junk":"\q"}]}}})";
+  Stage passthrough(plan("routes:\n  - transform: passthrough\n    settings: {target: default}\n"));
+  Stage catalogue(plan(R"(
+routes:
+  - topics: [capillary]
+    transform: capillary
+    settings: {tenant: acme, targets: {profile: profiles, experience_event: default}}
+)"));
+  for (const std::string* payload : {&broken_unused, &broken_unknown_event, &broken_wrapped}) {
+    EXPECT_EQ(run(passthrough, "t", *payload), "error:malformed-json") << *payload;
+    EXPECT_EQ(run(catalogue, "capillary", *payload), "error:malformed-json") << *payload;
+    EXPECT_EQ(run(catalogue, "no-route-here", *payload), "error:malformed-json") << *payload;
+  }
+  // The same events mended go through (the catalogue) or are refused for what they are.
+  std::string mended = broken_unused;
+  mended.replace(mended.find("tru]"), 3, "true");
+  EXPECT_EQ(run(catalogue, "capillary", mended).rfind("error:", 0), std::string::npos)
+      << last_error_.code << ": " << last_error_.message;
+  std::string unknown = broken_unknown_event;
+  unknown.replace(unknown.find(":01}"), 4, ":1}");
+  EXPECT_EQ(run(catalogue, "capillary", unknown), "error:unmapped");
+  EXPECT_EQ(run(catalogue, "no-route-here", unknown), "error:unmapped");
+}
+
 TEST_F(RouterTest, NullPlanMapsNothing) {
   Stage stage(nullptr);
   EXPECT_EQ(run(stage, "t", event("pointsIssued")), "error:unmapped");

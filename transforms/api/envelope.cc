@@ -14,7 +14,9 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
+#include "transforms/api/json_check.h"
 #include "transforms/api/values.h"
 
 namespace transforms {
@@ -107,15 +109,33 @@ struct TopFields {
   }
 };
 
-// One validating pass over a document. Every value is visited so that broken JSON anywhere is
-// found, and the envelope facts are collected on the way.
+// A value that may be the event's `data`: where it is (member ordinals, so that the document can
+// be walked to it again without comparing keys), and whether its contents are still unchecked.
+struct Region {
+  std::string_view raw;  // in the payload
+  int top = -1;          // ordinal of the member of the root object (that holds it)
+  int nested = -1;       // ordinal within that member's object; -1: the member itself
+  bool deferred = false;
+};
+
+// One pass over a document that collects the envelope facts. Every value is validated on the
+// way, except, when `defer` is set, the contents of objects that may be `data` (the top-level
+// `data`, and `data` inside `attributes`, `body` or the top-level `data`): they are stepped over
+// by their brackets and recorded as deferred regions, for the transform that walks `data` anyway
+// (or EnvelopeReader::check_data) to validate.
 class Walker {
  public:
-  Walker(od::document& doc, const char* scratch, std::string_view payload)
-      : doc_(doc), scratch_(scratch), payload_(payload) {}
+  Walker(od::document& doc, const char* scratch, std::string_view payload, bool defer,
+         std::vector<Region>& regions)
+      : doc_(doc), scratch_(scratch), payload_(payload), defer_(defer), regions_(regions) {}
+
+  // The top-level `data` was stepped over unseen because E1 looked settled.
+  [[nodiscard]] bool stepped_over_data() const { return stepped_over_data_; }
 
   error_code scan_top(od::object object, TopFields& top) {
+    int ordinal = -1;
     for (auto item : object) {
+      top_ordinal_ = ++ordinal;
       od::field field;
       std::string_view key;
       if (auto e = std::move(item).get(field); e) {
@@ -140,13 +160,22 @@ class Walker {
         if (e = value.type().get(type); e) {
           return e;
         }
-        if (type == od::json_type::object) {
-          e = scan_event_object(value, nested);
-          if (!e && key == "data") {
+        if (type == od::json_type::object && key == "data" && defer_ &&
+            top.event.name_state == NameState::present) {
+          // E1 (its eventName came first, as Capillary writes it): `data` is the event's data,
+          // not an E4 event to look into; step over it by its brackets. Should a later member
+          // undo E1 (a second eventName), read() starts again without deferring.
+          e = capture_data(value, top.event.data_raw, -1);
+          stepped_over_data_ = true;
+        } else if (type == od::json_type::object) {
+          const bool is_data = key == "data";
+          e = scan_event_object(value, nested, is_data && defer_);
+          if (!e && is_data) {
             top.event.data_raw = nested.raw;
+            regions_.push_back({nested.raw, ordinal, -1, defer_});
           }
         } else if (key == "data") {
-          e = capture_data(value, top.event.data_raw);
+          e = capture_data(value, top.event.data_raw, -1);
         } else {
           e = skip(value);
         }
@@ -166,78 +195,7 @@ class Walker {
 
  private:
   // Validates `value` completely and consumes it.
-  // Nesting deeper than this is rejected as malformed-json: the validating walk recurses once
-  // per level, and a 1 MiB payload of `[[[[…` must not overflow the stack. Capillary events
-  // nest less than ten levels.
-  static constexpr int kMaxDepth = 256;
-
-  error_code skip(od::value value, int depth = 0) {
-    if (depth > kMaxDepth) {
-      return simdjson::DEPTH_ERROR;
-    }
-    od::json_type type;
-    if (auto e = value.type().get(type); e) {
-      return e;
-    }
-    switch (type) {
-      case od::json_type::object: {
-        od::object object;
-        if (auto e = value.get_object().get(object); e) {
-          return e;
-        }
-        for (auto item : object) {
-          od::field field;
-          std::string_view key;
-          if (auto e = std::move(item).get(field); e) {
-            return e;
-          }
-          if (auto e = field.unescaped_key().get(key); e) {
-            return e;
-          }
-          if (auto e = skip(field.value(), depth + 1); e) {
-            return e;
-          }
-        }
-        return simdjson::SUCCESS;
-      }
-      case od::json_type::array: {
-        od::array array;
-        if (auto e = value.get_array().get(array); e) {
-          return e;
-        }
-        for (auto item : array) {
-          od::value element;
-          if (auto e = item.get(element); e) {
-            return e;
-          }
-          if (auto e = skip(element, depth + 1); e) {
-            return e;
-          }
-        }
-        return simdjson::SUCCESS;
-      }
-      case od::json_type::string: {
-        std::string_view s;
-        return value.get_string().get(s);
-      }
-      case od::json_type::number:
-        // Checked, not converted: the iterator steps over it on its own.
-        return is_json_number(trim_right(value.raw_json_token())) ? simdjson::SUCCESS
-                                                                  : simdjson::NUMBER_ERROR;
-      case od::json_type::boolean: {
-        bool b = false;
-        return value.get_bool().get(b);
-      }
-      case od::json_type::null: {
-        bool is_null = false;
-        if (auto e = value.is_null().get(is_null); e) {
-          return e;
-        }
-        return is_null ? simdjson::SUCCESS : simdjson::N_ATOM_ERROR;
-      }
-    }
-    return simdjson::INCORRECT_TYPE;
-  }
+  static error_code skip(od::value value) { return check_value(value); }
 
   // Validates `value` and returns its JSON text as a view into the payload.
   error_code capture(od::value value, std::string_view& raw) {
@@ -263,8 +221,9 @@ class Walker {
     return simdjson::SUCCESS;
   }
 
-  // `data`: JSON null counts as absent.
-  error_code capture_data(od::value value, std::string_view& raw) {
+  // `data` (the member at `nested` of the current top-level member, or that member itself when
+  // -1): JSON null counts as absent. An object is stepped over unchecked when deferring.
+  error_code capture_data(od::value value, std::string_view& raw, int nested) {
     od::json_type type;
     if (auto e = value.type().get(type); e) {
       return e;
@@ -273,18 +232,38 @@ class Walker {
       raw = {};
       return skip(value);
     }
-    return capture(value, raw);
+    if (defer_ && type == od::json_type::object) {
+      od::object object;
+      if (auto e = value.get_object().get(object); e) {
+        return e;
+      }
+      if (auto e = object.raw_json().get(raw); e) {
+        return e;
+      }
+      raw = in_payload(trim_right(raw));
+      regions_.push_back({raw, top_ordinal_, nested, true});
+      return simdjson::SUCCESS;
+    }
+    if (auto e = capture(value, raw); e) {
+      return e;
+    }
+    regions_.push_back({raw, top_ordinal_, nested, false});
+    return simdjson::SUCCESS;
   }
 
-  // An object that may hold an event (E2 `attributes`, E3 `body`, E4 `data`).
-  error_code scan_event_object(od::value value, Fields& fields) {
+  // An object that may hold an event (E2 `attributes`, E3 `body`, E4 `data`). With `lenient`,
+  // members that are not envelope fields are stepped over unchecked (the top-level `data` while
+  // deferring: in E1 it is the event's data).
+  error_code scan_event_object(od::value value, Fields& fields, bool lenient) {
     const char* start = value.raw_json_token().data();
     od::object object;
     if (auto e = value.get_object().get(object); e) {
       return e;
     }
     fields.seen = true;
+    int ordinal = -1;
     for (auto item : object) {
+      ++ordinal;
       od::field field;
       std::string_view key;
       if (auto e = std::move(item).get(field); e) {
@@ -298,7 +277,11 @@ class Walker {
       bool handled = false;
       error_code e = common_field(key, child, fields, handled);
       if (!e && !handled) {
-        e = key == "data" ? capture_data(child, fields.data_raw) : skip(child);
+        if (key == "data") {
+          e = capture_data(child, fields.data_raw, ordinal);
+        } else if (!lenient) {
+          e = skip(child);
+        }  // else: not consumed; the iterator steps over it by its brackets
       }
       if (e) {
         return e;
@@ -473,6 +456,10 @@ class Walker {
   od::document& doc_;
   const char* scratch_;
   std::string_view payload_;
+  bool defer_;
+  std::vector<Region>& regions_;
+  int top_ordinal_ = -1;
+  bool stepped_over_data_ = false;
 };
 
 const char* type_name(od::json_type type) {
@@ -494,8 +481,7 @@ const char* type_name(od::json_type type) {
 }
 
 tl::unexpected<bridge::core::Error> malformed(error_code e) {
-  return reject(kMalformed,
-                fmt::format("payload is not valid JSON: {}", simdjson::error_message(e)));
+  return malformed_json(e);
 }
 
 const char* describe(NameState state) {
@@ -515,11 +501,18 @@ const char* describe(NameState state) {
 
 struct EnvelopeReader::State {
   od::parser parser;
+  od::document doc;
   std::unique_ptr<char[]> scratch;
   std::size_t capacity = 0;  // bytes in `scratch`, padding included
   TopFields top;
+  std::vector<Region> regions;
+  const Region* chosen = nullptr;  // the Envelope's data_raw, when it has one
+  bool data_pending = false;       // the chosen region is still unchecked
 
-  Result<Envelope> read(std::string_view payload);
+  Result<Envelope> read(std::string_view payload, Check check);
+  Result<Envelope> unwrap(std::string_view payload);
+  error_code check_document();
+  simdjson::simdjson_result<od::value> go_to(const Region& region);
 };
 
 EnvelopeReader::EnvelopeReader() : state_(std::make_unique<State>()) {}
@@ -527,11 +520,89 @@ EnvelopeReader::~EnvelopeReader() = default;
 EnvelopeReader::EnvelopeReader(EnvelopeReader&&) noexcept = default;
 EnvelopeReader& EnvelopeReader::operator=(EnvelopeReader&&) noexcept = default;
 
-Result<Envelope> EnvelopeReader::read(std::string_view payload) {
-  return state_->read(payload);
+Result<Envelope> EnvelopeReader::read(std::string_view payload, Check check) {
+  return state_->read(payload, check);
 }
 
-Result<Envelope> EnvelopeReader::State::read(std::string_view payload) {
+Result<void> EnvelopeReader::check_data() {
+  State& s = *state_;
+  if (!s.data_pending) {
+    return {};
+  }
+  s.data_pending = false;
+  auto value = s.go_to(*s.chosen);
+  if (value.error()) {
+    return malformed(value.error());
+  }
+  if (auto e = check_value(value.value_unsafe()); e) {
+    return malformed(e);
+  }
+  return {};
+}
+
+simdjson::simdjson_result<od::value> EnvelopeReader::data() {
+  if (state_->chosen == nullptr) {
+    return simdjson::NO_SUCH_FIELD;
+  }
+  return state_->go_to(*state_->chosen);
+}
+
+bool EnvelopeReader::data_checked() const {
+  return !state_->data_pending;
+}
+
+namespace {
+
+// The value of the member at `ordinal` of `object`; the members before it are stepped over.
+simdjson::simdjson_result<od::value> member_at(od::object object, int ordinal) {
+  int i = 0;
+  for (auto item : object) {
+    od::field field;
+    if (auto e = std::move(item).get(field); e) {
+      return e;
+    }
+    if (i++ == ordinal) {
+      return simdjson::simdjson_result<od::value>(std::move(field).value());
+    }  // else not consumed: the iterator steps over the value
+  }
+  return simdjson::NO_SUCH_FIELD;
+}
+
+}  // namespace
+
+simdjson::simdjson_result<od::value> EnvelopeReader::State::go_to(const Region& region) {
+  doc.rewind();
+  od::object root;
+  if (auto e = doc.get_object().get(root); e) {
+    return e;
+  }
+  od::value member;
+  if (auto e = member_at(root, region.top).get(member); e || region.nested < 0) {
+    return e ? simdjson::simdjson_result<od::value>(e)
+             : simdjson::simdjson_result<od::value>(std::move(member));
+  }
+  od::object inner;
+  if (auto e = member.get_object().get(inner); e) {
+    return e;
+  }
+  return member_at(inner, region.nested);
+}
+
+// The whole document, validated (after a deferring walk, when more than the event's data was
+// left unchecked or an envelope reject must not hide broken JSON).
+error_code EnvelopeReader::State::check_document() {
+  doc.rewind();
+  od::value root;
+  if (auto e = doc.get_value().get(root); e) {
+    return e;
+  }
+  return check_value(root);
+}
+
+Result<Envelope> EnvelopeReader::State::read(std::string_view payload, Check check) {
+  chosen = nullptr;
+  data_pending = false;
+  regions.clear();
   if (trim(payload).empty()) {
     return reject(kMalformed, "payload is empty");
   }
@@ -548,7 +619,6 @@ Result<Envelope> EnvelopeReader::State::read(std::string_view payload) {
   std::memcpy(scratch.get(), payload.data(), payload.size());
   std::memset(scratch.get() + payload.size(), 0, simdjson::SIMDJSON_PADDING);
 
-  od::document doc;
   if (auto e = parser.iterate(scratch.get(), payload.size(), capacity).get(doc); e) {
     return malformed(e);
   }
@@ -571,7 +641,8 @@ Result<Envelope> EnvelopeReader::State::read(std::string_view payload) {
     return malformed(e);
   }
   top.reset();
-  Walker walker(doc, scratch.get(), payload);
+  const bool defer = check == Check::defer_data;
+  Walker walker(doc, scratch.get(), payload, defer, regions);
   if (auto e = walker.scan_top(object, top); e) {
     return malformed(e);
   }
@@ -580,7 +651,49 @@ Result<Envelope> EnvelopeReader::State::read(std::string_view payload) {
   if (!doc.current_location().get(rest)) {
     return reject(kMalformed, "payload has data after the JSON object");
   }
+  if (walker.stepped_over_data() && top.event.name_state != NameState::present) {
+    return read(payload, Check::all);  // not E1 after all: `data` must be looked into
+  }
+  const bool deferred = defer && std::any_of(regions.begin(), regions.end(),
+                                             [](const Region& r) { return r.deferred; });
+  auto env = unwrap(payload);
+  if (!env) {
+    // Broken JSON anywhere is `malformed-json`, whatever else is wrong with the envelope.
+    if (deferred) {
+      if (auto e = check_document(); e) {
+        return malformed(e);
+      }
+    }
+    return env;
+  }
+  if (!env->data_raw.empty()) {
+    for (const Region& r : regions) {
+      if (r.raw.data() == env->data_raw.data() && r.raw.size() == env->data_raw.size()) {
+        chosen = &r;
+      }
+    }
+  }
+  if (deferred) {
+    // Regions inside the chosen one are checked with it; any other is checked now (E4, where
+    // the event object around `data` was stepped over, or a second `data` member).
+    const auto inside = [this](const Region& r) {
+      return chosen != nullptr && r.raw.data() >= chosen->raw.data() &&
+             r.raw.data() + r.raw.size() <= chosen->raw.data() + chosen->raw.size();
+    };
+    const bool others = std::any_of(regions.begin(), regions.end(),
+                                    [&](const Region& r) { return r.deferred && !inside(r); });
+    if (others) {
+      if (auto e = check_document(); e) {
+        return malformed(e);
+      }
+    } else {
+      data_pending = chosen != nullptr && chosen->deferred;
+    }
+  }
+  return env;
+}
 
+Result<Envelope> EnvelopeReader::State::unwrap(std::string_view payload) {
   Envelope env;
   const Fields* event = nullptr;
   if (top.event.name_state == NameState::present) {

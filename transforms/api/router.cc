@@ -104,7 +104,9 @@ Result<void> Stage::process(const bridge::core::RecordView& view, Emitter& out,
   if (event_name_out != nullptr) {
     *event_name_out = {};
   }
-  auto envelope = reader_.read(view.payload);
+  // Parse once: `data` is left unchecked here, for the transform that walks it anyway; every
+  // other path checks it before deciding anything, so the verdict on broken JSON is the same.
+  auto envelope = reader_.read(view.payload, EnvelopeReader::Check::defer_data);
   if (!envelope) {
     return tl::unexpected(std::move(envelope.error()));
   }
@@ -115,6 +117,9 @@ Result<void> Stage::process(const bridge::core::RecordView& view, Emitter& out,
   const std::optional<std::size_t> index =
       plan_ ? plan_->match(view.topic, envelope->event_name) : std::nullopt;
   if (!index) {
+    if (auto checked = reader_.check_data(); !checked) {
+      return checked;
+    }
     return bridge::core::reject("unmapped", fmt::format("no route for event '{}' on topic '{}'",
                                                         envelope->event_name, view.topic));
   }
@@ -133,10 +138,15 @@ Result<void> Stage::process(const bridge::core::RecordView& view, Emitter& out,
           fmt::format("transform '{}' could not create an instance", route.transform));
     }
   }
+  if (!instance->checks_data()) {
+    if (auto checked = reader_.check_data(); !checked) {
+      return checked;
+    }
+  }
   // apply() must not throw; if one does anyway, the record is dead-lettered rather than the
   // worker brought down. what() is left out: it may quote the record.
   try {
-    return instance->apply(Input{view, *envelope}, out);
+    return instance->apply(Input{view, *envelope, &reader_}, out);
   } catch (...) {
     return bridge::core::reject("transform-failed",
                                 fmt::format("transform '{}' threw an exception", route.transform));

@@ -78,9 +78,14 @@ struct Envelope {
   std::string_view event_log_id;  // a number's text as written, or a string
 };
 
+class EnvelopeReader;
+
 struct Input {
   const bridge::core::RecordView& record;
   const Envelope& envelope;
+  // The reader that produced `envelope`: its data() hands out `data` already parsed. Null when
+  // the caller has only the envelope (plugins' callers, tests); then parse envelope.data_raw.
+  EnvelopeReader* reader = nullptr;
 };
 
 // Receives a transform's outputs. Implemented by the pipeline (and by the `transform` CLI).
@@ -119,6 +124,11 @@ class Transform {
   virtual ~Transform() = default;
   // Never throws. An error of kind `reject` dead-letters the record with error.code as reason.
   [[nodiscard]] virtual Result<void> apply(const Input& input, Emitter& out) = 0;
+  // True when apply() validates all of `data` before anything it may reject for, and rejects
+  // broken JSON there as `malformed-json` (transforms::check_value for what it does not read):
+  // the stage then defers that validation to it (EnvelopeReader::Check::defer_data). False (the
+  // default): `data` is validated before apply() is called.
+  [[nodiscard]] virtual bool checks_data() const { return false; }
   // The tenant fields this transform writes beyond transforms/capillary/tenant-fields.json (which
   // setup declares anyway): a `mapping` route's. Default: none.
   [[nodiscard]] virtual std::vector<TenantField> tenant_fields() const { return {}; }

@@ -18,10 +18,21 @@ inline constexpr std::int64_t kSecondsThreshold = 100'000'000'000;
 [[nodiscard]] constexpr bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
-[[nodiscard]] std::string_view trim(std::string_view s);
+// Inline: every key of every walk goes through trim(), and keys are rarely padded.
+[[nodiscard]] constexpr std::string_view trim_right(std::string_view s) {
+  while (!s.empty() && is_space(s.back())) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+[[nodiscard]] constexpr std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) {
+    s.remove_prefix(1);
+  }
+  return trim_right(s);
+}
 // ASCII case-insensitive equality (event values such as `LOYALTY`/`loyalty`, `Deleted`).
 [[nodiscard]] bool iequals(std::string_view a, std::string_view b);
-[[nodiscard]] std::string_view trim_right(std::string_view s);
 
 // RFC 8259 number grammar (no leading `+`, no leading zeros, no bare `.5`).
 [[nodiscard]] bool is_json_number(std::string_view s);

@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "transforms/api/envelope.h"
 #include "transforms/api/values.h"
 #include "transforms/capillary/capture.h"
 #include "transforms/xdm/event.h"
@@ -41,6 +42,7 @@ class CapillaryTransform final : public Transform {
       : s_(std::move(settings)) {}
 
   Result<void> apply(const Input& input, Emitter& out) override;
+  [[nodiscard]] bool checks_data() const override { return true; }
 
   // Handlers, one per catalogue row (reference/xdm-mapping.md sections 4 and 5).
   void customer_added();
@@ -265,6 +267,12 @@ const std::unordered_map<std::string_view, EventSpec>& catalogue() {
 
 Result<void> CapillaryTransform::apply(const Input& input, Emitter& out) {
   const Envelope& env = input.envelope;
+  // `data` first, validating all of it (checks_data): broken JSON is `malformed-json` before
+  // anything else is decided.
+  if (auto captured = capture_data(input, [&](auto data) { return capturer_.capture(data, cap_); });
+      !captured) {
+    return captured;
+  }
   const auto& table = catalogue();
   const auto spec = table.find(env.event_name);
   if (spec == table.end()) {
@@ -274,9 +282,6 @@ Result<void> CapillaryTransform::apply(const Input& input, Emitter& out) {
   }
   if (auto started = ev_.begin(env, *s_, out); !started) {
     return started;
-  }
-  if (capturer_.capture(env.data_raw, cap_) != simdjson::SUCCESS) {
-    return reject("malformed-json", "data is not valid JSON");
   }
   if (cap_.data_kind != JsonKind::object) {
     return reject("envelope", fmt::format("data is {}, not an object", describe(cap_.data_kind)));

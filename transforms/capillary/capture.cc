@@ -1,9 +1,11 @@
 #include "transforms/capillary/capture.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <utility>
 
+#include "transforms/api/json_check.h"
 #include "transforms/api/values.h"
 
 namespace transforms::capillary {
@@ -162,11 +164,11 @@ error_code scalar(od::value v, Scalar& out) {
       return v.get_string().get(out.text);
     case JsonKind::number:
       out.text = values::trim_right(v.raw_json_token());
-      return SUCCESS;
+      return check_number(out.text);
     case JsonKind::boolean:
       return v.get_bool().get(out.truth);
     default:
-      return SUCCESS;  // null, object, array: the iterator skips it
+      return check_value(v);  // null, object, array: checked, not taken
   }
 }
 
@@ -176,7 +178,7 @@ template <typename Fn>
 error_code for_fields(od::value v, JsonKind& kind_out, Fn&& fn) {
   CB_TRY(kind(v, kind_out));
   if (kind_out != JsonKind::object) {
-    return SUCCESS;
+    return check_value(v);
   }
   od::object object;
   CB_TRY(v.get_object().get(object));
@@ -195,7 +197,7 @@ template <typename Fn>
 error_code for_elements(od::value v, JsonKind& kind_out, Fn&& fn) {
   CB_TRY(kind(v, kind_out));
   if (kind_out != JsonKind::array) {
-    return SUCCESS;
+    return check_value(v);
   }
   od::array array;
   CB_TRY(v.get_array().get(array));
@@ -238,15 +240,17 @@ error_code customer_ids(od::value v, CustomerIds& out) {
           return for_elements(iv, ak, [&](od::value card) -> error_code {
             if (out.card_count == out.cards.size()) {
               ++out.cards_dropped;
-              return SUCCESS;
+              return check_value(card);
             }
-            return scalar(card, out.cards[out.card_count++]);
+            Scalar& slot = out.cards[out.card_count++];
+            slot = Scalar{};
+            return scalar(card, slot);
           });
         }
-        return SUCCESS;
+        return check_value(iv);
       });
     }
-    return SUCCESS;
+    return check_value(value);
   });
 }
 
@@ -264,7 +268,7 @@ error_code series_info(od::value v, SeriesInfo& out) {
     if (key == "discount_value") {
       return scalar(value, out.discount_value);
     }
-    return SUCCESS;
+    return check_value(value);
   });
 }
 
@@ -292,10 +296,12 @@ class Walker {
   error_code field(std::string_view key, od::value value) {
     const KeyEntry* entry = key_table().find(key);
     if (entry == nullptr) {
-      return SUCCESS;
+      return check_value(value);
     }
     if (entry->nested == Nested::none) {
-      return scalar(value, out_.scalars[static_cast<std::size_t>(entry->scalar)]);
+      const auto slot = static_cast<std::size_t>(entry->scalar);
+      out_.scalars_set |= std::uint64_t{1} << slot;
+      return scalar(value, out_.scalars[slot]);
     }
     switch (entry->nested) {
       case Nested::customer_identifiers:
@@ -304,17 +310,17 @@ class Walker {
         return for_fields(value, out_.entity_kind, [&](std::string_view k, od::value v) {
           return k == "entityType" ? scalar(v, out_.entity_type)
                  : k == "entityId" ? scalar(v, out_.entity_id)
-                                   : SUCCESS;
+                                   : check_value(v);
         });
       case Nested::entered_by:
         return for_fields(value, out_.entered_by_kind, [&](std::string_view k, od::value v) {
           if (k != "store" && k != "till") {
-            return SUCCESS;
+            return check_value(v);
           }
           Scalar& code = k == "store" ? out_.store_code : out_.till_code;
           JsonKind ignored = JsonKind::absent;
           return for_fields(v, ignored, [&](std::string_view ck, od::value cv) {
-            return ck == "code" ? scalar(cv, code) : SUCCESS;
+            return ck == "code" ? scalar(cv, code) : check_value(cv);
           });
         });
       case Nested::loyalty_program_details:
@@ -323,7 +329,7 @@ class Walker {
             return scalar(v, out_.program_name);
           }
           if (k != "tiers") {
-            return SUCCESS;
+            return check_value(v);
           }
           return for_elements(v, out_.tiers.kind, [&](od::value t) {
             Tier& tier = out_.tiers.next();
@@ -331,14 +337,14 @@ class Walker {
             return for_fields(t, ignored, [&](std::string_view tk, od::value tv) {
               return tk == "tierNumber" ? scalar(tv, tier.number)
                      : tk == "tierName" ? scalar(tv, tier.name)
-                                        : SUCCESS;
+                                        : check_value(tv);
             });
           });
         });
       case Nested::triggering_activity:
         return for_fields(value, out_.activity_kind, [&](std::string_view k, od::value v) {
           if (k != "identifiers") {
-            return SUCCESS;
+            return check_value(v);
           }
           JsonKind ak = JsonKind::absent;
           return for_elements(v, ak, [&](od::value idv) {
@@ -348,7 +354,7 @@ class Walker {
             CB_TRY(for_fields(idv, ignored, [&](std::string_view ik, od::value iv) {
               return ik == "key"     ? scalar(iv, key_s)
                      : ik == "value" ? scalar(iv, value_s)
-                                     : SUCCESS;
+                                     : check_value(iv);
             }));
             if (key_s.kind == JsonKind::string && is_bill_id_key(key_s.text) &&
                 out_.bill_id.kind == JsonKind::absent) {
@@ -366,7 +372,7 @@ class Walker {
                    : k == "qty"         ? scalar(iv, item.qty)
                    : k == "amount"      ? scalar(iv, item.amount)
                    : k == "discount"    ? scalar(iv, item.discount)
-                                        : SUCCESS;
+                                        : check_value(iv);
           });
         });
       case Nested::regular_points_breakup:
@@ -375,7 +381,7 @@ class Walker {
           return for_fields(v, b.kind, [&](std::string_view k, od::value iv) {
             return k == "points"     ? scalar(iv, b.points)
                    : k == "expiryAt" ? scalar(iv, b.expiry_at)
-                                     : SUCCESS;
+                                     : check_value(iv);
           });
         });
       case Nested::promotional_points_issued:
@@ -384,7 +390,7 @@ class Walker {
           return for_fields(v, p.kind, [&](std::string_view k, od::value iv) {
             return k == "promotionIdentifier" ? scalar(iv, p.identifier)
                    : k == "promotionPoints"   ? scalar(iv, p.points)
-                                              : SUCCESS;
+                                              : check_value(iv);
           });
         });
       case Nested::redemption_from_earning_programs:
@@ -393,7 +399,7 @@ class Walker {
           return for_fields(v, b.kind, [&](std::string_view k, od::value iv) {
             return k == "programId"              ? scalar(iv, b.program_id)
                    : k == "programCurrentPoints" ? scalar(iv, b.current_points)
-                                                 : SUCCESS;
+                                                 : check_value(iv);
           });
         });
       case Nested::coupons:
@@ -403,7 +409,7 @@ class Walker {
             return k == "id"                    ? scalar(iv, c.id)
                    : k == "code"                ? scalar(iv, c.code)
                    : k == "customerIdentifiers" ? customer_ids(iv, c.customer)
-                                                : SUCCESS;
+                                                : check_value(iv);
           });
         });
       case Nested::series_info:
@@ -412,11 +418,11 @@ class Walker {
         return for_fields(value, out_.coupon_kind, [&](std::string_view k, od::value v) {
           return k == "code"          ? scalar(v, out_.coupon_code)
                  : k == "series_info" ? series_info(v, out_.coupon_series)
-                                      : SUCCESS;
+                                      : check_value(v);
         });
       case Nested::transaction:
         return for_fields(value, out_.transaction_kind, [&](std::string_view k, od::value v) {
-          return k == "number" ? scalar(v, out_.transaction_number) : SUCCESS;
+          return k == "number" ? scalar(v, out_.transaction_number) : check_value(v);
         });
       case Nested::customer_status:
         if (JsonKind k = JsonKind::absent; kind(value, k) == SUCCESS && k == JsonKind::string) {
@@ -424,7 +430,7 @@ class Walker {
           return scalar(value, out_.status_text);
         }
         return for_fields(value, out_.status_kind, [&](std::string_view k, od::value v) {
-          return k == "currentLabel" ? scalar(v, out_.status_label) : SUCCESS;
+          return k == "currentLabel" ? scalar(v, out_.status_label) : check_value(v);
         });
       case Nested::updated_fields:
         return for_elements(value, out_.updated_fields.kind, [&](od::value v) {
@@ -432,7 +438,7 @@ class Walker {
           return for_fields(v, f.kind, [&](std::string_view k, od::value iv) {
             return k == "fieldName"      ? scalar(iv, f.name)
                    : k == "currentValue" ? scalar(iv, f.current)
-                                         : SUCCESS;
+                                         : check_value(iv);
           });
         });
       case Nested::none:
@@ -447,8 +453,13 @@ class Walker {
 
 void reset(Capture& c) {
   c.data_kind = JsonKind::absent;
-  c.scalars.fill(Scalar{});
-  c.customer = CustomerIds{};
+  // Only the slots written: filling all of them was the largest part of a reset.
+  static_assert(static_cast<std::size_t>(F::count_) <= 64);
+  for (std::uint64_t set = c.scalars_set; set != 0; set &= set - 1) {
+    c.scalars[static_cast<std::size_t>(std::countr_zero(set))] = Scalar{};
+  }
+  c.scalars_set = 0;
+  c.customer.clear();
   c.entity_kind = c.entered_by_kind = c.program_kind = c.activity_kind = JsonKind::absent;
   c.entity_type = c.entity_id = c.store_code = c.till_code = c.program_name = c.bill_id = {};
   c.tiers.clear();
@@ -467,7 +478,6 @@ void reset(Capture& c) {
 }  // namespace
 
 error_code Capturer::capture(std::string_view data_json, Capture& out) {
-  reset(out);
   const std::size_t needed = data_json.size() + simdjson::SIMDJSON_PADDING;
   if (needed > capacity_) {
     capacity_ = std::max(needed, capacity_ + capacity_ / 2);
@@ -476,15 +486,43 @@ error_code Capturer::capture(std::string_view data_json, Capture& out) {
   std::memcpy(scratch_.get(), data_json.data(), data_json.size());
   std::memset(scratch_.get() + data_json.size(), 0, simdjson::SIMDJSON_PADDING);
   od::document doc;
-  CB_TRY(parser_.iterate(scratch_.get(), data_json.size(), capacity_).get(doc));
+  if (auto e = parser_.iterate(scratch_.get(), data_json.size(), capacity_).get(doc); e) {
+    reset(out);
+    return e;
+  }
   od::json_type t;
-  CB_TRY(doc.type().get(t));
-  out.data_kind = kind_of(t);
-  if (out.data_kind != JsonKind::object) {
+  if (auto e = doc.type().get(t); e) {
+    reset(out);
+    return e;
+  }
+  if (t != od::json_type::object) {
+    // On demand hands out no value for a scalar document: only its kind matters (the event
+    // is rejected for it), and the reader that cut data_raw validated it.
+    reset(out);
+    out.data_kind = kind_of(t);
     return SUCCESS;
   }
+  od::value value;
+  if (auto e = doc.get_value().get(value); e) {
+    reset(out);
+    return e;
+  }
+  CB_TRY(capture(value, out));
+  // Anything after the value is not JSON.
+  const char* rest = nullptr;
+  return doc.current_location().get(rest) ? SUCCESS : simdjson::TRAILING_CONTENT;
+}
+
+error_code Capturer::capture(od::value data, Capture& out) {
+  reset(out);
+  od::json_type t;
+  CB_TRY(data.type().get(t));
+  out.data_kind = kind_of(t);
+  if (out.data_kind != JsonKind::object) {
+    return check_value(data);
+  }
   od::object object;
-  CB_TRY(doc.get_object().get(object));
+  CB_TRY(data.get_object().get(object));
   Walker walker(out);
   for (auto item : object) {
     od::field field;

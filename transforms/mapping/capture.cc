@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "transforms/api/json_check.h"
 #include "transforms/api/values.h"
 
 namespace transforms::mapping {
@@ -37,14 +38,17 @@ std::uint32_t Capture::add_element(std::uint32_t scope, std::uint32_t parent, st
   return static_cast<std::uint32_t>(s.elements.size() - 1);
 }
 
-error_code Capture::capture(std::string_view data_json) {
+void Capture::reset() {
   for (ScopeData& s : scopes_) {
     s.elements.clear();
     s.pool.clear();
   }
   add_element(0, 0, 0);
   data_kind_ = JsonKind::absent;
+}
 
+error_code Capture::capture(std::string_view data_json) {
+  reset();
   const std::size_t needed = data_json.size() + simdjson::SIMDJSON_PADDING;
   if (needed > capacity_) {
     capacity_ = std::max(needed, capacity_ + capacity_ / 2);
@@ -56,12 +60,29 @@ error_code Capture::capture(std::string_view data_json) {
   MAPPING_TRY(parser_.iterate(scratch_.get(), data_json.size(), capacity_).get(doc));
   od::json_type t;
   MAPPING_TRY(doc.type().get(t));
-  data_kind_ = kind_of(t);
-  if (data_kind_ != JsonKind::object) {
+  if (t != od::json_type::object) {
+    // On demand hands out no value for a scalar document: only its kind matters (the event is
+    // rejected for it), and the reader that cut data_raw validated it.
+    data_kind_ = kind_of(t);
     return SUCCESS;
   }
+  od::value value;
+  MAPPING_TRY(doc.get_value().get(value));
+  MAPPING_TRY(capture(value));
+  const char* rest = nullptr;
+  return doc.current_location().get(rest) ? SUCCESS : simdjson::TRAILING_CONTENT;
+}
+
+error_code Capture::capture(od::value data) {
+  reset();
+  od::json_type t;
+  MAPPING_TRY(data.type().get(t));
+  data_kind_ = kind_of(t);
+  if (data_kind_ != JsonKind::object) {
+    return check_value(data);
+  }
   od::object object;
-  MAPPING_TRY(doc.get_object().get(object));
+  MAPPING_TRY(data.get_object().get(object));
   levels_[0].clear();
   levels_[0].push_back({0, 0});
   return walk_object(object, 0);
@@ -77,6 +98,7 @@ error_code Capture::walk_value(od::value v, std::size_t depth) {
     MAPPING_TRY(v.get_string().get(text));
   } else if (kind == JsonKind::number) {
     text = values::trim_right(v.raw_json_token());
+    MAPPING_TRY(check_number(text));
   } else if (kind == JsonKind::boolean) {
     MAPPING_TRY(v.get_bool().get(truth));
   }
@@ -93,20 +115,20 @@ error_code Capture::walk_value(od::value v, std::size_t depth) {
     }
     descend = descend || !n.children.empty() || n.iteration >= 0;
   }
-  if (!descend) {
-    return SUCCESS;
+  if (kind == JsonKind::string || kind == JsonKind::number || kind == JsonKind::boolean) {
+    return SUCCESS;  // taken, and checked on the way
   }
-  if (kind == JsonKind::object) {
+  if (descend && kind == JsonKind::object) {
     od::object object;
     MAPPING_TRY(v.get_object().get(object));
     return walk_object(object, depth);
   }
-  if (kind == JsonKind::array) {
+  if (descend && kind == JsonKind::array) {
     od::array array;
     MAPPING_TRY(v.get_array().get(array));
     return walk_array(array, depth);
   }
-  return SUCCESS;
+  return check_value(v);  // null, or a container nothing below is captured from
 }
 
 error_code Capture::walk_object(od::object o, std::size_t depth) {
@@ -127,9 +149,7 @@ error_code Capture::walk_object(od::object o, std::size_t depth) {
         }
       }
     }
-    if (!next.empty()) {
-      MAPPING_TRY(walk_value(field.value(), depth + 1));
-    }
+    MAPPING_TRY(next.empty() ? check_value(field.value()) : walk_value(field.value(), depth + 1));
   }
   return SUCCESS;
 }
@@ -160,9 +180,7 @@ error_code Capture::walk_array(od::array a, std::size_t depth) {
         }
       }
     }
-    if (!next.empty()) {
-      MAPPING_TRY(walk_value(element, depth + 1));
-    }
+    MAPPING_TRY(next.empty() ? check_value(element) : walk_value(element, depth + 1));
     ++index;
   }
   for (const Cursor& c : levels_[depth]) {

@@ -24,8 +24,11 @@ class Capture {
  public:
   explicit Capture(const Plan& plan);
 
-  // Parses `data_json` (validated JSON) and captures every planned value. Returns a simdjson
-  // error only for input that is not valid JSON. data_kind() tells what `data` was.
+  // Walks `data` (a value in a document parsed already: EnvelopeReader::data()) and captures
+  // every planned value, validating every value, taken or not (transforms::check_value): a
+  // simdjson error for anything that is not valid JSON. data_kind() tells what `data` was.
+  simdjson::error_code capture(simdjson::ondemand::value data);
+  // The same over `data_json` (Envelope::data_raw), parsed with this Capture's own parser.
   simdjson::error_code capture(std::string_view data_json);
 
   [[nodiscard]] JsonKind data_kind() const { return data_kind_; }
@@ -59,6 +62,7 @@ class Capture {
     std::uint32_t element = 0;  // of the node's scope
   };
 
+  void reset();
   simdjson::error_code walk_value(simdjson::ondemand::value v, std::size_t depth);
   simdjson::error_code walk_object(simdjson::ondemand::object o, std::size_t depth);
   simdjson::error_code walk_array(simdjson::ondemand::array a, std::size_t depth);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "transforms/api/envelope.h"
 #include "transforms/api/values.h"
 #include "transforms/mapping/capture.h"
 #include "transforms/mapping/convert.h"
@@ -33,6 +34,7 @@ class MappingTransform final : public Transform {
       : p_(std::move(plan)), capture_(*p_), cur_(p_->scopes.size(), 0) {}
 
   Result<void> apply(const Input& input, Emitter& out) override;
+  [[nodiscard]] bool checks_data() const override { return true; }
   [[nodiscard]] std::vector<TenantField> tenant_fields() const override {
     return mapping::tenant_fields(*p_);
   }
@@ -92,11 +94,14 @@ class MappingTransform final : public Transform {
 
 Result<void> MappingTransform::apply(const Input& input, Emitter& out) {
   const Envelope& env = input.envelope;
+  // `data` first, validating all of it (checks_data): broken JSON is `malformed-json` before
+  // anything else is decided.
+  if (auto captured = capture_data(input, [&](auto data) { return capture_.capture(data); });
+      !captured) {
+    return captured;
+  }
   if (auto started = ev_.begin(env, p_->settings, out); !started) {
     return started;
-  }
-  if (capture_.capture(env.data_raw) != simdjson::SUCCESS) {
-    return reject("malformed-json", "data is not valid JSON");
   }
   if (capture_.data_kind() != JsonKind::object) {
     return reject("envelope",
