@@ -16,6 +16,7 @@
 #include "bridge/sink/file_sink.h"
 #include "transforms/api/registry.h"
 #include "transforms/builtin/builtin.h"
+#include "transforms/xdm/message.h"
 
 namespace bridge::app {
 namespace {
@@ -107,7 +108,13 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
       break;
     }
     case config::SinkType::platform: {
-      auto s = platform::PlatformSink::create(cfg.sink.platform, metrics);
+      // The sink ships bytes it does not write: the XDM streaming message around each entity.
+      auto framer = [org = cfg.sink.platform.ims_org_id,
+                     source = cfg.sink.platform.source_name](const transforms::Target& target) {
+        auto f = transforms::xdm::streaming_framing(target, {org, source});
+        return platform::Framing{std::move(f.prefix), std::move(f.suffix)};
+      };
+      auto s = platform::PlatformSink::create(cfg.sink.platform, metrics, std::move(framer));
       if (!s) {
         return tl::unexpected(s.error());
       }

@@ -8,8 +8,6 @@
 
 #include "bridge/platform/token.h"
 #include "bridge/platform/worker.h"
-#include "transforms/xdm/message.h"
-#include "transforms/xdm/writer.h"
 
 namespace bridge::platform {
 namespace {
@@ -19,7 +17,7 @@ using std::chrono::milliseconds;
 }  // namespace
 
 core::Result<std::unique_ptr<PlatformSink>> PlatformSink::create(
-    const config::PlatformSinkConfig& cfg, metrics::Metrics& metrics) {
+    const config::PlatformSinkConfig& cfg, metrics::Metrics& metrics, Framer framer) {
   if (cfg.inlets.empty()) {
     return core::fail(core::ErrorKind::fatal, "sink-config", "the platform sink has no inlet");
   }
@@ -27,11 +25,12 @@ core::Result<std::unique_ptr<PlatformSink>> PlatformSink::create(
   if (global != CURLE_OK) {
     return core::fail(core::ErrorKind::fatal, "sink-init", curl_easy_strerror(global));
   }
-  return std::unique_ptr<PlatformSink>(new PlatformSink(cfg, metrics));
+  return std::unique_ptr<PlatformSink>(new PlatformSink(cfg, metrics, std::move(framer)));
 }
 
-PlatformSink::PlatformSink(const config::PlatformSinkConfig& cfg, metrics::Metrics& metrics)
-    : cfg_(cfg), metrics_(metrics.platform) {
+PlatformSink::PlatformSink(const config::PlatformSinkConfig& cfg, metrics::Metrics& metrics,
+                           Framer framer)
+    : cfg_(cfg), metrics_(metrics.platform), framer_(std::move(framer)) {
   const bool any_auth = std::any_of(cfg_.inlets.begin(), cfg_.inlets.end(),
                                     [](const config::PlatformInlet& i) { return i.authenticated; });
   if (any_auth) {
@@ -43,53 +42,55 @@ PlatformSink::PlatformSink(const config::PlatformSinkConfig& cfg, metrics::Metri
 PlatformSink::~PlatformSink() = default;
 
 std::uint32_t PlatformSink::partition_id(std::string_view topic, std::int32_t partition) {
+  if (partition == last_partition_ && topic == last_topic_) {
+    return last_partition_id_;
+  }
   const auto key = std::make_pair(std::string(topic), partition);
   auto it = partition_ids_.find(key);
   if (it == partition_ids_.end()) {
     it = partition_ids_.emplace(key, static_cast<std::uint32_t>(partition_ids_.size())).first;
   }
+  last_topic_.assign(topic);
+  last_partition_ = partition;
+  last_partition_id_ = it->second;
   return it->second;
 }
 
-std::uint32_t PlatformSink::inlet_of(const transforms::Target* target) {
-  if (auto it = target_inlets_.find(target); it != target_inlets_.end()) {
+const PlatformSink::TargetInfo& PlatformSink::target_info(const transforms::Target* target) {
+  if (auto it = targets_.find(target); it != targets_.end()) {
     return it->second;
   }
   // Config validation guarantees a match for declared targets; anything else takes the inlet
   // named "default", else the first.
-  std::uint32_t index = 0;
+  TargetInfo info;
   // Both arms string_views: `? "default" : target->inlet` would be a temporary std::string.
   const std::string_view want =
       target->inlet.empty() ? std::string_view("default") : std::string_view(target->inlet);
   for (std::uint32_t i = 0; i < cfg_.inlets.size(); ++i) {
     if (cfg_.inlets[i].name == want) {
-      index = i;
+      info.inlet = i;
       break;
     }
   }
-  target_inlets_.emplace(target, index);
-  return index;
+  info.framing = framer_(*target);
+  return targets_.emplace(target, std::move(info)).first->second;
 }
 
 void PlatformSink::send(std::span<const sink::Message> messages) {
-  std::vector<Item> items;
-  items.reserve(messages.size());
-  transforms::xdm::Writer writer;
-  const transforms::xdm::MessageContext context{cfg_.ims_org_id, cfg_.source_name};
+  items_.clear();
   const auto now = Clock::now();
   const std::size_t limit = static_cast<std::size_t>(cfg_.max_request_bytes) - kRequestFraming;
   for (const auto& m : messages) {
-    writer.reset();
-    transforms::xdm::write_streaming_message(writer, *m.target, context, m.body);
-    const std::string_view wrapped = writer.view();
-    if (wrapped.size() > limit) {
-      metrics_.messages
-          .Add({{"inlet", cfg_.inlets[inlet_of(m.target)].name}, {"outcome", "too_large"}})
+    const TargetInfo& target = target_info(m.target);
+    const Framing& framing = target.framing;
+    const std::size_t size = framing.prefix.size() + m.body.size() + framing.suffix.size();
+    if (size > limit) {
+      metrics_.messages.Add({{"inlet", cfg_.inlets[target.inlet].name}, {"outcome", "too_large"}})
           .Increment();
       worker_->answer_now({m.ticket, sink::Verdict::rejected, "platform-too-large",
                            fmt::format("the streaming message is {} bytes; a Platform request "
                                        "holds at most {} (sink.platform.batch.max_bytes)",
-                                       wrapped.size(), cfg_.max_request_bytes),
+                                       size, cfg_.max_request_bytes),
                            milliseconds(0)});
       continue;
     }
@@ -99,20 +100,21 @@ void PlatformSink::send(std::span<const sink::Message> messages) {
       order_key = std::hash<std::string_view>{}(m.order_key);
       order_key += order_key == 0 ? 1 : 0;
     }
-    Item item;
+    Item& item = items_.emplace_back();
     item.ticket = m.ticket;
-    item.message = std::string(wrapped);
+    // The one copy this sink makes of a message (the pipeline's body is only lent for send()).
+    item.message.reserve(size);
+    item.message.append(framing.prefix).append(m.body).append(framing.suffix);
     item.partition = partition_id(m.source_topic, m.source_partition);
     item.offset = m.source_offset;
     item.epoch = m.epoch;
     item.order_key = order_key;
-    item.inlet = inlet_of(m.target);
+    item.inlet = target.inlet;
     item.enqueued = now;
     worker_->hold(item.message.size());
-    items.push_back(std::move(item));
   }
-  worker_->add_outstanding(items.size());
-  worker_->submit(items);
+  worker_->add_outstanding(items_.size());
+  worker_->submit(items_);
 }
 
 void PlatformSink::poll(std::vector<sink::Outcome>& out, milliseconds wait) {

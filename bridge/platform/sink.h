@@ -47,6 +47,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,7 @@
 #include "bridge/config/config.h"
 #include "bridge/core/result.h"
 #include "bridge/metrics/metrics.h"
+#include "bridge/platform/batch.h"
 #include "bridge/sink/sink.h"
 
 namespace bridge::platform {
@@ -66,10 +68,20 @@ namespace bridge::platform {
 class TokenSource;
 class Worker;
 
+// The bytes around each entity the pipeline hands over for `target`: message = prefix + entity +
+// suffix. Asked once per target; the composition root passes the XDM streaming message's
+// (transforms::xdm::streaming_framing), so this sink ships bytes it does not write.
+struct Framing {
+  std::string prefix;
+  std::string suffix;
+};
+using Framer = std::function<Framing(const transforms::Target& target)>;
+
 class PlatformSink final : public sink::Sink {
  public:
   static core::Result<std::unique_ptr<PlatformSink>> create(const config::PlatformSinkConfig& cfg,
-                                                            metrics::Metrics& metrics);
+                                                            metrics::Metrics& metrics,
+                                                            Framer framer);
   ~PlatformSink() override;
   PlatformSink(const PlatformSink&) = delete;
   PlatformSink& operator=(const PlatformSink&) = delete;
@@ -84,15 +96,27 @@ class PlatformSink final : public sink::Sink {
   [[nodiscard]] std::int64_t held_bytes() const override;
 
  private:
-  PlatformSink(const config::PlatformSinkConfig& cfg, metrics::Metrics& metrics);
+  // What the pipeline thread keeps per target: its inlet and its framing.
+  struct TargetInfo {
+    std::uint32_t inlet = 0;
+    Framing framing;
+  };
+
+  PlatformSink(const config::PlatformSinkConfig& cfg, metrics::Metrics& metrics, Framer framer);
   std::uint32_t partition_id(std::string_view topic, std::int32_t partition);
-  std::uint32_t inlet_of(const transforms::Target* target);
+  const TargetInfo& target_info(const transforms::Target* target);
 
   const config::PlatformSinkConfig cfg_;
   metrics::PlatformMetrics& metrics_;
-  // Pipeline-thread state: interned partitions, target → inlet, the message writer.
+  Framer framer_;
+  // Pipeline-thread state: interned partitions (the last one looked up, which is usually the
+  // next one too), targets, the batch handed to the worker.
   std::map<std::pair<std::string, std::int32_t>, std::uint32_t, std::less<>> partition_ids_;
-  std::unordered_map<const transforms::Target*, std::uint32_t> target_inlets_;
+  std::string last_topic_;
+  std::int32_t last_partition_ = -1;
+  std::uint32_t last_partition_id_ = 0;
+  std::unordered_map<const transforms::Target*, TargetInfo> targets_;
+  std::vector<Item> items_;
 
   std::unique_ptr<TokenSource> tokens_;  // null when no inlet is authenticated
   std::unique_ptr<Worker> worker_;       // last: stops first

@@ -245,7 +245,11 @@ class Driver {
 };
 
 std::unique_ptr<PlatformSink> make_sink(const config::PlatformSinkConfig& c, metrics::Metrics& m) {
-  auto s = PlatformSink::create(c, m);
+  auto framer = [org = c.ims_org_id, source = c.source_name](const transforms::Target& t) {
+    auto f = transforms::xdm::streaming_framing(t, {org, source});
+    return Framing{std::move(f.prefix), std::move(f.suffix)};
+  };
+  auto s = PlatformSink::create(c, m, std::move(framer));
   if (!s) {
     throw std::runtime_error(s.error().message);
   }

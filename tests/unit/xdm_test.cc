@@ -217,5 +217,29 @@ TEST(MessageTest, WrapsABodyForPlatform) {
       R"("xdmEntity":{"_id":"x"}}})");
 }
 
+// The sink frames each message from fixed parts: they give the bytes write_streaming_message
+// writes, for a full target, a bare one (empty header fields left out) and escaped ids.
+TEST(MessageTest, FramingIsTheMessageAroundTheEntity) {
+  Target full;
+  full.dataset_id = "ds";
+  full.schema_ref = "https://ns.adobe.com/acme/schemas/1";
+  full.flow_id = "flow";
+  Target bare;
+  bare.content_type.clear();
+  Target odd;
+  odd.dataset_id = "d\"s\\";
+  for (const Target* t : {&full, &bare, &odd}) {
+    for (const MessageContext context :
+         {MessageContext{"ORG@AdobeOrg", "capillary-bridge"}, MessageContext{"", ""}}) {
+      for (const std::string_view entity : {R"({"_id":"x"})", "{}", R"({"a":{"b":[{}]}})"}) {
+        Writer w;
+        write_streaming_message(w, *t, context, entity);
+        const MessageFraming f = streaming_framing(*t, context);
+        EXPECT_EQ(f.prefix + std::string(entity) + f.suffix, w.view());
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace transforms::xdm

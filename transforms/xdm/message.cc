@@ -33,4 +33,14 @@ void write_streaming_message(Writer& w, const Target& target, const MessageConte
   w.end_object();
 }
 
+MessageFraming streaming_framing(const Target& target, const MessageContext& context) {
+  // The entity is the last member written: everything after it closes `body` and the message.
+  constexpr std::string_view kMarker = "{}";
+  Writer w;
+  write_streaming_message(w, target, context, kMarker);
+  const std::string_view whole = w.view();
+  const std::size_t at = whole.rfind(kMarker);
+  return {std::string(whole.substr(0, at)), std::string(whole.substr(at + kMarker.size()))};
+}
+
 }  // namespace transforms::xdm

@@ -7,6 +7,7 @@
 // Header fields come from the output's Target; empty ones are left out (Platform rejects
 // empty values), which is what a file or Kafka sink without Platform ids gets.
 
+#include <string>
 #include <string_view>
 
 #include "transforms/api/transform.h"
@@ -23,5 +24,14 @@ struct MessageContext {
 // complete JSON object (it is spliced, not re-parsed).
 void write_streaming_message(Writer& w, const Target& target, const MessageContext& context,
                              std::string_view entity);
+
+// The same message as fixed bytes around the entity: prefix + entity + suffix is exactly what
+// write_streaming_message writes. Everything but the entity depends only on the target, so a
+// sink frames a message with three appends instead of writing it again.
+struct MessageFraming {
+  std::string prefix;
+  std::string suffix;
+};
+[[nodiscard]] MessageFraming streaming_framing(const Target& target, const MessageContext& context);
 
 }  // namespace transforms::xdm
