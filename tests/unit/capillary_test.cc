@@ -2,15 +2,21 @@
 // then sent or dead-lettered as configured), warnings, outputs switched off by target, and a
 // warmed-up transform producing identical bytes on every call.
 
+#include "transforms/capillary/capillary.h"
+
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bridge/core/diagnostics.h"
+#include "tests/harness/alloc_count.h"
 #include "transforms/api/envelope.h"
 #include "transforms/api/registry.h"
 #include "transforms/api/router.h"
@@ -145,6 +151,56 @@ TEST(CapillaryTest, AWarmTransformRepeatsItselfByteForByte) {
       first = out.outputs[0].body;
     }
     EXPECT_EQ(out.outputs[0].body, first);
+  }
+}
+
+// Issue 14's "no per-record heap allocation": a warm stage (envelope read, parsed once, routing,
+// the catalogue walking the reader's document and writing its outputs into reused buffers)
+// allocates nothing for a record that maps, for the first line of every catalogue event's
+// golden input. Rejects are left out: their reason message is a new string by design.
+TEST(CapillaryTest, AWarmStageAllocatesNothingPerRecord) {
+  struct Counting final : Emitter {
+    std::size_t bytes = 0;
+    void emit(OutputKind, const Target&, std::string_view body) override { bytes += body.size(); }
+    void emit_unchanged(OutputKind, const Target&) override {}
+  };
+  const auto p = plan(
+      "{tenant: acme, targets: {profile: profiles, experience_event: events}, "
+      "org_timezones: {50001: '+05:30'}, default_currency: USD}");
+  Stage stage(p);
+  std::vector<std::string> payloads;
+  const std::string dir =
+      std::string(std::getenv("BRIDGE_SOURCE_DIR")) + "/tests/golden/capillary/";
+  for (const std::string_view event : capillary::mapped_events()) {
+    std::ifstream in(dir + std::string(event) + "/input.jsonl");
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line)) << event;
+    payloads.push_back(line);
+  }
+  Counting out;
+  std::vector<bool> maps;
+  for (const std::string& payload : payloads) {
+    bridge::core::RecordView view;
+    view.payload = payload;
+    maps.push_back(stage.process(view, out, nullptr).has_value());
+  }
+  ASSERT_GE(std::count(maps.begin(), maps.end(), true), 15) << "most first lines map";
+  bridge::testing::AllocationCount count;
+  count.start();
+  for (int round = 0; round < 5; ++round) {
+    for (std::size_t i = 0; i < payloads.size(); ++i) {
+      if (!maps[i]) {
+        continue;
+      }
+      bridge::core::RecordView view;
+      view.payload = payloads[i];
+      EXPECT_TRUE(stage.process(view, out, nullptr).has_value());
+    }
+  }
+  const long allocations = count.stop();
+  EXPECT_GT(out.bytes, 0U);
+  if (bridge::testing::counts_allocations()) {
+    EXPECT_EQ(allocations, 0) << "allocations in 5 rounds over the warm catalogue";
   }
 }
 

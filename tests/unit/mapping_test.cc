@@ -24,40 +24,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/harness/alloc_count.h"
 #include "transforms/api/envelope.h"
 #include "transforms/api/registry.h"
 #include "transforms/api/router.h"
 #include "transforms/builtin/builtin.h"
-
-// Counts heap allocations while `g_counting` is set (the allocation-free test). The replacement
-// operator new allocates with malloc, so freeing with free is right; GCC cannot see that once
-// the replacements are inlined. Sanitizer builds keep their own allocator (and skip the count).
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kCountsAllocations = false;
-#else
-constexpr bool kCountsAllocations = true;
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (void* p = std::malloc(size == 0 ? 1 : size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-#endif
 
 namespace transforms {
 namespace {
@@ -934,17 +905,34 @@ TEST_F(MappingTest, DeterministicAndAllocationFreeOnceWarm) {
   for (std::size_t i = 0; i < 8; ++i) {
     ASSERT_TRUE(transform->apply(Input{views[i], envelopes[i]}, out).has_value());
   }
-  g_allocations = 0;
-  g_counting = true;
+  bridge::testing::AllocationCount count;
+  count.start();
   for (int round = 0; round < 10; ++round) {
     for (std::size_t i = 0; i < 8; ++i) {
       const auto r = transform->apply(Input{views[i], envelopes[i]}, out);
       EXPECT_TRUE(r.has_value());
     }
   }
-  g_counting = false;
-  if (kCountsAllocations) {
-    EXPECT_EQ(g_allocations.load(), 0);
+  const long allocations = count.stop();
+  if (bridge::testing::counts_allocations()) {
+    EXPECT_EQ(allocations, 0);
+  }
+
+  // The whole stage as the pipeline runs it (envelope read, parsed once, routing, transform
+  // walking the reader's document), warm.
+  Stage warm(p);
+  for (std::size_t i = 0; i < 8; ++i) {
+    ASSERT_TRUE(warm.process(views[i], out, nullptr).has_value());
+  }
+  count.start();
+  for (int round = 0; round < 10; ++round) {
+    for (std::size_t i = 0; i < 8; ++i) {
+      EXPECT_TRUE(warm.process(views[i], out, nullptr).has_value());
+    }
+  }
+  const long stage_allocations = count.stop();
+  if (bridge::testing::counts_allocations()) {
+    EXPECT_EQ(stage_allocations, 0);
   }
 
   // Rough throughput of the example mapping (printed, not asserted).
