@@ -256,6 +256,15 @@ int main(int argc, char** argv) {
       yaml.insert(at + 10, fmt::format("  max_inflight_bytes: {}MiB\n", inflight));
     }
   }
+  if (const auto workers = string_arg(argc, argv, "--workers", ""); !workers.empty()) {
+    const auto at = yaml.find("pipeline:\n");
+    if (at == std::string::npos) {
+      yaml += fmt::format("pipeline:\n  workers: {}\n", workers);
+    } else {
+      yaml.insert(at + 10, fmt::format("  workers: {}\n", workers));
+    }
+    std::printf("pipeline.workers: %s\n", workers.c_str());
+  }
   std::string props;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string_view(argv[i]) == "--kafka-property") {

@@ -105,27 +105,44 @@ double dom_parse_ns(const std::string& payload, int rounds) {
          rounds;
 }
 
+// One event through a Stage of its own, as a benchmark loop runs it.
+struct StageRun {
+  explicit StageRun(const std::string& event) : payload(first_line(event)), stage(make_plan()) {
+    view.topic = "capillary.events";
+    view.payload = payload;
+  }
+  void loop(benchmark::State& state) {
+    for (auto _ : state) {
+      auto r = stage.process(view, out, nullptr);
+      benchmark::DoNotOptimize(r);
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(payload.size()));
+  }
+  std::string payload;
+  transforms::Stage stage;
+  bridge::core::RecordView view;
+  NullEmitter out;
+};
+
 // Also reports `dom_ratio`: simdjson DOM parse time over stage time for the same bytes, both
 // measured in this run (1.0 would be a stage as cheap as parsing alone; issue 14 aims at 0.6).
 void BM_Stage(benchmark::State& state, const std::string& event) {
-  const std::string payload = first_line(event);
-  transforms::Stage stage(make_plan());
-  bridge::core::RecordView view;
-  view.topic = "capillary.events";
-  view.payload = payload;
-  NullEmitter out;
-  const double dom_ns = dom_parse_ns(payload, 20000);
+  StageRun run(event);
+  const double dom_ns = dom_parse_ns(run.payload, 20000);
   const auto start = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    auto r = stage.process(view, out, nullptr);
-    benchmark::DoNotOptimize(r);
-  }
+  run.loop(state);
   const double stage_ns =
       std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() /
       static_cast<double>(std::max<std::int64_t>(1, state.iterations()));
-  state.SetItemsProcessed(state.iterations());
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(payload.size()));
   state.counters["dom_ratio"] = dom_ns / stage_ns;
+}
+
+// The stage on 1, 2 and 4 threads at once, each with its own Stage (what `pipeline.workers`
+// runs): items_per_second is the total, by wall-clock time.
+void BM_StageThreads(benchmark::State& state, const std::string& event) {
+  StageRun run(event);
+  run.loop(state);
 }
 
 void BM_SimdjsonDom(benchmark::State& state, const std::string& event) {
@@ -145,6 +162,12 @@ void BM_SimdjsonDom(benchmark::State& state, const std::string& event) {
     const std::string name(e);
     benchmark::RegisterBenchmark(("BM_Transform/" + name).c_str(), BM_Transform, name);
   }
+  benchmark::RegisterBenchmark("BM_StageThreads/transactionAdded", BM_StageThreads,
+                               std::string("transactionAdded"))
+      ->Threads(1)
+      ->Threads(2)
+      ->Threads(4)
+      ->UseRealTime();
   for (const std::string_view e : transforms::capillary::mapped_events()) {
     const std::string name(e);
     benchmark::RegisterBenchmark(("BM_Stage/" + name).c_str(), BM_Stage, name);

@@ -1,6 +1,7 @@
 #include "bridge/config/config.h"
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -450,10 +451,50 @@ void read_kafka(const YAML::Node& node, KafkaConfig& k, Diagnostics& d) {
   sec.string_map("properties", k.properties);
 }
 
+constexpr int kMaxWorkers = 256;
+
+// The cores this process may run on: its CPU affinity, lowered by a cgroup v2 CPU quota
+// (`cpu.max`, what a Kubernetes CPU limit becomes), rounded up.
+int available_cores() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  int n = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  std::ifstream in("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  std::int64_t period = 0;
+  if (in >> quota >> period && quota != "max" && period > 0) {
+    std::int64_t q = 0;
+    const auto [ptr, ec] = std::from_chars(quota.data(), quota.data() + quota.size(), q);
+    if (ec == std::errc() && q > 0) {
+      n = static_cast<int>(std::min<std::int64_t>(n, (q + period - 1) / period));
+    }
+  }
+  return n;
+}
+
 void read_pipeline(const YAML::Node& node, PipelineConfig& p, Diagnostics& d) {
   Section sec(node, "pipeline", d,
               {"max_inflight_bytes", "max_inflight_records", "max_event_bytes", "drain_timeout_ms",
-               "retry_backoff_initial_ms", "retry_backoff_max_ms"});
+               "retry_backoff_initial_ms", "retry_backoff_max_ms", "workers"});
+  // Transform threads: `auto` (the default) is the cores this process may run on; 0 runs the
+  // transforms on the pipeline thread.
+  std::string workers = "auto";
+  sec.str("workers", workers);
+  if (workers == "auto") {
+    // One core is kept for the pipeline thread, the sink and librdkafka; below three cores a
+    // transform thread costs more in hand-overs than it gains (2 cores, catalogue into Platform:
+    // 165k events/s inline, 117k with 1 worker, 138k with 2), so transforms stay inline there.
+    const int cores = available_cores();
+    p.workers = cores >= 3 ? std::min(cores - 1, kMaxWorkers) : 0;
+  } else {
+    std::int64_t n = 0;
+    sec.integer("workers", n, 0);
+    if (n > kMaxWorkers) {
+      d.error(sec.get("workers"),
+              fmt::format("pipeline.workers must be `auto` or 0..{} (got {})", kMaxWorkers, n));
+    }
+    p.workers = static_cast<int>(std::min<std::int64_t>(n, kMaxWorkers));
+  }
   sec.bytes("max_inflight_bytes", p.max_inflight_bytes, 1024);
   sec.integer("max_inflight_records", p.max_inflight_records, 1);
   sec.bytes("max_event_bytes", p.max_event_bytes, 1);

@@ -66,6 +66,9 @@ struct PipelineConfig {
   std::chrono::milliseconds drain_timeout{30000};
   std::chrono::milliseconds retry_backoff_initial{100};
   std::chrono::milliseconds retry_backoff_max{10000};
+  // Transform threads. 0: transforms run on the pipeline thread (what tests of the pipeline's
+  // bookkeeping use). The config file's default is the cores available (`workers: auto`).
+  int workers = 0;
 };
 
 struct DeadLetterConfig {

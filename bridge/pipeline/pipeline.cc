@@ -29,32 +29,13 @@ std::int64_t now_ns() {
 
 }  // namespace
 
-class Pipeline::Collector final : public transforms::Emitter {
- public:
-  Collector(std::vector<Output>& out, std::string& order_key, metrics::Metrics& metrics,
-            const transforms::Stage& stage)
-      : out_(out), order_key_(order_key), metrics_(metrics), stage_(stage) {}
-  void emit(transforms::OutputKind kind, const transforms::Target& target,
-            std::string_view body) override {
-    out_.push_back({kind, &target, std::string(body), false, OutputState::unsent});
-  }
-  void emit_unchanged(transforms::OutputKind kind, const transforms::Target& target) override {
-    out_.push_back({kind, &target, {}, true, OutputState::unsent});
-  }
-  void warning(std::string_view code) override {
-    metrics_.transform_warning(stage_.last_transform(), code).Increment();
-  }
-  void order_key(std::string_view key) override { order_key_.assign(key); }
-
- private:
-  std::vector<Output>& out_;
-  std::string& order_key_;
-  metrics::Metrics& metrics_;
-  const transforms::Stage& stage_;
-};
-
 Pipeline::Pipeline(Dependencies deps, config::PipelineConfig cfg)
     : deps_(std::move(deps)), cfg_(cfg), stage_(deps_.plan) {
+  if (cfg_.workers > 0) {
+    workers_ = std::make_unique<Workers>(static_cast<std::size_t>(cfg_.workers), deps_.plan);
+    worker_partitions_.assign(static_cast<std::size_t>(cfg_.workers), 0);
+    spdlog::info("transforms run on {} worker thread(s)", cfg_.workers);
+  }
   deps_.source.set_listener(this);
   last_turn_ns_.store(now_ns(), std::memory_order_relaxed);
 }
@@ -119,14 +100,20 @@ core::Result<void> Pipeline::run() {
       }
       process(poll_batch_);
     }
+    collect_transforms();
     if (fatal_) {
       break;  // raised during this turn: send nothing more
     }
     resend_due(now);
     flush_sends();
     const bool idle_source = poll_batch_.empty() || draining;
-    collect_verdicts(idle_source && !pending_.empty() ? std::chrono::milliseconds(5)
-                                                      : std::chrono::milliseconds(0));
+    // With transforms out, their results are what this turn waits for (below), not verdicts.
+    collect_verdicts(idle_source && !pending_.empty() && transforms_out_ == 0
+                         ? std::chrono::milliseconds(5)
+                         : std::chrono::milliseconds(0));
+    if (idle_source && transforms_out_ > 0) {
+      workers_->wait_done(std::chrono::milliseconds(5));
+    }
     store_positions();
     apply_backpressure();
     log_retry_summary(now);
@@ -182,6 +169,9 @@ void Pipeline::process(std::vector<source::Record>& batch) {
     handle_record(std::move(record));
   }
   batch.clear();
+  if (workers_) {
+    workers_->submit();
+  }
 }
 
 Pipeline::Partition* Pipeline::find_partition(std::string_view topic, std::int32_t partition) {
@@ -225,45 +215,91 @@ void Pipeline::handle_record(source::Record record) {
 }
 
 bool Pipeline::run_transform(Pending& p) {
-  const core::RecordView v = p.record.view();
   // A record is transformed again only after a failed attempt, which left no outputs (they are
   // counted in bytes only once a transform succeeds).
-  p.order_key.clear();
   p.needs_transform = false;
-  Collector collector(p.outputs, p.order_key, deps_.metrics, stage_);
-  std::string_view event;
-  auto result = stage_.process(v, collector, &event);
-  p.event = deps_.metrics.event_label(event);
-  const std::string_view transform = stage_.last_transform();
-  if (!transform.empty()) {
-    deps_.metrics.routed(v.topic, p.event, transform).Increment();
+  if (workers_) {
+    p.transforming = true;
+    ++transforms_out_;
+    workers_->add(p.partition->worker, &p.job);
+    return false;
   }
-  if (!result) {
+  run_job(stage_, p.job);
+  return finish_transform(p);
+}
+
+void Pipeline::collect_transforms() {
+  if (!workers_ || transforms_out_ == 0) {
+    return;
+  }
+  transforms_done_.clear();
+  workers_->take_done(transforms_done_);
+  for (TransformJob* job : transforms_done_) {
+    --transforms_out_;
+    auto it = pending_.find(job->tag);
+    if (it == pending_.end()) {
+      continue;  // cannot happen: revokes wait for the workers first
+    }
+    Pending& p = it->second;
+    p.transforming = false;
+    if (fatal_) {
+      continue;  // nothing more is sent past the failed record
+    }
+    // Sent now only while its partition is not held: a held one re-sends in order (resend_due).
+    if (finish_transform(p) && !p.partition->blocked) {
+      send_outputs(p);
+    }
+  }
+}
+
+bool Pipeline::finish_transform(Pending& p) {
+  const core::RecordView v = p.record.view();
+  TransformJob& job = p.job;
+  p.order_key.swap(job.order_key);
+  p.event = deps_.metrics.event_label(job.event);
+  if (!job.transform.empty()) {
+    deps_.metrics.routed(v.topic, p.event, job.transform).Increment();
+  }
+  for (const std::string& code : job.warnings) {
+    deps_.metrics.transform_warning(job.transform, code).Increment();
+  }
+  if (!job.result) {
     p.outputs.clear();
-    core::Error& e = result.error();
+    core::Error& e = job.result.error();
     switch (e.kind) {
       case core::ErrorKind::reject:
       case core::ErrorKind::permanent:
         dead_letter(p, std::move(e.code), std::move(e.message));
         return false;
-      case core::ErrorKind::retry:
+      case core::ErrorKind::retry: {
         // Not this record's fault: it waits (and everything behind it in its partition) and is
         // transformed again after a backoff.
         p.needs_transform = true;
         ++stats_.transform_retries;
         note_retry(e.code);
-        block(*p.partition, std::chrono::milliseconds(0));
+        Partition& part = *p.partition;
+        if (part.blocked) {
+          // Held already (a re-send is waiting for this record): back off all the same.
+          part.retry_at = std::max(part.retry_at, Clock::now() + backoff(part.retry_attempts++));
+        } else {
+          block(part, std::chrono::milliseconds(0));
+        }
         return false;
+      }
       case core::ErrorKind::fatal:
         stop_fatal(e.code, fmt::format("transform failed at {}/{} offset {} ({}): {}", v.topic,
                                        v.partition, v.offset, e.code, e.message));
         return false;
     }
   }
-  deps_.metrics.transformed(v.topic, p.event, transform).Increment();
-  for (const Output& o : p.outputs) {
+  deps_.metrics.transformed(v.topic, p.event, job.transform).Increment();
+  p.outputs.clear();
+  p.outputs.reserve(job.outputs.size());
+  for (TransformJob::Output& o : job.outputs) {
     count_bytes(p, static_cast<std::int64_t>(o.body.size()));
+    p.outputs.push_back({o.kind, o.target, std::move(o.body), o.unchanged, OutputState::unsent});
   }
+  job.outputs.clear();
   if (p.outputs.size() >= kOutputsPerRecord) {
     dead_letter(p, "too-many-outputs",
                 fmt::format("transform emitted {} outputs; the limit is {}", p.outputs.size(),
@@ -574,7 +610,7 @@ void Pipeline::resend_due(Clock::time_point now) {
     // this partition is in the sink while we re-send in offset order.
     const bool quiet = std::none_of(part->order.begin(), part->order.end(), [this](auto seq) {
       auto it = pending_.find(seq);
-      return it != pending_.end() && it->second.outstanding > 0;
+      return it != pending_.end() && (it->second.outstanding > 0 || it->second.transforming);
     });
     if (!quiet) {
       continue;
@@ -589,6 +625,14 @@ void Pipeline::resend_due(Clock::time_point now) {
         continue;
       }
       Pending& p = it->second;
+      if (p.needs_transform && workers_) {
+        // Transformed again on its worker; the partition stays held and is walked again once
+        // the result is back (nothing behind it may go first).
+        static_cast<void>(run_transform(p));
+        part->blocked = true;
+        part->retry_at = now;
+        break;
+      }
       if (p.needs_transform && !run_transform(p)) {
         if (part->blocked || fatal_) {
           break;  // still failing: nothing behind it may go first
@@ -710,6 +754,16 @@ void Pipeline::on_assigned(std::span<const source::TopicPartition> partitions) {
     auto part = std::make_unique<Partition>();
     part->epoch = next_epoch_++;
     part->tp = tp;
+    if (workers_) {
+      // The worker with the fewest partitions: with no more partitions than workers, each has
+      // its own.
+      const auto least = std::min_element(worker_partitions_.begin(), worker_partitions_.end());
+      part->worker = static_cast<std::size_t>(least - worker_partitions_.begin());
+      ++*least;
+    }
+    if (auto old = partitions_.find(tp); old != partitions_.end() && workers_) {
+      --worker_partitions_[old->second->worker];  // assigned again without a revoke
+    }
     // A new assignment starts unpaused at the source; reapply backpressure on the next turn.
     partitions_[tp] = std::move(part);
   }
@@ -723,6 +777,12 @@ void Pipeline::on_assigned(std::span<const source::TopicPartition> partitions) {
 }
 
 void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bool lost) {
+  if (workers_ && transforms_out_ > 0) {
+    // No worker may still read a record that is about to be dropped: let them finish (a few
+    // microseconds per record) and take their results in.
+    workers_->wait_idle();
+    collect_transforms();
+  }
   // The sink stops sending these partitions before anything is committed: its queued messages
   // of theirs are dropped and its requests in flight for them waited for (bounded), so the next
   // owner's copies cannot be overtaken by ours. Their verdicts are then collected, so what was
@@ -777,6 +837,9 @@ void Pipeline::on_revoked(std::span<const source::TopicPartition> partitions, bo
       }
     }
     std::erase_if(dl_retry_, [this](const auto& e) { return !pending_.contains(e.second); });
+    if (workers_) {
+      --worker_partitions_[part.worker];
+    }
     if (dropped.count > 0 && !shutting_down_) {
       spdlog::info(
           "{}/{}: {} record(s) not settled on {}; the partition's next owner redelivers "

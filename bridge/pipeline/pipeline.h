@@ -4,8 +4,11 @@
 // partition's committed offset only past records that are settled (delivered or dead-lettered).
 //
 // Threading: run() owns the calling thread and every component handed in (source, sink, dead
-// letter writer, transform stage); nothing else touches them. request_stop(), healthy() and
-// ready() are the only members safe to call from other threads.
+// letter writer); nothing else touches them. request_stop(), healthy() and ready() are the only
+// members safe to call from other threads. Transforms run on `pipeline.workers` threads
+// (workers.h), each partition on one of them for as long as it is assigned, so its records are
+// transformed in offset order and come back in that order; with workers = 0 they run on the
+// calling thread.
 //
 // Guarantees implemented here (design.md): at-least-once (offsets follow the contiguous settled
 // prefix), order per ordering key (a partition whose output must be retried is paused and its
@@ -38,6 +41,7 @@
 #include "bridge/deadletter/writer.h"
 #include "bridge/metrics/metrics.h"
 #include "bridge/offsets/tracker.h"
+#include "bridge/pipeline/workers.h"
 #include "bridge/sink/sink.h"
 #include "bridge/source/source.h"
 #include "transforms/api/router.h"
@@ -122,10 +126,15 @@ class Pipeline final : public source::RebalanceListener {
   };
   struct Pending {
     Pending(source::Record r, Partition* part, std::uint64_t s)
-        : record(std::move(r)), partition(part), seq(s) {}
+        : record(std::move(r)), partition(part), seq(s) {
+      job.view = record.view();
+      job.tag = s;
+    }
     source::Record record;
     Partition* partition;
     std::uint64_t seq = 0;
+    TransformJob job;           // a worker's while `transforming`; then read by finish_transform
+    bool transforming = false;  // on a worker: nothing of `job` or `outputs` is ours
     std::vector<Output> outputs;
     std::string order_key;          // the customer the transform resolved; empty: none
     bool needs_transform = false;   // the transform asked to be retried
@@ -155,13 +164,17 @@ class Pipeline final : public source::RebalanceListener {
     // Sink::Message::epoch of this partition's sends: new at assignment and at every re-send
     // after a retry, so a sink can tell a re-send from a send made before a retry was seen.
     std::uint64_t epoch = 0;
+    std::size_t worker = 0;  // the transform worker of this partition
   };
-
-  class Collector;  // transforms::Emitter that appends to a Pending's outputs
 
   void process(std::vector<source::Record>& batch);
   void handle_record(source::Record record);
+  // Transforms `p`: on its partition's worker (the result comes back through
+  // collect_transforms), or here without workers. Returns true when the outputs are ready to
+  // send now.
   [[nodiscard]] bool run_transform(Pending& p);
+  [[nodiscard]] bool finish_transform(Pending& p);
+  void collect_transforms();
   void block(Partition& part, std::chrono::milliseconds at_least);
   void stop_fatal(std::string code, std::string message);
   void note_retry(std::string_view reason);
@@ -196,7 +209,11 @@ class Pipeline final : public source::RebalanceListener {
 
   Dependencies deps_;
   config::PipelineConfig cfg_;
-  transforms::Stage stage_;
+  transforms::Stage stage_;             // without workers
+  std::unique_ptr<Workers> workers_;    // null: transforms run on the pipeline thread
+  std::vector<int> worker_partitions_;  // partitions per worker (a new one goes to the fewest)
+  std::size_t transforms_out_ = 0;      // jobs on workers
+  std::vector<TransformJob*> transforms_done_;
 
   std::map<source::TopicPartition, std::unique_ptr<Partition>, std::less<>> partitions_;
   std::unordered_map<std::uint64_t, Pending> pending_;

@@ -35,7 +35,10 @@ TEST_F(GroupRebalanceTest, SurvivorTakesOverWhenOneInstanceStops) {
   const std::string group = unique_name("it.group");
   create_topics(topic, kPartitions, dlq);
 
-  BridgeProcess a(dir_, "bridge-a", bridge_config(topic, dlq, group, "sink-a.ndjson"));
+  // A transforms on two workers, B on its pipeline thread: the revoke waits for A's workers.
+  BridgeConfig config_a = bridge_config(topic, dlq, group, "sink-a.ndjson");
+  config_a.pipeline_settings["workers"] = "2";
+  BridgeProcess a(dir_, "bridge-a", config_a);
   BridgeProcess b(dir_, "bridge-b", bridge_config(topic, dlq, group, "sink-b.ndjson"));
   BackgroundProducer producer(broker(), topic, {.id_prefix = "c-"});
   a.start();

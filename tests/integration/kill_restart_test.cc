@@ -34,6 +34,9 @@ TEST_F(KillRestartTest, EveryEventArrivesDespiteSigkills) {
   std::mt19937_64 rng(test_seed());
   BridgeConfig cfg = bridge_config(topic, dlq, group);
   cfg.commit_interval_ms = 100;
+  // Transforms on two workers (`auto` is 0 on a 2-core machine): a SIGKILL finds records
+  // out on the workers as well as in the sink.
+  cfg.pipeline_settings["workers"] = "2";
   BridgeProcess bridge(dir_, "bridge", cfg);
 
   NdjsonFollower follower(cfg.sink_path);

@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 
 namespace bridge::config {
 namespace {
@@ -109,6 +111,35 @@ TEST(Config, SizesAndDurations) {
   EXPECT_EQ(loaded.config.pipeline.max_inflight_bytes, 64 * 1024 * 1024);
   EXPECT_EQ(loaded.config.pipeline.max_event_bytes, 2'000'000);
   EXPECT_EQ(loaded.config.pipeline.drain_timeout.count(), 1500);
+}
+
+TEST(Config, TransformWorkers) {
+  const auto automatic = load_string(kMinimal, "t.yaml");
+  ASSERT_TRUE(automatic.diagnostics.ok()) << render(automatic);
+  // `auto`: the cores available but one, and none (inline) below three cores.
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_LE(automatic.config.pipeline.workers, std::max(cores - 1, 0));
+  if (cores < 3) {
+    EXPECT_EQ(automatic.config.pipeline.workers, 0);
+  }
+  for (const auto& [text, want] : {std::pair{"0", 0}, {"3", 3}, {"auto", -1}}) {
+    const auto loaded =
+        load_string(std::string(kMinimal) + "pipeline:\n  workers: " + text + "\n", "t.yaml");
+    ASSERT_TRUE(loaded.diagnostics.ok()) << render(loaded);
+    if (want >= 0) {
+      EXPECT_EQ(loaded.config.pipeline.workers, want) << text;
+    } else {
+      EXPECT_EQ(loaded.config.pipeline.workers, automatic.config.pipeline.workers);
+    }
+  }
+  const auto bad = load_string(std::string(kMinimal) + "pipeline:\n  workers: lots\n", "b.yaml");
+  EXPECT_NE(render(bad).find("b.yaml:8:12: pipeline.workers must be an integer (got 'lots')"),
+            std::string::npos)
+      << render(bad);
+  const auto many = load_string(std::string(kMinimal) + "pipeline:\n  workers: 1000\n", "b.yaml");
+  EXPECT_NE(render(many).find("b.yaml:8:12: pipeline.workers must be `auto` or 0..256"),
+            std::string::npos)
+      << render(many);
 }
 
 TEST(Config, ExpandsEnvironmentWithDefaultsAndEscapes) {

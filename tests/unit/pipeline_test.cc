@@ -1,10 +1,12 @@
 // The pipeline against fakes: at-least-once offset bookkeeping, dead letters, retries in order,
-// backpressure, rebalances and shutdown, all on one thread and deterministic.
+// backpressure, rebalances and shutdown. Every test runs twice: with transforms on the pipeline
+// thread (workers 0: one thread, deterministic) and on two transform workers (workers 2).
 
 #include "bridge/pipeline/pipeline.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "bridge/core/fatal.h"
@@ -27,7 +29,7 @@ std::string event(int i, const char* name = "pointsIssued") {
          "\",\"orgId\":1,\"createdAt\":1700000000000,\"data\":{\"n\":" + std::to_string(i) + "}}";
 }
 
-class PipelineTest : public ::testing::Test {
+class PipelineTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
     target_.name = "default";
@@ -75,6 +77,7 @@ class PipelineTest : public ::testing::Test {
     cfg.retry_backoff_initial = std::chrono::milliseconds(1);
     cfg.retry_backoff_max = std::chrono::milliseconds(4);
     cfg.drain_timeout = std::chrono::milliseconds(2000);
+    cfg.workers = GetParam();
     return Pipeline({source_, sink_, dead_letters_, metrics_, plan(std::move(events))}, cfg);
   }
 
@@ -87,7 +90,7 @@ class PipelineTest : public ::testing::Test {
   std::function<void(int)> step_;
 };
 
-TEST_F(PipelineTest, DeliversEverythingAndStoresTheEndOfEachPartition) {
+TEST_P(PipelineTest, DeliversEverythingAndStoresTheEndOfEachPartition) {
   for (int i = 0; i < 300; ++i) {
     source_.add(kTopic, i % 3, event(i));
   }
@@ -106,7 +109,7 @@ TEST_F(PipelineTest, DeliversEverythingAndStoresTheEndOfEachPartition) {
   EXPECT_EQ(sink_.delivered.front().body.substr(0, 14), "{\"eventName\":\"");
 }
 
-TEST_F(PipelineTest, SinkRejectGoesToDeadLetterAndNoLaterOffsetSkipsIt) {
+TEST_P(PipelineTest, SinkRejectGoesToDeadLetterAndNoLaterOffsetSkipsIt) {
   for (int i = 0; i < 20; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -135,7 +138,7 @@ TEST_F(PipelineTest, SinkRejectGoesToDeadLetterAndNoLaterOffsetSkipsIt) {
   EXPECT_EQ((source_.committed[{kTopic, 0}]), 20);
 }
 
-TEST_F(PipelineTest, BadInputIsDeadLetteredWithItsReason) {
+TEST_P(PipelineTest, BadInputIsDeadLetteredWithItsReason) {
   source_.add(kTopic, 0, "not json");
   source_.add(kTopic, 0, "{\"eventName\":\"pointsIssued\",\"data\":{");
   source_.add(kTopic, 0, event(1, "unknownEvent"));
@@ -148,6 +151,10 @@ TEST_F(PipelineTest, BadInputIsDeadLetteredWithItsReason) {
   auto p = make(cfg, {"pointsIssued"});
   run_until(p, [&] { return p.stats().dead_lettered + p.stats().delivered == 6; });
   ASSERT_EQ(dead_letters_.written.size(), 5U);
+  // In offset order (with workers, a too-large record is dead-lettered before the records ahead
+  // of it come back from their transform: letters carry no order promise).
+  std::stable_sort(dead_letters_.written.begin(), dead_letters_.written.end(),
+                   [](const auto& a, const auto& b) { return a.offset < b.offset; });
   EXPECT_EQ(dead_letters_.written[0].reason, "malformed-json");
   EXPECT_EQ(dead_letters_.written[1].reason, "malformed-json");
   EXPECT_EQ(dead_letters_.written[2].reason, "unmapped");
@@ -158,7 +165,7 @@ TEST_F(PipelineTest, BadInputIsDeadLetteredWithItsReason) {
   EXPECT_EQ((source_.committed[{kTopic, 0}]), 6);
 }
 
-TEST_F(PipelineTest, RetryKeepsPartitionOrder) {
+TEST_P(PipelineTest, RetryKeepsPartitionOrder) {
   for (int i = 0; i < 50; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -187,7 +194,7 @@ TEST_F(PipelineTest, RetryKeepsPartitionOrder) {
   EXPECT_EQ((source_.committed[{kTopic, 0}]), 50);
 }
 
-TEST_F(PipelineTest, InflightCapPausesAndResumes) {
+TEST_P(PipelineTest, InflightCapPausesAndResumes) {
   // More records than one poll hands out (kPollBatch in pipeline.cc), so a pipeline that kept
   // polling past the cap would hold all of them.
   constexpr int kRecords = 5000;
@@ -218,7 +225,7 @@ TEST_F(PipelineTest, InflightCapPausesAndResumes) {
   EXPECT_EQ((source_.committed[{kTopic, 1}]), kRecords / 2);
 }
 
-TEST_F(PipelineTest, RevokeStoresTheSettledPrefixAndDropsUndeliveredWork) {
+TEST_P(PipelineTest, RevokeStoresTheSettledPrefixAndDropsUndeliveredWork) {
   for (int i = 0; i < 10; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -241,7 +248,7 @@ TEST_F(PipelineTest, RevokeStoresTheSettledPrefixAndDropsUndeliveredWork) {
   EXPECT_FALSE(p.ready()) << "nothing assigned";
 }
 
-TEST_F(PipelineTest, PartitionPausedForARetryIsResumedWhenRevokedSoItCanComeBack) {
+TEST_P(PipelineTest, PartitionPausedForARetryIsResumedWhenRevokedSoItCanComeBack) {
   for (int i = 0; i < 20; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -267,7 +274,7 @@ TEST_F(PipelineTest, PartitionPausedForARetryIsResumedWhenRevokedSoItCanComeBack
   EXPECT_EQ((source_.committed[{kTopic, 0}]), 20);
 }
 
-TEST_F(PipelineTest, ReassignedPartitionResumesFromTheCommittedOffset) {
+TEST_P(PipelineTest, ReassignedPartitionResumesFromTheCommittedOffset) {
   for (int i = 0; i < 10; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -280,7 +287,7 @@ TEST_F(PipelineTest, ReassignedPartitionResumesFromTheCommittedOffset) {
   EXPECT_EQ((source_.committed[{kTopic, 0}]), 10);
 }
 
-TEST_F(PipelineTest, FailedDeadLetterWritesAreRetriedAndBlockTheOffset) {
+TEST_P(PipelineTest, FailedDeadLetterWritesAreRetriedAndBlockTheOffset) {
   source_.add(kTopic, 0, "garbage");
   source_.add(kTopic, 0, event(1));
   source_.assign({{kTopic, 0}});
@@ -296,7 +303,7 @@ TEST_F(PipelineTest, FailedDeadLetterWritesAreRetriedAndBlockTheOffset) {
   EXPECT_EQ((source_.committed[{kTopic, 0}]), 2);
 }
 
-TEST_F(PipelineTest, ShutdownDrainsThenCommitsAndCloses) {
+TEST_P(PipelineTest, ShutdownDrainsThenCommitsAndCloses) {
   for (int i = 0; i < 30; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -317,7 +324,7 @@ TEST_F(PipelineTest, ShutdownDrainsThenCommitsAndCloses) {
   EXPECT_EQ(source_.closes, 1);
 }
 
-TEST_F(PipelineTest, DrainDeadlineBoundsShutdownWithAStuckSink) {
+TEST_P(PipelineTest, DrainDeadlineBoundsShutdownWithAStuckSink) {
   for (int i = 0; i < 5; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -401,6 +408,7 @@ class PipelineFaultTest : public PipelineTest {
     cfg.retry_backoff_initial = std::chrono::milliseconds(1);
     cfg.retry_backoff_max = std::chrono::milliseconds(4);
     cfg.drain_timeout = std::chrono::milliseconds(2000);
+    cfg.workers = GetParam();
     return Pipeline({source_, sink_, dead_letters_, metrics_,
                      std::make_shared<const transforms::RouterPlan>(std::move(*built))},
                     cfg);
@@ -408,7 +416,7 @@ class PipelineFaultTest : public PipelineTest {
   std::map<std::string, int> attempts_;
 };
 
-TEST_F(PipelineFaultTest, TransformRetryHoldsThePartitionAndTransformsAgainInOrder) {
+TEST_P(PipelineFaultTest, TransformRetryHoldsThePartitionAndTransformsAgainInOrder) {
   for (int i = 0; i < 10; ++i) {
     source_.add(kTopic, 0, event(i, i == 3 ? "flakyEvent" : "pointsIssued"));
   }
@@ -432,7 +440,7 @@ TEST_F(PipelineFaultTest, TransformRetryHoldsThePartitionAndTransformsAgainInOrd
   EXPECT_EQ((source_.committed[{kTopic, 0}]), 10);
 }
 
-TEST_F(PipelineFaultTest, FatalTransformErrorStopsWithoutStoringPastTheRecord) {
+TEST_P(PipelineFaultTest, FatalTransformErrorStopsWithoutStoringPastTheRecord) {
   for (int i = 0; i < 10; ++i) {
     source_.add(kTopic, 0, event(i, i == 5 ? "fatalEvent" : "pointsIssued"));
   }
@@ -459,7 +467,7 @@ TEST_F(PipelineFaultTest, FatalTransformErrorStopsWithoutStoringPastTheRecord) {
   EXPECT_EQ(source_.closes, 1);
 }
 
-TEST_F(PipelineFaultTest, OrderingKeyIsTheTransformsCustomerElseTheRecordKey) {
+TEST_P(PipelineFaultTest, OrderingKeyIsTheTransformsCustomerElseTheRecordKey) {
   source_.add(kTopic, 0, event(7));
   source_.assign({{kTopic, 0}});
   auto p = make_scripted();
@@ -468,7 +476,7 @@ TEST_F(PipelineFaultTest, OrderingKeyIsTheTransformsCustomerElseTheRecordKey) {
   EXPECT_EQ(sink_.sent[0].order_key, "customer-7");
 }
 
-TEST_F(PipelineTest, PermanentDeadLetterFailureIsAnsweredWithAReducedLetter) {
+TEST_P(PipelineTest, PermanentDeadLetterFailureIsAnsweredWithAReducedLetter) {
   source_.add(kTopic, 0, "garbage");
   source_.add(kTopic, 0, event(1));
   source_.assign({{kTopic, 0}});
@@ -482,7 +490,7 @@ TEST_F(PipelineTest, PermanentDeadLetterFailureIsAnsweredWithAReducedLetter) {
   EXPECT_EQ((source_.committed[{kTopic, 0}]), 2);
 }
 
-TEST_F(PipelineTest, ReducedLetterRefusedForGoodStopsNamingTopicPartitionAndOffset) {
+TEST_P(PipelineTest, ReducedLetterRefusedForGoodStopsNamingTopicPartitionAndOffset) {
   source_.add(kTopic, 0, event(0));
   source_.add(kTopic, 0, "garbage");
   source_.add(kTopic, 0, event(2));
@@ -507,7 +515,7 @@ TEST_F(PipelineTest, ReducedLetterRefusedForGoodStopsNamingTopicPartitionAndOffs
   }
 }
 
-TEST_F(PipelineTest, TransientDeadLetterFailuresMakeTheInstanceNotReady) {
+TEST_P(PipelineTest, TransientDeadLetterFailuresMakeTheInstanceNotReady) {
   source_.add(kTopic, 0, "garbage");
   source_.assign({{kTopic, 0}});
   dead_letters_.fail_next = 1000000;
@@ -529,7 +537,7 @@ TEST_F(PipelineTest, TransientDeadLetterFailuresMakeTheInstanceNotReady) {
                            << dead_letters_.written.size() << ", seen " << seen_unready;
 }
 
-TEST_F(PipelineTest, RevokeReleasesTheSinkAndCommitsWhatFinishedMeanwhile) {
+TEST_P(PipelineTest, RevokeReleasesTheSinkAndCommitsWhatFinishedMeanwhile) {
   for (int i = 0; i < 10; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -552,7 +560,7 @@ TEST_F(PipelineTest, RevokeReleasesTheSinkAndCommitsWhatFinishedMeanwhile) {
       << "verdicts that arrived while the sink finished its requests are committed";
 }
 
-TEST_F(PipelineTest, NoPartitionTakesMoreThanItsShareOfTheCap) {
+TEST_P(PipelineTest, NoPartitionTakesMoreThanItsShareOfTheCap) {
   // The fake hands out partition 0's records before partition 1's, like a librdkafka fetch run:
   // without a per-partition share, partition 0 fills the whole cap and partition 1 waits.
   constexpr int kBusy = 10000;
@@ -592,7 +600,7 @@ TEST_F(PipelineTest, NoPartitionTakesMoreThanItsShareOfTheCap) {
   EXPECT_EQ((source_.committed[{kTopic, 1}]), kQuiet);
 }
 
-TEST_F(PipelineTest, NothingPausesForItsShareWhileUnderHalfTheCap) {
+TEST_P(PipelineTest, NothingPausesForItsShareWhileUnderHalfTheCap) {
   // A pause drops the partition's read-ahead in librdkafka: shares apply only under contention.
   constexpr int kBusy = 4000;
   for (int i = 0; i < kBusy; ++i) {
@@ -623,7 +631,7 @@ TEST_F(PipelineTest, NothingPausesForItsShareWhileUnderHalfTheCap) {
   EXPECT_TRUE(checked);
 }
 
-TEST_F(PipelineTest, SinkHeldBytesCountAgainstTheInflightCap) {
+TEST_P(PipelineTest, SinkHeldBytesCountAgainstTheInflightCap) {
   for (int i = 0; i < 10; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -645,7 +653,7 @@ TEST_F(PipelineTest, SinkHeldBytesCountAgainstTheInflightCap) {
 
 // An exception escaping another thread (the sink's worker, the token thread) is reported, not
 // std::terminate: the pipeline stops with it, storing nothing past what was settled.
-TEST_F(PipelineTest, ExceptionOnAnotherThreadStopsThePipelineWithTheError) {
+TEST_P(PipelineTest, ExceptionOnAnotherThreadStopsThePipelineWithTheError) {
   for (int i = 0; i < 10; ++i) {
     source_.add(kTopic, 0, event(i));
   }
@@ -671,6 +679,12 @@ TEST_F(PipelineTest, ExceptionOnAnotherThreadStopsThePipelineWithTheError) {
       << result.error().message;
   EXPECT_LE(source_.polls, 100000);
 }
+
+std::string workers_name(const ::testing::TestParamInfo<int>& param) {
+  return "workers" + std::to_string(param.param);
+}
+INSTANTIATE_TEST_SUITE_P(Workers, PipelineTest, ::testing::Values(0, 2), workers_name);
+INSTANTIATE_TEST_SUITE_P(Workers, PipelineFaultTest, ::testing::Values(0, 2), workers_name);
 
 }  // namespace
 }  // namespace bridge::pipeline
