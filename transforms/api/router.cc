@@ -106,7 +106,10 @@ Result<void> Stage::process(const bridge::core::RecordView& view, Emitter& out,
   }
   // Parse once: `data` is left unchecked here, for the transform that walks it anyway; every
   // other path checks it before deciding anything, so the verdict on broken JSON is the same.
-  auto envelope = reader_.read(view.payload, EnvelopeReader::Check::defer_data);
+  // Whether to defer is guessed from the last record's transform (a topic's records mostly take
+  // one route): a passthrough stream reads each payload in one validating pass.
+  auto envelope = reader_.read(
+      view.payload, defer_data_ ? EnvelopeReader::Check::defer_data : EnvelopeReader::Check::all);
   if (!envelope) {
     return tl::unexpected(std::move(envelope.error()));
   }
@@ -138,7 +141,8 @@ Result<void> Stage::process(const bridge::core::RecordView& view, Emitter& out,
           fmt::format("transform '{}' could not create an instance", route.transform));
     }
   }
-  if (!instance->checks_data()) {
+  defer_data_ = instance->checks_data();
+  if (!defer_data_) {
     if (auto checked = reader_.check_data(); !checked) {
       return checked;
     }

@@ -91,6 +91,7 @@ class Stage {
   std::vector<std::unique_ptr<Transform>> instances_;  // per route, created on first use
   std::string_view last_transform_;
   std::string_view last_event_id_;
+  bool defer_data_ = true;  // the last routed transform checks `data` itself
 };
 
 }  // namespace transforms
