@@ -22,7 +22,8 @@
 // transactionAdded)
 // --sink file|platform (default file; platform implies --transform capillary)
 // --platform-rate M (sink.platform.rate_limit.messages_per_second; default 1000000, i.e. off)
-// --prefetch-mib M (kafka.prefetch_bytes; default: the bridge's default), --kafka-property K=V
+// --prefetch-mib M (kafka.prefetch_bytes; default: the bridge's default), --workers N|auto
+// (pipeline.workers), --kafka-property K=V
 // (repeatable; librdkafka properties for the bridge's consumer).
 
 #include <fcntl.h>
