@@ -17,7 +17,6 @@ using std::chrono::milliseconds;
 constexpr std::string_view kOpen = R"({"messages":[)";
 constexpr std::string_view kClose = "]}";
 static_assert(kOpen.size() + kClose.size() == kRequestFraming);
-constexpr std::size_t kMaxResponseBytes = 4 * 1024 * 1024;
 // A cap lowered by 413s is restored this long after the last one (the proxy may be fixed).
 constexpr auto kCapRecovery = std::chrono::seconds(60);
 
@@ -41,10 +40,7 @@ BreakerSettings breaker_settings(const config::PlatformSinkConfig& cfg) {
 
 Worker::Worker(const config::PlatformSinkConfig& cfg, metrics::PlatformMetrics& metrics,
                TokenSource* tokens)
-    : cfg_(cfg), metrics_(metrics), tokens_(tokens), multi_(curl_multi_init()) {
-  curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(cfg.concurrency));
-  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(cfg.concurrency));
+    : cfg_(cfg), metrics_(metrics), tokens_(tokens), transport_(cfg) {
   for (const auto& in : cfg.inlets) {
     Inlet inlet;
     inlet.name = in.name;
@@ -78,17 +74,8 @@ Worker::~Worker() {
     const std::lock_guard lock(in_mutex_);
     stop_ = true;
   }
-  curl_multi_wakeup(multi_);
+  transport_.wakeup();
   thread_.join();
-  for (auto& [easy, req] : requests_) {
-    curl_multi_remove_handle(multi_, easy);
-    curl_easy_cleanup(easy);
-    curl_slist_free_all(req->headers);
-  }
-  for (CURL* easy : idle_handles_) {
-    curl_easy_cleanup(easy);
-  }
-  curl_multi_cleanup(multi_);
 }
 
 void Worker::submit(std::vector<Item>& items) {
@@ -99,7 +86,7 @@ void Worker::submit(std::vector<Item>& items) {
     }
   }
   items.clear();
-  curl_multi_wakeup(multi_);
+  transport_.wakeup();
 }
 
 void Worker::answer_now(sink::Outcome outcome) {
@@ -120,7 +107,7 @@ void Worker::collect(std::vector<sink::Outcome>& out, milliseconds wait) {
 
 bool Worker::flush(milliseconds deadline) {
   flushing_.store(true, std::memory_order_relaxed);
-  curl_multi_wakeup(multi_);
+  transport_.wakeup();
   std::unique_lock lock(out_mutex_);
   const bool done = flushed_.wait_for(
       lock, deadline, [this] { return outstanding_.load(std::memory_order_relaxed) == 0; });
@@ -149,7 +136,7 @@ bool Worker::release(std::vector<std::uint32_t> partitions, milliseconds deadlin
     incoming_.erase(from, incoming_.end());
     release_requests_.push_back(r);
   }
-  curl_multi_wakeup(multi_);
+  transport_.wakeup();
   std::unique_lock lock(out_mutex_);
   outstanding_.fetch_sub(removed, std::memory_order_relaxed);
   flushed_.notify_all();
@@ -188,16 +175,12 @@ void Worker::run() {
     const auto now = Clock::now();
     Clock::time_point wake = now + milliseconds(100);
     dispatch(now, wake);
-    int running = 0;
-    curl_multi_perform(multi_, &running);
-    int left = 0;
-    bool finished_any = false;
-    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
-      if (msg->msg == CURLMSG_DONE) {
-        finished(msg->easy_handle, msg->data.result);
-        finished_any = true;
-      }
+    ended_.clear();
+    transport_.perform(ended_);
+    for (HttpTransport::Exchange& exchange : ended_) {
+      finished(exchange);
     }
+    const bool finished_any = !ended_.empty();
     check_releases();
     publish();
     if (now - pruned_at_ > std::chrono::minutes(1)) {
@@ -210,8 +193,7 @@ void Worker::run() {
     // A finished request frees its partitions: dispatch again before sleeping.
     const auto timeout = std::chrono::duration_cast<milliseconds>(wake - Clock::now());
     if (!finished_any) {
-      curl_multi_poll(multi_, nullptr, 0,
-                      static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 1, 100)), nullptr);
+      transport_.wait(timeout);
     }
   }
 }
@@ -404,115 +386,34 @@ void Worker::note_rate_wait(const char* limit, std::chrono::nanoseconds w, Clock
 }
 
 void Worker::start(std::unique_ptr<Request> req, const std::shared_ptr<const std::string>& auth) {
-  CURL* easy = nullptr;
-  if (!idle_handles_.empty()) {
-    easy = idle_handles_.back();
-    idle_handles_.pop_back();
-    curl_easy_reset(easy);
-  } else {
-    easy = curl_easy_init();
-  }
-  if (easy == nullptr) {
-    fail_unsent(*req, "curl_easy_init failed");
-    return;
-  }
-  const Inlet& inlet = inlets_[req->inlet];
-  req->headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  req->headers = curl_slist_append(req->headers, "Expect:");  // no 100-continue round trip
-  if (auth) {
-    req->headers = curl_slist_append(req->headers, auth->c_str());
-  }
-  curl_easy_setopt(easy, CURLOPT_URL, inlet.url.c_str());
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body.data());
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req->body.size()));
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Worker::on_body);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, req.get());
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Worker::on_header);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, req.get());
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.request_timeout.count()));
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(cfg_.connect_timeout.count()));
-  if (cfg_.low_speed_limit > 0) {
-    // libcurl counts whole seconds.
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(cfg_.low_speed_limit));
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
-                     static_cast<long>((cfg_.low_speed_time.count() + 999) / 1000));
-  }
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, cfg_.tls_verify ? 1L : 0L);
-  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, cfg_.tls_verify ? 2L : 0L);
-  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
-                   cfg_.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
-  // With HTTP/2, wait for a connection being set up instead of opening one per request. Only
-  // over TLS, where ALPN settles multiplexing in the handshake: over plain HTTP libcurl would
-  // hold every other request until the first one is answered, so one hung request stalls all.
-  if (cfg_.http2 && inlet.url.starts_with("https://")) {
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-  }
-  if (!cfg_.ca_file.empty()) {
-    curl_easy_setopt(easy, CURLOPT_CAINFO, cfg_.ca_file.c_str());
-  }
-  if (!cfg_.proxy.empty()) {
-    curl_easy_setopt(easy, CURLOPT_PROXY, cfg_.proxy.c_str());
-  }
+  req->auth = auth;
   metrics_.batch_messages.Observe(static_cast<double>(req->items.size()));
   metrics_.batch_bytes.Observe(static_cast<double>(req->body.size()));
-  req->started = Clock::now();
-  if (const CURLMcode mc = curl_multi_add_handle(multi_, easy); mc != CURLM_OK) {
-    curl_slist_free_all(req->headers);
-    req->headers = nullptr;
-    idle_handles_.push_back(easy);
-    fail_unsent(*req, curl_multi_strerror(mc));
+  if (auto error =
+          transport_.post(inlets_[req->inlet].url, req->auth.get(), req->body, req.get())) {
+    fail_unsent(*req, *error);
     return;
   }
-  requests_.emplace(easy, std::move(req));
+  const Request* key = req.get();
+  requests_.emplace(key, std::move(req));
   metrics_.inflight_requests.Set(static_cast<double>(requests_.size()));
 }
 
-std::size_t Worker::on_body(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* req = static_cast<Request*>(user);
-  const std::size_t len = size * n;
-  if (req->response.size() + len > kMaxResponseBytes) {
-    return len;  // keep reading, stop keeping: the head decides
-  }
-  req->response.append(data, len);
-  return len;
-}
-
-std::size_t Worker::on_header(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* req = static_cast<Request*>(user);
-  const std::string_view line(data, size * n);
-  constexpr std::string_view kName = "retry-after:";
-  if (line.size() > kName.size() &&
-      std::equal(kName.begin(), kName.end(), line.begin(),
-                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
-    std::string_view v = line.substr(kName.size());
-    while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) {
-      v.remove_suffix(1);
-    }
-    req->retry_after.assign(v);
-  }
-  return size * n;
-}
-
-void Worker::finished(CURL* easy, CURLcode rc) {
-  auto node = requests_.extract(easy);
-  curl_multi_remove_handle(multi_, easy);
-  idle_handles_.push_back(easy);
+void Worker::finished(HttpTransport::Exchange& exchange) {
+  auto node = requests_.extract(static_cast<const Request*>(exchange.tag));
   metrics_.inflight_requests.Set(static_cast<double>(requests_.size()));
+  if (node.empty()) {
+    return;
+  }
   std::unique_ptr<Request> req = std::move(node.mapped());
-  curl_slist_free_all(req->headers);
-  req->headers = nullptr;
-  long status = 0;
-  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  req->response = std::move(exchange.response);
+  req->retry_after = std::move(exchange.retry_after);
   const auto now = Clock::now();
-  metrics_.request_seconds.Observe(std::chrono::duration<double>(now - req->started).count());
+  metrics_.request_seconds.Observe(std::chrono::duration<double>(exchange.elapsed).count());
   for (const Item& item : req->items) {
     partitions_[item.partition].busy = false;
   }
-  settle(*req, rc, status, now);
+  settle(*req, exchange.rc, exchange.status, now);
   unhold(req->body.size());
 }
 

@@ -1,7 +1,8 @@
 #pragma once
-// The Platform sink's worker thread: it owns libcurl's multi handle, the per-partition queues and
-// every request (see sink.h for the guarantees). The pipeline thread reaches it only through the
-// public methods below, which are thread-safe.
+// The Platform sink's worker thread: it owns the per-partition queues, every request and the
+// HTTP transport (transport.h) (see sink.h for the guarantees). Which messages the next request
+// takes is the batch planner's (batch.h); what an answer means for each message is settle.cc's.
+// The pipeline thread reaches it only through the public methods below, which are thread-safe.
 
 #include <curl/curl.h>
 
@@ -25,6 +26,7 @@
 #include "bridge/platform/breaker.h"
 #include "bridge/platform/classify.h"
 #include "bridge/platform/rate_limiter.h"
+#include "bridge/platform/transport.h"
 #include "bridge/sink/sink.h"
 
 namespace bridge::platform {
@@ -83,11 +85,10 @@ class Worker {
     std::uint32_t inlet = 0;
     std::vector<Item> items;
     std::string body;
+    std::shared_ptr<const std::string> auth;  // the header it was sent with, kept alive
     std::string response;
     std::string retry_after;
-    curl_slist* headers = nullptr;
     std::uint64_t token_generation = 0;
-    Clock::time_point started;
   };
 
   // A release() waiting for the worker: dropped queues, then no request in flight carrying them.
@@ -110,9 +111,7 @@ class Worker {
   void note_rate_wait(const char* limit, std::chrono::nanoseconds w, Clock::time_point now,
                       Clock::time_point& wake);
   void start(std::unique_ptr<Request> req, const std::shared_ptr<const std::string>& auth);
-  static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user);
-  static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user);
-  void finished(CURL* easy, CURLcode rc);
+  void finished(HttpTransport::Exchange& exchange);
   void settle(Request& req, CURLcode rc, long status, Clock::time_point now);
   void accepted_request(Request& req, long status, Clock::time_point now);
   void rejected_request(Request& req, const Classification& c, long status, Clock::time_point now);
@@ -140,7 +139,8 @@ class Worker {
   const config::PlatformSinkConfig& cfg_;
   metrics::PlatformMetrics& metrics_;
   TokenSource* tokens_;
-  CURLM* multi_;
+  HttpTransport transport_;
+  std::vector<HttpTransport::Exchange> ended_;
   std::vector<Inlet> inlets_;
   PartitionQueues partitions_;
   std::size_t cursor_ = 0;
@@ -149,8 +149,7 @@ class Worker {
   // First per-message 500 of each message still being retried, by ticket.
   std::unordered_map<std::uint64_t, Clock::time_point> first_failure_;
   Clock::time_point pruned_at_{};
-  std::unordered_map<CURL*, std::unique_ptr<Request>> requests_;
-  std::vector<CURL*> idle_handles_;
+  std::unordered_map<const Request*, std::unique_ptr<Request>> requests_;  // in flight
   std::vector<sink::Outcome> ready_local_;
   std::size_t dropped_local_ = 0;  // released messages that owe no outcome
   std::map<std::string, Clock::time_point> last_warn_;
