@@ -218,14 +218,37 @@ bool Pipeline::run_transform(Pending& p) {
   // A record is transformed again only after a failed attempt, which left no outputs (they are
   // counted in bytes only once a transform succeeds).
   p.needs_transform = false;
+  TransformJob* job = lend_job(p);
   if (workers_) {
     p.transforming = true;
     ++transforms_out_;
-    workers_->add(p.partition->worker, &p.job);
+    workers_->add(p.partition->worker, job);
     return false;
   }
-  run_job(stage_, p.job);
-  return finish_transform(p);
+  run_job(stage_, *job);
+  const bool send = finish_transform(p, *job);
+  return_job(job);
+  return send;
+}
+
+TransformJob* Pipeline::lend_job(Pending& p) {
+  std::unique_ptr<TransformJob> job;
+  if (free_jobs_.empty()) {
+    job = std::make_unique<TransformJob>();
+  } else {
+    job = std::move(free_jobs_.back());
+    free_jobs_.pop_back();
+  }
+  job->view = p.record.view();
+  job->tag = p.seq;
+  return job.release();
+}
+
+void Pipeline::return_job(TransformJob* job) {
+  job->outputs.clear();
+  job->warnings.clear();
+  job->result = {};
+  free_jobs_.emplace_back(job);
 }
 
 void Pipeline::collect_transforms() {
@@ -237,24 +260,28 @@ void Pipeline::collect_transforms() {
   for (TransformJob* job : transforms_done_) {
     --transforms_out_;
     auto it = pending_.find(job->tag);
-    if (it == pending_.end()) {
-      continue;  // cannot happen: revokes wait for the workers first
+    if (it == pending_.end() || fatal_) {
+      // Nothing more is sent past a failed record. (A missing record cannot happen: revokes
+      // wait for the workers first.)
+      if (it != pending_.end()) {
+        it->second.transforming = false;
+      }
+      return_job(job);
+      continue;
     }
     Pending& p = it->second;
     p.transforming = false;
-    if (fatal_) {
-      continue;  // nothing more is sent past the failed record
-    }
+    const bool send = finish_transform(p, *job);
+    return_job(job);
     // Sent now only while its partition is not held: a held one re-sends in order (resend_due).
-    if (finish_transform(p) && !p.partition->blocked) {
+    if (send && !p.partition->blocked) {
       send_outputs(p);
     }
   }
 }
 
-bool Pipeline::finish_transform(Pending& p) {
+bool Pipeline::finish_transform(Pending& p, TransformJob& job) {
   const core::RecordView v = p.record.view();
-  TransformJob& job = p.job;
   p.order_key.swap(job.order_key);
   p.event = deps_.metrics.event_label(job.event);
   if (!job.transform.empty()) {
