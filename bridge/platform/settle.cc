@@ -89,34 +89,6 @@ class FailedKeys {
   std::unordered_map<std::uint32_t, Failed> by_partition_;
 };
 
-// Halves the take limit of each partition that had a retryable verdict in this 207 and doubles
-// it (up to no limit) for each that had none. A request holds each partition's messages together.
-void adapt_take_limits(PartitionQueues& partitions, const std::vector<Item>& items,
-                       const FailedKeys& failed, std::size_t max_messages) {
-  std::size_t i = 0;
-  while (i < items.size()) {
-    const std::uint32_t pid = items[i].partition;
-    std::size_t taken = 0;
-    bool released = false;
-    for (; i < items.size() && items[i].partition == pid; ++i) {
-      ++taken;
-      released = released || items[i].released;
-    }
-    if (released) {
-      continue;
-    }
-    PartitionQueue& part = partitions[pid];
-    if (failed.failed(pid)) {
-      part.take_limit = std::max<std::size_t>(1, taken / 2);
-    } else if (part.take_limit > 0) {
-      part.take_limit *= 2;
-      if (part.take_limit >= max_messages) {
-        part.take_limit = 0;
-      }
-    }
-  }
-}
-
 }  // namespace
 
 void Worker::settle(Request& req, CURLcode rc, long status, Clock::time_point now) {
@@ -257,7 +229,9 @@ void Worker::accepted_request(Request& req, long status, Clock::time_point now) 
   }
   inlet.breaker.probe(dead, total, now);
   note_breaker(inlet);
-  adapt_take_limits(partitions_, req.items, failed, static_cast<std::size_t>(cfg_.max_messages));
+  queues_.adapt(
+      req.items, [&failed](std::uint32_t pid) { return failed.failed(pid); },
+      static_cast<std::size_t>(cfg_.max_messages));
 }
 
 void Worker::rejected_request(Request& req, const Classification& c, long status,
@@ -356,15 +330,17 @@ void Worker::reauth(Request& req, const Classification& c, Clock::time_point now
 // Puts a request's messages back at the front of their partitions, in order, their bytes copied
 // back out of the body. Messages of released partitions are dropped instead.
 void Worker::requeue(Request& req) {
-  for (auto it = req.items.rbegin(); it != req.items.rend(); ++it) {
-    if (it->released) {
-      drop(*it);
-      continue;
+  for (Item& item : req.items) {
+    if (!item.released) {
+      item.message.assign(req.body, item.body_at, item.body_len);
+      hold(item.body_len);
     }
-    it->message.assign(req.body, it->body_at, it->body_len);
-    hold(it->body_len);
-    partitions_[it->partition].queue.push_front(std::move(*it));
   }
+  queues_.put_back(req.items, spill_);
+  for (Item& item : spill_) {
+    drop(item);
+  }
+  spill_.clear();
 }
 
 // A retryable failure of `item`: it and every later message of its partition held here go
@@ -376,13 +352,12 @@ void Worker::retry(Item& item, std::string_view reason, const std::string& text,
     answer(item, sink::Verdict::retry, reason, text, after);  // ignored by the pipeline
     return;
   }
-  PartitionQueue& part = partitions_[item.partition];
-  part.barrier = part.barrier ? std::max(*part.barrier, item.epoch) : item.epoch;
+  queues_.bar(item.partition, item.epoch, spill_);
   answer(item, sink::Verdict::retry, reason, text, after);
-  for (Item& later : part.queue) {
+  for (Item& later : spill_) {
     answer(later, sink::Verdict::retry, "platform-retry-pending", {}, after);
   }
-  part.queue.clear();
+  spill_.clear();
 }
 
 bool Worker::reject(Item& item, std::string_view reason, std::string text, Clock::time_point now) {

@@ -200,17 +200,12 @@ void Worker::run() {
 
 void Worker::apply_release(Release& r) {
   for (const std::uint32_t pid : r.partitions) {
-    if (pid >= partitions_.size()) {
-      continue;
-    }
-    PartitionQueue& part = partitions_[pid];
-    for (Item& item : part.queue) {
-      drop(item);
-    }
-    part.queue.clear();
-    part.barrier.reset();  // a re-assignment starts afresh
-    part.take_limit = 0;
+    queues_.release(pid, spill_);
   }
+  for (Item& item : spill_) {
+    drop(item);
+  }
+  spill_.clear();
   for (auto& [easy, req] : requests_) {
     for (Item& item : req->items) {
       if (std::find(r.partitions.begin(), r.partitions.end(), item.partition) !=
@@ -256,19 +251,10 @@ void Worker::check_releases() {
 }
 
 void Worker::accept_item(Item item) {
-  if (item.partition >= partitions_.size()) {
-    partitions_.resize(item.partition + 1);
+  if (!queues_.admit(item)) {
+    // Sent before the pipeline saw this partition's retry: must not overtake it.
+    answer(item, sink::Verdict::retry, "platform-retry-pending", {}, milliseconds(0));
   }
-  PartitionQueue& part = partitions_[item.partition];
-  if (part.barrier) {
-    if (item.epoch <= *part.barrier) {
-      // Sent before the pipeline saw this partition's retry: must not overtake it.
-      answer(item, sink::Verdict::retry, "platform-retry-pending", {}, milliseconds(0));
-      return;
-    }
-    part.barrier.reset();  // the re-send has begun
-  }
-  part.queue.push_back(std::move(item));
 }
 
 void Worker::dispatch(Clock::time_point now, Clock::time_point& wake) {
@@ -314,7 +300,7 @@ bool Worker::dispatch_one(std::uint32_t index, Clock::time_point now, bool flush
   if (inlet.cap_bytes < configured_cap && now - inlet.cap_lowered_at > kCapRecovery) {
     inlet.cap_bytes = configured_cap;
   }
-  plan_batch(partitions_, cursor_,
+  plan_batch(queues_.view(), cursor_,
              {index, inlet.cap_bytes, static_cast<std::size_t>(cfg_.max_messages),
               static_cast<std::size_t>(cfg_.concurrency)},
              plan_);
@@ -347,27 +333,25 @@ bool Worker::dispatch_one(std::uint32_t index, Clock::time_point now, bool flush
   req->body.append(kOpen);
   hold(kOpen.size());
   for (const auto& [pid, take] : plan_.takes) {
-    PartitionQueue& part = partitions_[pid];
-    part.busy = true;
-    for (std::size_t t = 0; t < take; ++t) {
+    const std::size_t first = req->items.size();
+    queues_.take(pid, take, req->items);
+    for (std::size_t k = first; k < req->items.size(); ++k) {
+      Item& item = req->items[k];
       const std::size_t before = req->body.size();
-      if (!req->items.empty()) {
+      if (k > 0) {
         req->body.push_back(',');
       }
-      Item& item = part.queue.front();
       item.body_at = req->body.size();
       item.body_len = item.message.size();
       req->body.append(item.message);
       hold(req->body.size() - before);
       unhold(item.message.size());
       item.message = std::string();  // the body holds the bytes now
-      req->items.push_back(std::move(item));
-      part.queue.pop_front();
     }
   }
   req->body.append(kClose);
   hold(kClose.size());
-  cursor_ = partitions_.empty() ? 0 : (cursor_ + 1) % partitions_.size();
+  cursor_ = queues_.size() == 0 ? 0 : (cursor_ + 1) % queues_.size();
   start(std::move(req), auth);
   return true;
 }
@@ -411,7 +395,7 @@ void Worker::finished(HttpTransport::Exchange& exchange) {
   const auto now = Clock::now();
   metrics_.request_seconds.Observe(std::chrono::duration<double>(exchange.elapsed).count());
   for (const Item& item : req->items) {
-    partitions_[item.partition].busy = false;
+    queues_.idle(item.partition);
   }
   settle(*req, exchange.rc, exchange.status, now);
   unhold(req->body.size());
@@ -425,18 +409,18 @@ void Worker::hold_without_token(std::uint32_t index, Clock::time_point now,
   Inlet& inlet = inlets_[index];
   const auto patience = cfg_.ims.timeout + cfg_.connect_timeout;
   bool waiting = false;
-  for (PartitionQueue& part : partitions_) {
-    if (part.busy || part.queue.empty() || part.queue.front().inlet != index) {
+  for (std::uint32_t pid = 0; pid < queues_.size(); ++pid) {
+    const Item* front = queues_.waiting(pid, index);
+    if (front == nullptr) {
       continue;
     }
     waiting = true;
-    if (now - part.queue.front().enqueued >= patience) {
+    if (now - front->enqueued >= patience) {
       inlet.failing->Set(1);
       const std::string text =
           fmt::format("no IMS access token for inlet {} after {} ms", inlet.name, patience.count());
       warn(inlet, "platform-no-token", text);
-      Item item = std::move(part.queue.front());
-      part.queue.pop_front();
+      Item item = queues_.pop(pid);
       retry(item, "platform-no-token", text, milliseconds(0));
     }
   }
@@ -447,12 +431,11 @@ void Worker::hold_without_token(std::uint32_t index, Clock::time_point now,
 
 // The inlet's breaker is cooling down: nothing is sent; waiting messages go back as retries.
 void Worker::hold_for_breaker(std::uint32_t index) {
-  for (PartitionQueue& part : partitions_) {
-    if (part.busy || part.queue.empty() || part.queue.front().inlet != index) {
+  for (std::uint32_t pid = 0; pid < queues_.size(); ++pid) {
+    if (queues_.waiting(pid, index) == nullptr) {
       continue;
     }
-    Item item = std::move(part.queue.front());
-    part.queue.pop_front();
+    Item item = queues_.pop(pid);
     retry(item, "platform-breaker-open",
           fmt::format("the dead-letter breaker of inlet {} is open", inlets_[index].name),
           milliseconds(0));
@@ -464,7 +447,7 @@ void Worker::fail_unsent(Request& req, std::string_view why) {
   const std::string text = fmt::format("cannot start a request: {}", why);
   warn(inlets_[req.inlet], "platform-client", text);
   for (Item& item : req.items) {
-    partitions_[item.partition].busy = false;
+    queues_.idle(item.partition);
   }
   for (Item& item : req.items) {
     retry(item, "platform-client", text, milliseconds(0));

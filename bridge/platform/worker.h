@@ -1,7 +1,8 @@
 #pragma once
 // The Platform sink's worker thread: it owns the per-partition queues, every request and the
-// HTTP transport (transport.h) (see sink.h for the guarantees). Which messages the next request
-// takes is the batch planner's (batch.h); what an answer means for each message is settle.cc's.
+// HTTP transport (transport.h) (see sink.h for the guarantees). The per-partition queues and
+// their barriers are queues.h's, which messages the next request takes is the batch planner's
+// (batch.h), what an answer means for each message is settle.cc's.
 // The pipeline thread reaches it only through the public methods below, which are thread-safe.
 
 #include <curl/curl.h>
@@ -25,6 +26,7 @@
 #include "bridge/platform/batch.h"
 #include "bridge/platform/breaker.h"
 #include "bridge/platform/classify.h"
+#include "bridge/platform/queues.h"
 #include "bridge/platform/rate_limiter.h"
 #include "bridge/platform/transport.h"
 #include "bridge/sink/sink.h"
@@ -142,7 +144,8 @@ class Worker {
   HttpTransport transport_;
   std::vector<HttpTransport::Exchange> ended_;
   std::vector<Inlet> inlets_;
-  PartitionQueues partitions_;
+  Queues queues_;
+  std::vector<Item> spill_;  // messages leaving the queues at once (release, retry, re-queue)
   std::size_t cursor_ = 0;
   std::uint32_t inlet_cursor_ = 0;
   BatchPlan plan_;

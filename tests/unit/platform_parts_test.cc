@@ -15,6 +15,7 @@
 #include "bridge/platform/batch.h"
 #include "bridge/platform/breaker.h"
 #include "bridge/platform/classify.h"
+#include "bridge/platform/queues.h"
 #include "bridge/platform/rate_limiter.h"
 #include "bridge/platform/response.h"
 #include "bridge/platform/retry_after.h"
@@ -731,6 +732,176 @@ TEST(BatchPlan, OnlyIdlePartitionsOfTheInletAndOnlyItsLeadingMessages) {
   plan_batch(parts, 0, {1, 1'000'000, 500, 1}, plan);
   ASSERT_EQ(plan.takes.size(), 1U);
   EXPECT_EQ(plan.takes[0], (std::pair<std::uint32_t, std::size_t>{2, 1}));
+}
+
+// Per-partition queues.
+
+Item message(std::uint32_t partition, std::int64_t offset, std::uint64_t epoch = 0) {
+  Item item;
+  item.partition = partition;
+  item.offset = offset;
+  item.epoch = epoch;
+  item.message = "m" + std::to_string(offset);
+  return item;
+}
+
+std::vector<std::int64_t> offsets(const std::vector<Item>& items) {
+  std::vector<std::int64_t> out;
+  for (const Item& item : items) {
+    out.push_back(item.offset);
+  }
+  return out;
+}
+
+std::vector<std::int64_t> queued(const Queues& q, std::uint32_t pid) {
+  std::vector<std::int64_t> out;
+  for (const Item& item : q.view()[pid].queue) {
+    out.push_back(item.offset);
+  }
+  return out;
+}
+
+TEST(Queues, ARetryRefusesOlderEpochsUntilTheResendBegins) {
+  Queues q;
+  for (std::int64_t o = 0; o < 4; ++o) {
+    Item item = message(2, o, 1);
+    ASSERT_TRUE(q.admit(item));
+  }
+  EXPECT_EQ(q.size(), 3U);  // grown to the partition id
+  // Offset 0 failed with a retry: 1..3 are handed back, in order, to be answered retry.
+  Item failed = q.pop(2);
+  std::vector<Item> later;
+  q.bar(2, failed.epoch, later);
+  EXPECT_EQ(offsets(later), (std::vector<std::int64_t>{1, 2, 3}));
+  EXPECT_TRUE(q.view()[2].queue.empty());
+  // Still in the pipe from before the pipeline saw the retry: refused, left with the caller.
+  Item stale = message(2, 4, 1);
+  EXPECT_FALSE(q.admit(stale));
+  EXPECT_EQ(stale.message, "m4");
+  Item older = message(2, 5, 0);
+  EXPECT_FALSE(q.admit(older));
+  // The re-send (a newer epoch) is admitted and lifts the barrier.
+  Item resend = message(2, 0, 2);
+  EXPECT_TRUE(q.admit(resend));
+  EXPECT_FALSE(q.view()[2].barrier.has_value());
+  // Other partitions were never held.
+  Item other = message(0, 9, 0);
+  EXPECT_TRUE(q.admit(other));
+}
+
+TEST(Queues, TheBarrierNeverFalls) {
+  Queues q;
+  std::vector<Item> later;
+  q.bar(0, 5, later);
+  q.bar(0, 3, later);  // an older request's retry answered late
+  EXPECT_TRUE(later.empty());
+  Item four = message(0, 0, 4);
+  EXPECT_FALSE(q.admit(four));
+  Item six = message(0, 0, 6);
+  EXPECT_TRUE(q.admit(six));
+}
+
+TEST(Queues, TakenMessagesBusyThePartitionAndGoBackInOrder) {
+  Queues q;
+  for (std::int64_t o = 0; o < 5; ++o) {
+    Item a = message(0, o);
+    Item b = message(1, o);
+    ASSERT_TRUE(q.admit(a));
+    ASSERT_TRUE(q.admit(b));
+  }
+  std::vector<Item> request;
+  q.take(0, 3, request);
+  q.take(1, 2, request);
+  EXPECT_EQ(offsets(request), (std::vector<std::int64_t>{0, 1, 2, 0, 1}));
+  EXPECT_TRUE(q.view()[0].busy);
+  EXPECT_EQ(q.waiting(0, 0), nullptr);  // busy: not waiting
+  EXPECT_EQ(q.waiting(1, 7), nullptr);  // another inlet
+  // Bisect or re-auth: the request's messages return to the front, in order; a message of a
+  // partition released meanwhile is dropped instead.
+  request[4].released = true;
+  std::vector<Item> dropped;
+  q.put_back(request, dropped);
+  EXPECT_TRUE(request.empty());
+  EXPECT_EQ(offsets(dropped), (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(queued(q, 0), (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(queued(q, 1), (std::vector<std::int64_t>{0, 2, 3, 4}));
+  EXPECT_FALSE(q.view()[0].busy);
+  ASSERT_NE(q.waiting(0, 0), nullptr);
+  EXPECT_EQ(q.waiting(0, 0)->offset, 0);
+  EXPECT_EQ(q.waiting(9, 0), nullptr);  // never seen
+}
+
+TEST(Queues, AReleasedPartitionStartsAfresh) {
+  Queues q;
+  for (std::int64_t o = 0; o < 3; ++o) {
+    Item item = message(1, o, 1);
+    ASSERT_TRUE(q.admit(item));
+  }
+  std::vector<Item> request;
+  q.take(1, 1, request);
+  q.adapt(
+      request, [](std::uint32_t) { return true; }, 500);
+  std::vector<Item> later;
+  q.bar(1, 1, later);
+  EXPECT_EQ(later.size(), 2U);
+  Item more = message(1, 3, 2);
+  ASSERT_TRUE(q.admit(more));  // the re-send began
+  std::vector<Item> before_barrier;
+  q.bar(1, 2, before_barrier);  // and failed again
+  std::vector<Item> dropped;
+  q.release(1, dropped);
+  q.release(42, dropped);  // unknown: nothing
+  EXPECT_TRUE(dropped.empty());
+  EXPECT_FALSE(q.view()[1].barrier.has_value());
+  EXPECT_EQ(q.view()[1].take_limit, 0U);
+  Item reassigned = message(1, 0, 0);  // a new owner's epochs may start low
+  EXPECT_TRUE(q.admit(reassigned));
+  Item queued_then_released = message(1, 1, 0);
+  ASSERT_TRUE(q.admit(queued_then_released));
+  q.release(1, dropped);
+  EXPECT_EQ(offsets(dropped), (std::vector<std::int64_t>{0, 1}));
+  EXPECT_TRUE(q.view()[1].queue.empty());
+}
+
+TEST(Queues, TakeLimitsHalveOnFailureAndDoubleBackToNone) {
+  Queues q;
+  const auto settle = [&q](std::uint32_t pid, std::size_t n, bool failed, bool released = false) {
+    std::vector<Item> items;
+    for (std::size_t i = 0; i < n; ++i) {
+      Item item = message(pid, static_cast<std::int64_t>(i));
+      item.released = released;
+      items.push_back(std::move(item));
+    }
+    q.adapt(
+        items, [failed](std::uint32_t) { return failed; }, 16);
+  };
+  settle(0, 10, true);
+  EXPECT_EQ(q.view()[0].take_limit, 5U);
+  settle(0, 5, true);
+  EXPECT_EQ(q.view()[0].take_limit, 2U);
+  settle(0, 1, true);
+  EXPECT_EQ(q.view()[0].take_limit, 1U);  // never 0 (which means no limit)
+  settle(0, 1, false, true);              // released: no change
+  EXPECT_EQ(q.view()[0].take_limit, 1U);
+  settle(0, 1, false);
+  EXPECT_EQ(q.view()[0].take_limit, 2U);
+  settle(0, 2, false);
+  settle(0, 4, false);
+  EXPECT_EQ(q.view()[0].take_limit, 8U);
+  settle(0, 8, false);  // 16 reaches max_messages: no limit again
+  EXPECT_EQ(q.view()[0].take_limit, 0U);
+  // One request, two partitions: each judged on its own.
+  std::vector<Item> both;
+  for (std::int64_t o = 0; o < 4; ++o) {
+    both.push_back(message(1, o));
+  }
+  for (std::int64_t o = 0; o < 6; ++o) {
+    both.push_back(message(2, o));
+  }
+  q.adapt(
+      both, [](std::uint32_t pid) { return pid == 2; }, 16);
+  EXPECT_EQ(q.view()[1].take_limit, 0U);
+  EXPECT_EQ(q.view()[2].take_limit, 3U);
 }
 
 }  // namespace
