@@ -50,7 +50,8 @@ class PrintingEmitter final : public transforms::Emitter {
 }  // namespace
 
 int transform(const TransformOptions& options) {
-  const auto validated = load_and_validate(config::load_file(options.config_path));
+  const auto validated =
+      load_and_validate(config::load_file(options.config_path, config::Scope::transforms));
   if (!validated) {
     return kExitConfig;
   }

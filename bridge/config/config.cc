@@ -33,6 +33,40 @@ std::string join(std::initializer_list<std::string_view> items) {
   return out;
 }
 
+// Levenshtein distance, for "did you mean" (keys are short: a row of ints is enough).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      const std::size_t same = (a[i - 1] == b[j - 1]) ? 0 : 1;
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + same});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The expected key closest to `key` when it is a plausible typo (at most a third of its letters
+// off, and at least one), or empty.
+std::string_view closest(std::string_view key, std::initializer_list<std::string_view> keys) {
+  std::string_view best;
+  std::size_t best_distance = std::max<std::size_t>(1, key.size() / 3) + 1;
+  for (const auto candidate : keys) {
+    const std::size_t dist = edit_distance(key, candidate);
+    if (dist < best_distance) {
+      best = candidate;
+      best_distance = dist;
+    }
+  }
+  return best;
+}
+
 // Expands ${VAR}, ${VAR:-default} and $$ in one scalar. Returns false (after reporting) on a
 // malformed reference or an unset variable without a default.
 bool expand_env(std::string_view in, std::string& out, const YAML::Node& node, Diagnostics& d) {
@@ -115,6 +149,37 @@ void expand_tree(YAML::Node node, Diagnostics& d) {
   }
 }
 
+// A YAML pitfall: in a flow collection (`[...]`, `{...}`) a `{` opens a map, so `[${VAR}]` does
+// not parse. When the line of a parse error (or the one before it) holds an unquoted `${` after
+// a `[` or `{`, the message says so and gives the fix.
+std::string flow_hint(std::string_view text, const YAML::Mark& mark) {
+  if (mark.line < 0) {
+    return {};
+  }
+  std::vector<std::string_view> lines;
+  for (std::size_t at = 0; at <= text.size();) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    lines.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  const auto line = static_cast<std::size_t>(mark.line);
+  for (std::size_t l = line > 0 ? line - 1 : 0; l <= line && l < lines.size(); ++l) {
+    const std::string_view s = lines[l];
+    const std::size_t ref = s.find("${");
+    const std::size_t open = s.find_first_of("[{");
+    if (ref == std::string_view::npos || open == std::string_view::npos || open > ref) {
+      continue;
+    }
+    const std::size_t quote = s.find_last_of("\"'", ref);
+    if (quote != std::string_view::npos && quote > open) {
+      continue;  // quoted: not this pitfall
+    }
+    return "; hint: `${VAR}` inside [ ] or { } is read as YAML flow syntax: quote it "
+           "([\"${VAR}\"]) or write a block list (- ${VAR})";
+  }
+  return {};
+}
+
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Map:
@@ -152,8 +217,15 @@ class Section {
         d_.error(kv.first, fmt::format("duplicate key '{}' in {}", key, path_));
       }
       if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
-        d_.error(kv.first, fmt::format("unknown key '{}' in {} (expected one of: {})", key, path_,
-                                       join(keys)));
+        const auto guess = closest(key, keys);
+        d_.error(
+            kv.first,
+            guess.empty()
+                ? fmt::format("unknown key '{}' in {} (expected one of: {})", key,
+                              path_.empty() ? "the configuration" : path_, join(keys))
+                : fmt::format("unknown key '{}' in {}: did you mean '{}'? (expected one of: "
+                              "{})",
+                              key, path_.empty() ? "the configuration" : path_, guess, join(keys)));
       }
     }
   }
@@ -1015,14 +1087,14 @@ void read_log(const YAML::Node& node, LogConfig& l, Diagnostics& d) {
 
 }  // namespace
 
-Loaded load_string(const std::string& yaml_text, const std::string& file) {
+Loaded load_string(const std::string& yaml_text, const std::string& file, Scope scope) {
   Loaded out{Config{}, core::Diagnostics(file)};
   auto& d = out.diagnostics;
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    d.error(e.mark, fmt::format("invalid YAML: {}", e.msg));
+    d.error(e.mark, fmt::format("invalid YAML: {}{}", e.msg, flow_hint(yaml_text, e.mark)));
     return out;
   }
   if (!root.IsDefined() || root.IsNull()) {
@@ -1033,23 +1105,29 @@ Loaded load_string(const std::string& yaml_text, const std::string& file) {
     d.error(root, fmt::format("the configuration must be a map, not {}", describe(root)));
     return out;
   }
+  // Problems of the sections a `transforms` load does not need land here and are not reported.
+  core::Diagnostics unneeded(file);
+  Diagnostics& rest = scope == Scope::transforms ? unneeded : d;
   try {
-    expand_tree(root, d);
+    for (auto kv : root) {
+      const std::string& key = kv.first.Scalar();
+      expand_tree(kv.second, key == "targets" || key == "routes" ? d : rest);
+    }
     Section top(root, "", d,
                 {"kafka", "pipeline", "dead_letter", "targets", "routes", "sink", "platform",
                  "receiver", "metrics", "log"});
     Config& c = out.config;
-    read_kafka(top.get("kafka"), c.kafka, d);
-    read_pipeline(top.get("pipeline"), c.pipeline, d);
-    read_dead_letter(top.get("dead_letter"), c.dead_letter, d);
+    read_kafka(top.get("kafka"), c.kafka, rest);
+    read_pipeline(top.get("pipeline"), c.pipeline, rest);
+    read_dead_letter(top.get("dead_letter"), c.dead_letter, rest);
     read_targets(top.get("targets"), c.targets, d);
     read_routes(top.get("routes"), c.routes, d);
-    read_sink(top.get("sink"), c.sink, d);
-    check_platform_targets(top.get("targets"), c, d);
-    read_platform_api(top.get("platform"), c.platform, c, d);
-    read_receiver(top.get("receiver"), c.receiver, c.kafka, d);
-    read_metrics(top.get("metrics"), c.metrics, d);
-    read_log(top.get("log"), c.log, d);
+    read_sink(top.get("sink"), c.sink, rest);
+    check_platform_targets(top.get("targets"), c, rest);
+    read_platform_api(top.get("platform"), c.platform, c, rest);
+    read_receiver(top.get("receiver"), c.receiver, c.kafka, rest);
+    read_metrics(top.get("metrics"), c.metrics, rest);
+    read_log(top.get("log"), c.log, rest);
     if (c.dead_letter.brokers.empty()) {
       c.dead_letter.brokers = c.kafka.brokers;
     }
@@ -1063,7 +1141,7 @@ Loaded load_string(const std::string& yaml_text, const std::string& file) {
   return out;
 }
 
-Loaded load_file(const std::string& path) {
+Loaded load_file(const std::string& path, Scope scope) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     Loaded out{Config{}, core::Diagnostics(path)};
@@ -1072,7 +1150,7 @@ Loaded load_file(const std::string& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return load_string(text.str(), path);
+  return load_string(text.str(), path, scope);
 }
 
 }  // namespace bridge::config

@@ -255,9 +255,16 @@ struct Loaded {
   core::Diagnostics diagnostics;  // empty when the config is valid
 };
 
+// What the command loading a configuration needs of it. `transforms`: only `targets` and
+// `routes` must be right (`transform` runs no consumer and no sink), so an unset variable or a
+// problem anywhere else (a sink secret, the dev broker) is not reported; the YAML syntax and
+// unknown top-level keys still are. The other sections are read as far as they can be (the default
+// topic, the message header fields).
+enum class Scope { all, transforms };
+
 // Parses YAML text. `file` names the source in diagnostics. Never throws.
-Loaded load_string(const std::string& yaml_text, const std::string& file);
+Loaded load_string(const std::string& yaml_text, const std::string& file, Scope scope = Scope::all);
 // Reads and parses a file. An unreadable file is a diagnostic, not an exception.
-Loaded load_file(const std::string& path);
+Loaded load_file(const std::string& path, Scope scope = Scope::all);
 
 }  // namespace bridge::config

@@ -249,6 +249,104 @@ TEST(Config, YamlSyntaxErrorHasPosition) {
   EXPECT_NE(d.message.find("invalid YAML"), std::string::npos) << d.message;
 }
 
+TEST(Config, UnknownKeysGetADidYouMean) {
+  const auto loaded = load_string(R"(kafka:
+  brokers: b:9092
+  grop_id: g
+  topics: [t]
+  colour: blue
+routes:
+  - transform: passthrough
+    topic: [t]
+sinks: {}
+)",
+                                  "typo.yaml");
+  const std::string text = render(loaded);
+  EXPECT_NE(text.find("typo.yaml:3:3: unknown key 'grop_id' in kafka: did you mean 'group_id'?"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("typo.yaml:8:5: unknown key 'topic' in routes[0]: did you mean 'topics'?"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("typo.yaml:9:1: unknown key 'sinks' in the configuration: did you mean 'sink'?"),
+      std::string::npos)
+      << text;
+  // Nothing close: no guess, the list only.
+  EXPECT_NE(text.find("typo.yaml:5:3: unknown key 'colour' in kafka (expected one of: brokers"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Config, AVariableInAFlowListExplainsThePitfall) {
+  ::setenv("BRIDGE_TEST_TOPIC", "capillary.events", 1);
+  const auto bad = load_string(R"(kafka:
+  brokers: b:9092
+  topics: [${BRIDGE_TEST_TOPIC}]
+)",
+                               "flow.yaml");
+  const std::string text = render(bad);
+  EXPECT_NE(text.find("flow.yaml:3:"), std::string::npos) << text;
+  EXPECT_NE(text.find("quote it ([\"${VAR}\"]) or write a block list (- ${VAR})"),
+            std::string::npos)
+      << text;
+  // Both fixes work.
+  const std::string routes = "routes:\n  - transform: passthrough\n";
+  for (const char* fixed : {"kafka:\n  brokers: b:9092\n  topics: [\"${BRIDGE_TEST_TOPIC}\"]\n",
+                            "kafka:\n  brokers: b:9092\n  topics:\n    - ${BRIDGE_TEST_TOPIC}\n"}) {
+    const auto loaded = load_string(fixed + routes, "fixed.yaml");
+    ASSERT_TRUE(loaded.diagnostics.ok()) << render(loaded);
+    EXPECT_EQ(loaded.config.kafka.topics, std::vector<std::string>{"capillary.events"});
+  }
+  // Other syntax errors get no such hint.
+  const auto other = load_string("kafka: [a, b\n", "other.yaml");
+  EXPECT_EQ(render(other).find("hint"), std::string::npos) << render(other);
+  ::unsetenv("BRIDGE_TEST_TOPIC");
+}
+
+TEST(Config, TransformsScopeNeedsOnlyTargetsAndRoutes) {
+  ::unsetenv("BRIDGE_TEST_UNSET_SECRET");
+  ::unsetenv("BRIDGE_TEST_UNSET_BROKERS");
+  const std::string yaml = R"(kafka:
+  brokers: ${BRIDGE_TEST_UNSET_BROKERS}
+  topics: [capillary.events]
+targets:
+  events:
+    dataset_id: d
+    schema_ref: s
+    inlet: main
+routes:
+  - transform: capillary
+    settings: {profile_target: events, event_target: events}
+sink:
+  type: platform
+  platform:
+    inlets:
+      - name: main
+        url: https://dcs.adobedc.net/collection/abc
+    ims:
+      client_id: id
+      client_secret: ${BRIDGE_TEST_UNSET_SECRET}
+)";
+  const auto all = load_string(yaml, "scope.yaml");
+  const std::string text = render(all);
+  EXPECT_NE(text.find("BRIDGE_TEST_UNSET_BROKERS is not set"), std::string::npos) << text;
+  EXPECT_NE(text.find("BRIDGE_TEST_UNSET_SECRET is not set"), std::string::npos) << text;
+
+  const auto transforms_only = load_string(yaml, "scope.yaml", Scope::transforms);
+  EXPECT_TRUE(transforms_only.diagnostics.ok()) << render(transforms_only);
+  ASSERT_EQ(transforms_only.config.routes.size(), 1U);
+  EXPECT_EQ(transforms_only.config.kafka.topics, std::vector<std::string>{"capillary.events"});
+
+  // A problem in what transforms use is still reported.
+  std::string broken = yaml;
+  broken.replace(broken.find("transform: capillary"), 20, "transform: ${BRIDGE_TEST_UNSET_SECRET}");
+  const auto still = load_string(broken, "scope.yaml", Scope::transforms);
+  EXPECT_NE(render(still).find("scope.yaml:10:16: environment variable BRIDGE_TEST_UNSET_SECRET"),
+            std::string::npos)
+      << render(still);
+}
+
 TEST(Config, MissingFileIsADiagnosticNotACrash) {
   const auto loaded = load_file("/nonexistent/bridge.yaml");
   ASSERT_FALSE(loaded.diagnostics.ok());
