@@ -1,6 +1,7 @@
 #include "bridge/app/components.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -149,10 +150,21 @@ core::Result<std::unique_ptr<Service>> start_service(const Validated& validated,
     service->receiver = std::move(*rx);
   }
   auto* rx = service->receiver.get();
+  std::string note;
+  if (const auto insecure = config::insecure_endpoints(cfg); !insecure.empty()) {
+    // allow_insecure_http let these through (validation refuses them otherwise).
+    const std::string names = fmt::format("{}", fmt::join(insecure, ", "));
+    spdlog::warn(
+        "allow_insecure_http: clear-text HTTP to {}; the access token and the events cross the "
+        "network unencrypted (a private test network only)",
+        names);
+    service->metrics.platform.insecure_http.Set(1);
+    note = fmt::format("warning: allow_insecure_http: clear-text HTTP to {}\n", names);
+  }
   auto http = metrics::HttpServer::start(
       cfg.metrics.listen, service->metrics,
       {[pipe, rx] { return pipe->healthy() && (rx == nullptr || rx->healthy()); },
-       [pipe, rx] { return pipe->ready() && (rx == nullptr || rx->ready()); }});
+       [pipe, rx] { return pipe->ready() && (rx == nullptr || rx->ready()); }, std::move(note)});
   if (!http) {
     return tl::unexpected(http.error());
   }

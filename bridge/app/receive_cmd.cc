@@ -34,7 +34,7 @@ int receive(const std::string& config_path) {
   receiver::Receiver& receiver = **rx;
   auto http = metrics::HttpServer::start(
       cfg.metrics.listen, metrics,
-      {[&receiver] { return receiver.healthy(); }, [&receiver] { return receiver.ready(); }});
+      {[&receiver] { return receiver.healthy(); }, [&receiver] { return receiver.ready(); }, {}});
   if (!http) {
     spdlog::critical("{}", http.error().message);
     return kExitFailure;

@@ -1,6 +1,8 @@
 #include "bridge/config/config.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <strings.h>
 
@@ -655,6 +657,19 @@ bool is_http_url(std::string_view url) {
   return url.starts_with("https://") || url.starts_with("http://");
 }
 
+// Refuses a clear-text URL for Adobe's endpoints unless allowed (see allow_insecure_http).
+void check_transport(const YAML::Node& at, std::string_view key, std::string_view url, bool allowed,
+                     Diagnostics& d) {
+  if (allowed || !is_insecure_http(url)) {
+    return;
+  }
+  d.error(at, fmt::format("{} is http:// to a host that is not loopback: the access token and "
+                          "the events would cross the network in clear text; use https://, or "
+                          "set sink.platform.http.allow_insecure_http: true (a private test "
+                          "network only)",
+                          key));
+}
+
 void read_ims(const YAML::Node& node, ImsConfig& ims, bool required, Diagnostics& d) {
   Section sec(node, "sink.platform.ims", d,
               {"token_url", "client_id", "client_secret", "client_secret_file", "scopes",
@@ -687,6 +702,7 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
               {"inlets", "ims_org_id", "source_name", "ims", "batch", "http", "retry_after_max_ms",
                "message_retry_window_ms", "max_message_retries", "breaker", "rate_limit"});
   const YAML::Node inlets = sec.get("inlets");
+  std::vector<std::pair<YAML::Node, std::string>> inlet_urls;  // checked once http is read
   if (inlets.IsDefined() && !inlets.IsNull() && !inlets.IsMap()) {
     d.error(inlets, fmt::format("sink.platform.inlets must be a map of name -> inlet, not {}",
                                 describe(inlets)));
@@ -704,6 +720,8 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
                             inlet.name, inlet.url));
       }
       in.boolean("authenticated", inlet.authenticated);
+      inlet_urls.emplace_back(in.get("url"),
+                              fmt::format("sink.platform.inlets.{}.url", inlet.name));
       p.inlets.push_back(std::move(inlet));
     }
   }
@@ -737,7 +755,19 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
 
   Section http(sec.get("http"), "sink.platform.http", d,
                {"concurrency", "connect_timeout_ms", "timeout_ms", "proxy", "tls_verify", "ca_file",
-                "http2", "low_speed_limit_bytes", "low_speed_time_ms"});
+                "http2", "low_speed_limit_bytes", "low_speed_time_ms", "allow_insecure_http"});
+  http.boolean("allow_insecure_http", p.allow_insecure_http);
+  if (active) {
+    for (std::size_t i = 0; i < inlet_urls.size() && i < p.inlets.size(); ++i) {
+      check_transport(inlet_urls[i].first, inlet_urls[i].second, p.inlets[i].url,
+                      p.allow_insecure_http, d);
+    }
+  }
+  if (needs_ims) {
+    const YAML::Node ims = sec.get("ims");
+    check_transport(ims.IsMap() && ims["token_url"].IsDefined() ? ims["token_url"] : sec.node(),
+                    "sink.platform.ims.token_url", p.ims.token_url, p.allow_insecure_http, d);
+  }
   http.integer("concurrency", p.concurrency, 1);
   http.millis("connect_timeout_ms", p.connect_timeout);
   http.millis("timeout_ms", p.request_timeout);
@@ -812,7 +842,8 @@ void check_platform_targets(const YAML::Node& targets_node, const Config& c, Dia
   }
   const auto& inlets = c.sink.platform.inlets;
   for (const auto& t : c.targets) {
-    const YAML::Node at = targets_node.IsMap() ? targets_node[t.name] : YAML::Node();
+    const YAML::Node at =
+        targets_node.IsMap() ? targets_node[t.name] : YAML::Node(YAML::NodeType::Undefined);
     if (!at.IsDefined()) {
       continue;  // the implicit `default` target: only passthrough routes use it
     }
@@ -850,6 +881,16 @@ void read_platform_api(const YAML::Node& node, PlatformApiConfig& p, const Confi
   }
   if (!p.identity_url.empty() && !is_http_url(p.identity_url)) {
     d.error(sec.get("identity_url"), "platform.identity_url must be an http:// or https:// URL");
+  }
+  if (p.present) {
+    const bool allowed = c.sink.platform.allow_insecure_http;
+    check_transport(sec.get("api_url"), "platform.api_url", p.api_url, allowed, d);
+    check_transport(sec.get("identity_url"), "platform.identity_url", p.identity_url, allowed, d);
+    if (c.sink.type != SinkType::platform) {
+      // The control plane borrows the sink's IMS settings; their URL was not checked there.
+      check_transport(node, "sink.platform.ims.token_url", c.sink.platform.ims.token_url, allowed,
+                      d);
+    }
   }
   sec.str("org_id", p.org_id);
   sec.str("sandbox", p.sandbox);
@@ -1137,6 +1178,49 @@ Loaded load_string(const std::string& yaml_text, const std::string& file, Scope 
   } catch (const YAML::Exception& e) {
     // Not expected (every access above checks types first); never let it escape.
     d.error(e.mark, fmt::format("configuration error: {}", e.msg));
+  }
+  return out;
+}
+
+bool is_insecure_http(std::string_view url) {
+  if (url.size() < 7 || strncasecmp(url.data(), "http://", 7) != 0) {
+    return false;
+  }
+  std::string_view authority = url.substr(7);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    authority = authority.substr(at + 1);
+  }
+  std::string host;
+  if (authority.starts_with('[')) {
+    host = std::string(authority.substr(1, authority.find(']') - 1));
+    in6_addr v6{};
+    return !(inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6));
+  }
+  host = std::string(authority.substr(0, authority.find(':')));
+  if (strcasecmp(host.c_str(), "localhost") == 0) {
+    return false;
+  }
+  in_addr v4{};
+  return !(inet_pton(AF_INET, host.c_str(), &v4) == 1 &&
+           (ntohl(v4.s_addr) >> 24) == 127);  // 127.0.0.0/8
+}
+
+std::vector<std::string> insecure_endpoints(const Config& c) {
+  std::vector<std::string> out;
+  if (c.sink.type == SinkType::platform) {
+    for (const auto& inlet : c.sink.platform.inlets) {
+      if (is_insecure_http(inlet.url)) {
+        out.push_back(fmt::format("inlet {}", inlet.name));
+      }
+    }
+    if (is_insecure_http(c.sink.platform.ims.token_url)) {
+      out.emplace_back("ims");
+    }
+  }
+  if (c.platform.present &&
+      (is_insecure_http(c.platform.api_url) || is_insecure_http(c.platform.identity_url))) {
+    out.emplace_back("platform api");
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bridge/core/diagnostics.h"
@@ -144,6 +145,9 @@ struct PlatformSinkConfig {
   bool tls_verify = true;
   std::string ca_file;  // extra CA bundle
   bool http2 = true;    // negotiate HTTP/2 over TLS when the server offers it
+  // http:// to a host that is not loopback (inlets, IMS, the control plane) is refused unless
+  // this is set; when it is used, /readyz and capillary_bridge_insecure_http say so.
+  bool allow_insecure_http = false;
   std::chrono::milliseconds retry_after_max{60000};  // Retry-After above this is capped
   // A message Platform keeps answering 500 for is retried for this long from its first 500,
   // then dead-lettered (platform-failed); 429/503 ("come back later") are retried without limit.
@@ -261,6 +265,12 @@ struct Loaded {
 // unknown top-level keys still are. The other sections are read as far as they can be (the default
 // topic, the message header fields).
 enum class Scope { all, transforms };
+
+// True for an http:// URL whose host is not loopback (localhost, 127.0.0.0/8, [::1]).
+[[nodiscard]] bool is_insecure_http(std::string_view url);
+// The Adobe endpoints of `c` that such a URL points at ("inlet NAME", "ims", "platform api"):
+// what allow_insecure_http let through.
+[[nodiscard]] std::vector<std::string> insecure_endpoints(const Config& c);
 
 // Parses YAML text. `file` names the source in diagnostics. Never throws.
 Loaded load_string(const std::string& yaml_text, const std::string& file, Scope scope = Scope::all);

@@ -36,7 +36,8 @@ class MetricsHandler final : public CivetHandler {
 
 class ProbeHandler final : public CivetHandler {
  public:
-  explicit ProbeHandler(std::function<bool()> probe) : probe_(std::move(probe)) {}
+  explicit ProbeHandler(std::function<bool()> probe, std::string note = {})
+      : probe_(std::move(probe)), note_(std::move(note)) {}
   bool handleGet(CivetServer*, mg_connection* conn) override {
     bool ok = false;
     try {
@@ -44,19 +45,23 @@ class ProbeHandler final : public CivetHandler {
     } catch (const std::exception& e) {
       spdlog::error("probe failed: {}", e.what());
     }
-    reply(conn, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "not ready\n");
+    const std::string body = std::string(ok ? "ok\n" : "not ready\n") + note_;
+    reply(conn, ok ? 200 : 503, "text/plain", body);
     return true;
   }
 
  private:
   std::function<bool()> probe_;
+  std::string note_;
 };
 
 }  // namespace
 
 struct HttpServer::Handlers {
   Handlers(const Metrics& source, Probes probes)
-      : metrics(source), healthz(std::move(probes.healthy)), readyz(std::move(probes.ready)) {}
+      : metrics(source),
+        healthz(std::move(probes.healthy)),
+        readyz(std::move(probes.ready), std::move(probes.ready_note)) {}
   MetricsHandler metrics;
   ProbeHandler healthz;
   ProbeHandler readyz;

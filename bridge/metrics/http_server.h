@@ -17,6 +17,9 @@ namespace bridge::metrics {
 struct Probes {
   std::function<bool()> healthy;  // liveness
   std::function<bool()> ready;    // readiness
+  // Lines appended to /readyz's body whatever its answer: a standing warning for operators
+  // (allow_insecure_http in use). Empty: nothing.
+  std::string ready_note;
 };
 
 class HttpServer {

@@ -109,7 +109,19 @@ PlatformMetrics::PlatformMetrics(prometheus::Registry& r)
                              .Name("capillary_bridge_platform_body_limit_failing")
                              .Help("1 from a 413 for a single message under 1 MB until a request "
                                    "on the inlet is accepted")
-                             .Register(r)) {}
+                             .Register(r)),
+      tls_failures(counter_family(
+          r, "capillary_bridge_platform_tls_failures_total",
+          "TLS failures talking to an inlet or IMS (endpoint): certificate not trusted, name "
+          "mismatch, handshake; retried, never dead-lettered")),
+      tls_failing(prometheus::BuildGauge()
+                      .Name("capillary_bridge_platform_tls_failing")
+                      .Help("1 from a TLS failure with the endpoint until an exchange with it "
+                            "gets through TLS")
+                      .Register(r)),
+      insecure_http(gauge(r, "capillary_bridge_insecure_http",
+                          "1 when allow_insecure_http let an http:// URL to a host that is not "
+                          "loopback through (inlets, IMS, the control plane)")) {}
 
 Metrics::Metrics()
     : rebalance_family_(counter_family(*registry_, "capillary_bridge_rebalances_total",

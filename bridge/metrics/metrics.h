@@ -50,6 +50,13 @@ struct PlatformMetrics {
   prometheus::Family<prometheus::Counter>& body_limit_refusals;
   // {inlet}: 1 from such a 413 until a request on the inlet is accepted.
   prometheus::Family<prometheus::Gauge>& body_limit_failing;
+  // {endpoint}: an inlet's name, or "ims". TLS failures (certificate not trusted, name mismatch,
+  // handshake), retried, never dead-lettered; the gauge is 1 from one until the next exchange
+  // with the endpoint gets through TLS.
+  prometheus::Family<prometheus::Counter>& tls_failures;
+  prometheus::Family<prometheus::Gauge>& tls_failing;
+  // 1 when allow_insecure_http let an http:// URL to a host that is not loopback through.
+  prometheus::Gauge& insecure_http;
 };
 
 // The webhook receiver's metrics (bridge/receiver). Registered by the receiver when it runs, so

@@ -18,6 +18,7 @@ constexpr std::string_view kTooLarge = "platform-too-large";
 constexpr std::string_view kThrottled = "platform-throttled";
 constexpr std::string_view kUnavailable = "platform-unavailable";
 constexpr std::string_view kConnection = "platform-connection";
+constexpr std::string_view kTls = "platform-tls";
 constexpr std::string_view kUnexpected = "platform-unexpected-status";
 constexpr std::string_view kBadResponse = "platform-bad-response";
 
@@ -73,6 +74,9 @@ Classification classify_request(Transport transport, int http_status) {
       return {Action::retry, kTimeout};
     case Transport::connection:
       return {Action::retry, kConnection};
+    case Transport::tls:
+      // Never dead-lettered: the events are fine, the trust configuration is not.
+      return {Action::retry, kTls};
     case Transport::ok:
       break;
   }

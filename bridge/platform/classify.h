@@ -27,8 +27,8 @@ struct Classification {
   std::string_view reason;
 };
 
-// The lead maps CURLcode to this: only the distinction timeout/connection matters for metrics.
-enum class Transport : std::uint8_t { ok, timeout, connection };
+// The worker maps CURLcode to this (transport.h's tls_failure() decides `tls`).
+enum class Transport : std::uint8_t { ok, timeout, connection, tls };
 
 // Whole-request outcome: transport failure or HTTP status of the batch request. A 207 is
 // `accept` here; its responses[] elements then go through classify_message one by one.

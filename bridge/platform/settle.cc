@@ -10,6 +10,7 @@
 #include "bridge/platform/response.h"
 #include "bridge/platform/retry_after.h"
 #include "bridge/platform/token.h"
+#include "bridge/platform/transport.h"
 #include "bridge/platform/worker.h"
 
 namespace bridge::platform {
@@ -28,7 +29,7 @@ Transport transport_of(CURLcode rc) {
     case CURLE_OPERATION_TIMEDOUT:
       return Transport::timeout;
     default:
-      return Transport::connection;
+      return tls_failure(rc) ? Transport::tls : Transport::connection;
   }
 }
 
@@ -45,6 +46,9 @@ std::string_view status_label(Transport t, long status) {
   }
   if (t == Transport::connection) {
     return "connection";
+  }
+  if (t == Transport::tls) {
+    return "tls";
   }
   if (auto it = kCodes.find(status); it != kCodes.end()) {
     return it->second;
@@ -91,13 +95,20 @@ class FailedKeys {
 
 }  // namespace
 
-void Worker::settle(Request& req, CURLcode rc, long status, Clock::time_point now) {
+void Worker::settle(Request& req, CURLcode rc, long status, std::string_view error,
+                    Clock::time_point now) {
   const Transport transport = transport_of(rc);
   Inlet& inlet = inlets_[req.inlet];
   metrics_.requests
       .Add({{"inlet", inlet.name}, {"status", std::string(status_label(transport, status))}})
       .Increment();
   reachable_.store(transport == Transport::ok, std::memory_order_relaxed);
+  if (transport == Transport::tls) {
+    inlet.tls_failures->Increment();
+    inlet.tls_failing->Set(1);
+  } else if (transport == Transport::ok) {
+    inlet.tls_failing->Set(0);  // an answer came: TLS got through
+  }
   const Classification c = classify_request(transport, static_cast<int>(status));
   switch (c.action) {
     case Action::accept:
@@ -116,7 +127,13 @@ void Worker::settle(Request& req, CURLcode rc, long status, Clock::time_point no
       const std::string text =
           transport == Transport::ok
               ? fmt::format("HTTP {} from Platform: {}", status, error_message(req.response))
-              : fmt::format("{} ({})", curl_easy_strerror(rc), inlet.name);
+          : transport == Transport::tls
+              ? fmt::format(
+                    "TLS failure with inlet {}: {}; not an outage: check the inlet URL, "
+                    "sink.platform.http.ca_file or the proxy (retried until fixed, "
+                    "nothing is dead-lettered)",
+                    inlet.name, error)
+              : fmt::format("{} ({})", error.empty() ? curl_easy_strerror(rc) : error, inlet.name);
       warn(inlet, c.reason, text);
       const auto after =
           parse_retry_after(req.retry_after, std::chrono::system_clock::now(), cfg_.retry_after_max)

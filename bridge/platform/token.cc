@@ -10,6 +10,7 @@
 
 #include "bridge/core/fatal.h"
 #include "bridge/platform/response.h"
+#include "bridge/platform/transport.h"
 
 namespace bridge::platform {
 namespace {
@@ -141,6 +142,8 @@ TokenSource::TokenSource(const config::ImsConfig& ims, const config::PlatformSin
         }
         return gauges;
       }()),
+      tls_failures_(metrics.tls_failures.Add({{"endpoint", "ims"}})),
+      tls_failing_(metrics.tls_failing.Add({{"endpoint", "ims"}})),
       thread_([this] { core::run_guarded("platform-token", [this] { run(); }); }) {}
 
 TokenSource::~TokenSource() {
@@ -269,6 +272,8 @@ core::Result<IssuedToken> TokenSource::fetch() {
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(ims_.timeout.count()));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout_.count()));
+  char error[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   // Shutdown must not wait for a slow IMS: the progress callback aborts the transfer.
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
@@ -287,10 +292,21 @@ core::Result<IssuedToken> TokenSource::fetch() {
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
+  const std::string detail = error[0] != '\0' ? error : curl_easy_strerror(rc);
+  if (tls_failure(rc)) {
+    tls_failures_.Increment();
+    tls_failing_.Set(1);
+    return core::fail(core::ErrorKind::retry, "ims-tls",
+                      fmt::format("TLS failure with IMS ({}): {}; not an outage: check "
+                                  "sink.platform.ims.token_url, sink.platform.http.ca_file or "
+                                  "the proxy",
+                                  ims_.token_url, detail));
+  }
   if (rc != CURLE_OK) {
     return core::fail(core::ErrorKind::retry, "ims-unreachable",
-                      fmt::format("{} ({})", curl_easy_strerror(rc), ims_.token_url));
+                      fmt::format("{} ({})", detail, ims_.token_url));
   }
+  tls_failing_.Set(0);  // IMS answered: TLS got through
   if (status != 200) {
     // IMS error bodies name the problem (invalid_client, invalid_scope); they carry no secret,
     // and error_message() bounds what is quoted.

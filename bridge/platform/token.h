@@ -79,6 +79,8 @@ class TokenSource {
   // capillary_bridge_platform_auth_failing of the authenticated inlets: raised when IMS refuses
   // the credentials (the sink lowers it when Platform accepts a request).
   const std::vector<prometheus::Gauge*> auth_failing_;
+  prometheus::Counter& tls_failures_;  // {endpoint="ims"}
+  prometheus::Gauge& tls_failing_;
 
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;

@@ -17,6 +17,23 @@ HttpTransport::HttpTransport(const config::PlatformSinkConfig& cfg)
   curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(cfg.concurrency));
 }
 
+bool tls_failure(CURLcode rc) {
+  switch (rc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 HttpTransport::~HttpTransport() {
   for (auto& [easy, running] : running_) {
     curl_multi_remove_handle(multi_, easy);
@@ -67,6 +84,7 @@ std::optional<std::string> HttpTransport::post(const std::string& url,
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
                      static_cast<long>((cfg_.low_speed_time.count() + 999) / 1000));
   }
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, running->error);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, cfg_.tls_verify ? 1L : 0L);
@@ -114,6 +132,10 @@ void HttpTransport::perform(std::vector<Exchange>& ended) {
     Running& running = *node.mapped();
     curl_slist_free_all(running.headers);
     running.exchange.rc = rc;
+    if (rc != CURLE_OK) {
+      running.exchange.error = running.error[0] != '\0' ? running.error : curl_easy_strerror(rc);
+    }
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);  // `running` goes now
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &running.exchange.status);
     running.exchange.elapsed = std::chrono::steady_clock::now() - running.started;
     ended.push_back(std::move(running.exchange));

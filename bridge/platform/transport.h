@@ -20,6 +20,11 @@
 
 namespace bridge::platform {
 
+// A transfer that failed in TLS: the peer's certificate is not trusted or does not name the host,
+// the CA file is unreadable, or the handshake failed (a plain-HTTP server behind https://, no
+// common protocol). Not an outage: retrying cannot fix it, the operator must.
+[[nodiscard]] bool tls_failure(CURLcode rc);
+
 class HttpTransport {
  public:
   struct Exchange {
@@ -28,6 +33,7 @@ class HttpTransport {
     long status = 0;
     std::string response;
     std::string retry_after;  // the header's value, as sent
+    std::string error;        // libcurl's detail when rc is not CURLE_OK (may be empty)
     std::chrono::steady_clock::duration elapsed{};
   };
 
@@ -53,6 +59,7 @@ class HttpTransport {
  private:
   struct Running {
     Exchange exchange;
+    char error[CURL_ERROR_SIZE] = {};
     curl_slist* headers = nullptr;
     std::chrono::steady_clock::time_point started;
   };

@@ -64,6 +64,8 @@ Worker::Worker(const config::PlatformSinkConfig& cfg, metrics::PlatformMetrics& 
     inlet.breaker_open = &metrics.breaker_open.Add({{"inlet", in.name}});
     inlet.body_limit_refusals = &metrics.body_limit_refusals.Add({{"inlet", in.name}});
     inlet.body_limit_failing = &metrics.body_limit_failing.Add({{"inlet", in.name}});
+    inlet.tls_failures = &metrics.tls_failures.Add({{"endpoint", in.name}});
+    inlet.tls_failing = &metrics.tls_failing.Add({{"endpoint", in.name}});
     inlets_.push_back(std::move(inlet));
   }
   thread_ = std::thread([this] { core::run_guarded("platform-sink", [this] { run(); }); });
@@ -397,7 +399,7 @@ void Worker::finished(HttpTransport::Exchange& exchange) {
   for (const Item& item : req->items) {
     queues_.idle(item.partition);
   }
-  settle(*req, exchange.rc, exchange.status, now);
+  settle(*req, exchange.rc, exchange.status, exchange.error, now);
   unhold(req->body.size());
 }
 

@@ -81,6 +81,8 @@ class Worker {
     prometheus::Gauge* breaker_open = nullptr;
     prometheus::Counter* body_limit_refusals = nullptr;
     prometheus::Gauge* body_limit_failing = nullptr;
+    prometheus::Counter* tls_failures = nullptr;
+    prometheus::Gauge* tls_failing = nullptr;
   };
 
   struct Request {
@@ -114,7 +116,8 @@ class Worker {
                       Clock::time_point& wake);
   void start(std::unique_ptr<Request> req, const std::shared_ptr<const std::string>& auth);
   void finished(HttpTransport::Exchange& exchange);
-  void settle(Request& req, CURLcode rc, long status, Clock::time_point now);
+  void settle(Request& req, CURLcode rc, long status, std::string_view error,
+              Clock::time_point now);
   void accepted_request(Request& req, long status, Clock::time_point now);
   void rejected_request(Request& req, const Classification& c, long status, Clock::time_point now);
   void split(Request& req, const Classification& c);

@@ -578,17 +578,27 @@ TEST(PlatformSinkTest, TlsVerificationIsOnByDefault) {
   ASSERT_FALSE(d.outcomes().empty());
   for (const auto& out : d.outcomes()) {
     EXPECT_EQ(out.verdict, sink::Verdict::retry);
-    EXPECT_EQ(out.reason, "platform-connection");
-    EXPECT_NE(out.message.find("certificate"), std::string::npos) << out.message;
+    // Its own reason, with libcurl's detail and what to check: not an outage.
+    EXPECT_EQ(out.reason, "platform-tls");
+    EXPECT_NE(out.message.find("SSL certificate problem"), std::string::npos) << out.message;
+    EXPECT_NE(out.message.find("ca_file"), std::string::npos) << out.message;
   }
   EXPECT_FALSE(sink->ready());
   EXPECT_EQ(server->stats().requests, 0U);  // refused in the handshake, never sent
+  const std::string inlet = c.inlets.front().name;
+  EXPECT_GE(m.platform.tls_failures.Add({{"endpoint", inlet}}).Value(), 1.0);
+  EXPECT_EQ(m.platform.tls_failing.Add({{"endpoint", inlet}}).Value(), 1.0);
+  EXPECT_EQ(m.platform.requests.Add({{"inlet", inlet}, {"status", "tls"}}).Value(),
+            m.platform.tls_failures.Add({{"endpoint", inlet}}).Value());
 
   TokenSource tokens(c.ims, c, m.platform);
   EXPECT_FALSE(tokens.wait_newer(0, milliseconds(1500)));
   const std::string error = tokens.last_error();
-  EXPECT_NE(error.find("certificate"), std::string::npos) << error;
+  EXPECT_NE(error.find("TLS failure with IMS"), std::string::npos) << error;
+  EXPECT_NE(error.find("SSL certificate problem"), std::string::npos) << error;
   EXPECT_EQ(server->stats().tokens_issued, 0U);
+  EXPECT_GE(m.platform.tls_failures.Add({{"endpoint", "ims"}}).Value(), 1.0);
+  EXPECT_EQ(m.platform.tls_failing.Add({{"endpoint", "ims"}}).Value(), 1.0);
 }
 
 TEST(PlatformSinkTest, TlsDeliversWithTheCaFileOrWithVerificationOff) {
@@ -618,6 +628,9 @@ TEST(PlatformSinkTest, TlsDeliversWithTheCaFileOrWithVerificationOff) {
     EXPECT_EQ(st.unique_ids, 20U) << mode;
     EXPECT_EQ(st.tokens_issued, 1U) << mode;
     EXPECT_EQ(st.auth_failures, 0U) << mode;
+    EXPECT_EQ(m.platform.tls_failing.Add({{"endpoint", "ims"}}).Value(), 0.0) << mode;
+    EXPECT_EQ(m.platform.tls_failures.Add({{"endpoint", c.inlets.front().name}}).Value(), 0.0)
+        << mode;
   }
 }
 

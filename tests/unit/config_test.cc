@@ -347,6 +347,69 @@ sink:
       << render(still);
 }
 
+TEST(Config, InsecureHttpIsLoopbackOnly) {
+  for (const char* url :
+       {"http://127.0.0.1:8088/collection/x", "http://localhost/x", "HTTP://LOCALHOST:80",
+        "http://[::1]:8088/x", "http://127.9.8.7/x", "http://user@127.0.0.1/x",
+        "https://dcs.adobedc.net/collection/x", "https://10.0.0.1/x"}) {
+    EXPECT_FALSE(is_insecure_http(url)) << url;
+  }
+  for (const char* url : {"http://platform-emulator:8088/collection/x", "http://10.0.0.1/x",
+                          "http://127.0.0.1.example.com/x", "http://[::2]/x",
+                          "http://dcs.adobedc.net", "http://127.0.0.1@evil.example/x"}) {
+    EXPECT_TRUE(is_insecure_http(url)) << url;
+  }
+}
+
+TEST(Config, ClearTextToAdobeIsRefusedUnlessAllowed) {
+  const std::string yaml = R"(kafka:
+  brokers: b:9092
+  topics: [t]
+routes:
+  - transform: passthrough
+sink:
+  type: platform
+  platform:
+    inlets:
+      main:
+        url: http://platform-emulator:8088/collection/abc
+      local:
+        url: http://127.0.0.1:8088/collection/def
+    ims:
+      token_url: http://platform-emulator:8088/ims/token/v3
+      client_id: id
+      client_secret: s
+platform:
+  api_url: http://platform-emulator:8088
+)";
+  const auto refused = load_string(yaml, "clear.yaml");
+  const std::string text = render(refused);
+  for (const char* expected :
+       {"clear.yaml:11:14: sink.platform.inlets.main.url is http:// to a host that is not "
+        "loopback",
+        "clear.yaml:15:18: sink.platform.ims.token_url is http://",
+        "clear.yaml:19:12: platform.api_url is http://",
+        "set sink.platform.http.allow_insecure_http: true"}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
+  }
+  EXPECT_EQ(text.find("inlets.local"), std::string::npos) << text;  // loopback is fine
+  EXPECT_EQ(refused.diagnostics.items().size(), 3U) << text;        // identity_url: api_url, once
+
+  std::string allowed = yaml;
+  allowed.insert(allowed.find("    ims:"), "    http: {allow_insecure_http: true}\n");
+  const auto loaded = load_string(allowed, "clear.yaml");
+  ASSERT_TRUE(loaded.diagnostics.ok()) << render(loaded);
+  EXPECT_TRUE(loaded.config.sink.platform.allow_insecure_http);
+  EXPECT_EQ(insecure_endpoints(loaded.config),
+            (std::vector<std::string>{"inlet main", "ims", "platform api"}));
+  // Nothing insecure in the shipped example.
+  ::setenv("IMS_CLIENT_SECRET", "example-secret", 1);
+  const auto example = load_file(source_dir() + "/config/bridge.example.yaml");
+  ::unsetenv("IMS_CLIENT_SECRET");
+  ASSERT_TRUE(example.diagnostics.ok()) << render(example);
+  EXPECT_TRUE(insecure_endpoints(example.config).empty());
+}
+
 TEST(Config, MissingFileIsADiagnosticNotACrash) {
   const auto loaded = load_file("/nonexistent/bridge.yaml");
   ASSERT_FALSE(loaded.diagnostics.ok());

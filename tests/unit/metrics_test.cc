@@ -48,7 +48,7 @@ TEST(MetricsEndpoint, ServesExpositionAndProbes) {
   Metrics metrics;
   std::atomic<bool> ready{false};
   auto server = HttpServer::start("127.0.0.1:0", metrics,
-                                  {[] { return true; }, [&ready] { return ready.load(); }});
+                                  {[] { return true; }, [&ready] { return ready.load(); }, {}});
   ASSERT_TRUE(server) << server.error().message;
   const int port = (*server)->port();
   ASSERT_GT(port, 0);
@@ -82,10 +82,27 @@ TEST(MetricsEndpoint, ServesExpositionAndProbes) {
   EXPECT_EQ(get(port, "/nope").status, 404);
 }
 
+TEST(MetricsEndpoint, ReadinessCarriesAStandingNote) {
+  Metrics metrics;
+  std::atomic<bool> ready{false};
+  auto server = HttpServer::start(
+      "127.0.0.1:0", metrics,
+      {[] { return true; }, [&ready] { return ready.load(); }, "warning: insecure\n"});
+  ASSERT_TRUE(server) << server.error().message;
+  const auto not_ready = get((*server)->port(), "/readyz");
+  EXPECT_EQ(not_ready.status, 503);
+  EXPECT_EQ(not_ready.body, "not ready\nwarning: insecure\n");
+  ready = true;
+  const auto is_ready = get((*server)->port(), "/readyz");
+  EXPECT_EQ(is_ready.status, 200);
+  EXPECT_EQ(is_ready.body, "ok\nwarning: insecure\n");
+  EXPECT_EQ(get((*server)->port(), "/healthz").body, "ok\n");  // liveness carries no note
+}
+
 TEST(MetricsEndpoint, UnhealthyPipelineFailsLiveness) {
   Metrics metrics;
   auto server =
-      HttpServer::start("127.0.0.1:0", metrics, {[] { return false; }, [] { return false; }});
+      HttpServer::start("127.0.0.1:0", metrics, {[] { return false; }, [] { return false; }, {}});
   ASSERT_TRUE(server) << server.error().message;
   EXPECT_EQ(get((*server)->port(), "/healthz").status, 503);
 }
@@ -93,10 +110,10 @@ TEST(MetricsEndpoint, UnhealthyPipelineFailsLiveness) {
 TEST(MetricsEndpoint, PortInUseIsAnErrorNotACrash) {
   Metrics metrics;
   auto first =
-      HttpServer::start("127.0.0.1:0", metrics, {[] { return true; }, [] { return true; }});
+      HttpServer::start("127.0.0.1:0", metrics, {[] { return true; }, [] { return true; }, {}});
   ASSERT_TRUE(first);
   auto second = HttpServer::start(fmt::format("127.0.0.1:{}", (*first)->port()), metrics,
-                                  {[] { return true; }, [] { return true; }});
+                                  {[] { return true; }, [] { return true; }, {}});
   EXPECT_FALSE(second);
 }
 

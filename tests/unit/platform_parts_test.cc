@@ -129,6 +129,8 @@ TEST(Classify, OneTableForEveryPlatformAnswer) {
       {Transport::timeout, 200, Action::retry, "platform-timeout"},
       {Transport::connection, 0, Action::retry, "platform-connection"},
       {Transport::connection, 400, Action::retry, "platform-connection"},
+      {Transport::tls, 0, Action::retry, "platform-tls"},
+      {Transport::tls, 400, Action::retry, "platform-tls"},
   };
   std::vector<int> request_statuses;
   for (const RequestCase& c : request_cases) {
