@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
 
   auto* validate = cli.add_subcommand("validate", "Check a configuration; list every problem");
   validate->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  bool no_plugins = false;
+  validate->add_flag("--no-plugins", no_plugins,
+                     "Check plugin routes (settings, path rules) without loading their code");
 
   bridge::app::TransformOptions transform_options;
   auto* transform = cli.add_subcommand(
@@ -100,7 +103,7 @@ int main(int argc, char** argv) {
     return bridge::app::receive(config_path);
   }
   if (*validate) {
-    return bridge::app::validate(config_path);
+    return bridge::app::validate(config_path, no_plugins);
   }
   if (*transform) {
     return bridge::app::transform(transform_options);

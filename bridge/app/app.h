@@ -27,7 +27,8 @@ int run(const std::string& config_path, bool with_receiver);
 int receive(const std::string& config_path);
 
 // `capillary-bridge validate -c FILE`: prints every problem with file:line:column.
-int validate(const std::string& config_path);
+// `no_plugins`: plugin routes are checked (settings, path rules) without loading their code.
+int validate(const std::string& config_path, bool no_plugins = false);
 
 struct DevOptions {
   // Every message the embedded platform emulator accepted, as NDJSON; "-" for stdout at exit.

@@ -47,7 +47,7 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-std::optional<Validated> load_and_validate(const config::Loaded& loaded) {
+std::optional<Validated> load_and_validate(const config::Loaded& loaded, bool load_plugins) {
   core::Diagnostics diags = loaded.diagnostics;
   std::shared_ptr<const transforms::RouterPlan> plan;
   // Routes are checked even when other parts of the file are wrong: one run lists everything.
@@ -60,7 +60,9 @@ std::optional<Validated> load_and_validate(const config::Loaded& loaded) {
     for (const auto& r : loaded.config.routes) {
       specs.push_back({r.topics, r.events, r.transform, r.settings, r.mark});
     }
-    auto built = transforms::RouterPlan::build(specs, registry, std::move(targets), diags);
+    auto built = transforms::RouterPlan::build(
+        specs, registry, std::move(targets), diags,
+        transforms::BuildOptions{loaded.config.plugin_dir, load_plugins});
     if (built) {
       plan = std::make_shared<const transforms::RouterPlan>(std::move(*built));
     }

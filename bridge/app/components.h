@@ -33,7 +33,9 @@ std::optional<Validated> start_command(const std::string& config_path, std::stri
 
 // Loads the file (or text) and validates routes against the registry of built-in transforms.
 // Prints every problem to stderr and returns nullopt when there is any.
-std::optional<Validated> load_and_validate(const config::Loaded& loaded);
+// `load_plugins` false: plugin routes are checked without loading their code (`validate
+// --no-plugins`); the plan is then for checking only.
+std::optional<Validated> load_and_validate(const config::Loaded& loaded, bool load_plugins = true);
 
 struct Components {
   std::unique_ptr<kafka::KafkaSource> source;

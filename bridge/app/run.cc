@@ -9,8 +9,8 @@
 
 namespace bridge::app {
 
-int validate(const std::string& config_path) {
-  const auto validated = load_and_validate(config::load_file(config_path));
+int validate(const std::string& config_path, bool no_plugins) {
+  const auto validated = load_and_validate(config::load_file(config_path), !no_plugins);
   if (!validated) {
     return kExitConfig;
   }

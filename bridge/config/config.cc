@@ -1156,8 +1156,12 @@ Loaded load_string(const std::string& yaml_text, const std::string& file, Scope 
     }
     Section top(root, "", d,
                 {"kafka", "pipeline", "dead_letter", "targets", "routes", "sink", "platform",
-                 "receiver", "metrics", "log"});
+                 "receiver", "metrics", "log", "plugin_dir"});
     Config& c = out.config;
+    if (top.str("plugin_dir", c.plugin_dir) && !c.plugin_dir.starts_with('/')) {
+      d.error(top.get("plugin_dir"),
+              fmt::format("plugin_dir must be an absolute directory (got '{}')", c.plugin_dir));
+    }
     read_kafka(top.get("kafka"), c.kafka, rest);
     read_pipeline(top.get("pipeline"), c.pipeline, rest);
     read_dead_letter(top.get("dead_letter"), c.dead_letter, rest);

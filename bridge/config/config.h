@@ -252,6 +252,9 @@ struct Config {
   ReceiverConfig receiver;
   MetricsConfig metrics;
   LogConfig log;
+  // `transform: plugin` routes load shared objects only from under this absolute directory
+  // (transforms/plugin/README.md); empty: no plugin may be loaded.
+  std::string plugin_dir;
 };
 
 struct Loaded {

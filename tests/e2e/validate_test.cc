@@ -87,6 +87,32 @@ TEST(ValidateCommandTest, ListsEveryProblemWithPositionAndExits2) {
   EXPECT_EQ(r.err.find("very-secret-value"), std::string::npos) << r.err;
 }
 
+// `validate --no-plugins` checks plugin routes without loading their code: a file that is no
+// shared object passes it, while plain `validate` (which loads it) refuses it.
+TEST(ValidateCommandTest, NoPluginsChecksWithoutLoadingCode) {
+  TempDir dir("capillary-e2e");
+  const std::string lib = dir.file("libfake.so");
+  std::ofstream(lib) << "not an ELF file\n";
+  const std::string path = dir.file("plugins.yaml");
+  std::ofstream(path) << "kafka: {brokers: 'b:9092', topics: [t]}\n"
+                         "plugin_dir: "
+                      << dir.path()
+                      << "\n"
+                         "routes:\n"
+                         "  - transform: plugin\n"
+                         "    settings:\n"
+                         "      targets: {raw: default}\n"
+                         "      path: "
+                      << lib << "\n";
+  const auto loaded = command(dir, {bridge_binary(), "validate", "-c", path}, {});
+  EXPECT_EQ(loaded.code, 2) << loaded.err;
+  EXPECT_NE(loaded.err.find(path + ":7:13: plugin: cannot load '" + lib + "'"), std::string::npos)
+      << loaded.err;
+  const auto checked = command(dir, {bridge_binary(), "validate", "--no-plugins", "-c", path}, {});
+  EXPECT_EQ(checked.code, 0) << checked.err;
+  EXPECT_NE(checked.out.find("ok"), std::string::npos) << checked.out;
+}
+
 TEST(ValidateCommandTest, MissingFileExits2) {
   TempDir dir("capillary-e2e");
   const auto r = validate(dir, dir.file("absent.yaml"));

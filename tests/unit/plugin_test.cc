@@ -3,12 +3,16 @@
 // example plugin's output, rejects and refused outputs, and the YAML-to-JSON settings.
 //
 // The plugin paths come from compile definitions: the example plugin (transforms/plugin/example)
-// and the test plugins built from tests/unit/plugins/test_plugin.c.
+// and the test plugins built from tests/unit/plugins/test_plugin.c, copied into a fresh
+// plugin_dir (CB_PLUGIN_TEST_DIR, in the build tree: /tmp may be mounted noexec) with modes only
+// their owner may write, as the path rules require.
 
 #include "transforms/plugin/plugin.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +27,32 @@ constexpr std::string_view kExamplePlugin = CB_EXAMPLE_PLUGIN;
 constexpr std::string_view kTestPlugin = CB_TEST_PLUGIN;
 constexpr std::string_view kBadAbiPlugin = CB_BAD_ABI_PLUGIN;
 constexpr std::string_view kNoEntryPlugin = CB_NO_ENTRY_PLUGIN;
+constexpr std::string_view kPluginDir = CB_PLUGIN_TEST_DIR;
+
+namespace fs = std::filesystem;
+
+// The plugins, copied into kPluginDir; the directory goes at the end of the run.
+class PluginDir final : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    fs::remove_all(kPluginDir);
+    fs::create_directories(kPluginDir);
+    fs::permissions(kPluginDir, fs::perms(0755));
+    for (const std::string_view built :
+         {kExamplePlugin, kTestPlugin, kBadAbiPlugin, kNoEntryPlugin}) {
+      const fs::path to = path(built);
+      fs::copy_file(built, to, fs::copy_options::overwrite_existing);
+      fs::permissions(to, fs::perms(0755));
+    }
+  }
+  void TearDown() override { fs::remove_all(kPluginDir); }
+  // Where the plugin built at `built` is copied.
+  static std::string path(std::string_view built) {
+    return (fs::path(kPluginDir) / fs::path(built).filename()).string();
+  }
+};
+[[maybe_unused]] const auto* const kPluginDirEnvironment =
+    ::testing::AddGlobalTestEnvironment(new PluginDir);
 
 struct Output {
   OutputKind kind;
@@ -51,10 +81,11 @@ void replace_all(std::string& text, std::string_view from, std::string_view to) 
 // Routes as the config loader hands them over, with @example@, @test@, @bad-abi@ and @no-entry@
 // replaced by the plugins' paths (keep those at the end of their line: columns stay put).
 std::vector<RouteSpec> specs_from(std::string yaml) {
-  replace_all(yaml, "@example@", kExamplePlugin);
-  replace_all(yaml, "@test@", kTestPlugin);
-  replace_all(yaml, "@bad-abi@", kBadAbiPlugin);
-  replace_all(yaml, "@no-entry@", kNoEntryPlugin);
+  replace_all(yaml, "@example@", PluginDir::path(kExamplePlugin));
+  replace_all(yaml, "@test@", PluginDir::path(kTestPlugin));
+  replace_all(yaml, "@bad-abi@", PluginDir::path(kBadAbiPlugin));
+  replace_all(yaml, "@no-entry@", PluginDir::path(kNoEntryPlugin));
+  replace_all(yaml, "@dir@", kPluginDir);
   const YAML::Node root = YAML::Load(yaml);
   std::vector<RouteSpec> specs;
   for (const auto& r : root["routes"]) {
@@ -91,7 +122,7 @@ class PluginTest : public ::testing::Test {
 
   std::shared_ptr<const RouterPlan> plan(const std::string& yaml) {
     diags_ = bridge::core::Diagnostics("bridge.yaml");
-    auto built = RouterPlan::build(specs_from(yaml), registry_, targets_, diags_);
+    auto built = RouterPlan::build(specs_from(yaml), registry_, targets_, diags_, options_);
     EXPECT_TRUE(built.has_value()) << diags_.to_string();
     EXPECT_TRUE(diags_.ok()) << diags_.to_string();
     if (!built) {
@@ -102,7 +133,7 @@ class PluginTest : public ::testing::Test {
 
   std::vector<bridge::core::Diagnostic> problems(const std::string& yaml) {
     diags_ = bridge::core::Diagnostics("bridge.yaml");
-    auto built = RouterPlan::build(specs_from(yaml), registry_, targets_, diags_);
+    auto built = RouterPlan::build(specs_from(yaml), registry_, targets_, diags_, options_);
     EXPECT_FALSE(built.has_value());
     EXPECT_FALSE(diags_.ok());
     return diags_.items();
@@ -142,6 +173,7 @@ class PluginTest : public ::testing::Test {
   Registry registry_;
   std::shared_ptr<const std::vector<Target>> targets_;
   bridge::core::Diagnostics diags_;
+  BuildOptions options_{std::string(kPluginDir), true};
   std::string payload_;
   std::string key_ = "k-1";
   bridge::core::Error error_;
@@ -249,26 +281,80 @@ TEST_F(PluginTest, WrongAbiVersionIsRefusedAtStartup) {
       << items[0].message;
 }
 
-TEST_F(PluginTest, MissingFileIsReportedAtThePath) {
-  auto items = problems(R"(routes:
-  - transform: plugin
-    settings:
-      targets: {raw: default}
-      path: /nonexistent/libnope.so
-)");
-  ASSERT_EQ(items.size(), 1U);
-  EXPECT_EQ(items[0].line, 5);
-  EXPECT_EQ(items[0].column, 13);
-  EXPECT_NE(items[0].message.find("cannot load '/nonexistent/libnope.so'"), std::string::npos)
-      << items[0].message;
+// One plugin route at `path`; the single problem it must have, at the path (line 5, column 13).
+#define EXPECT_PATH_REFUSED(path, text)                                                       \
+  do {                                                                                        \
+    const auto items = problems(std::string("routes:\n  - transform: plugin\n    settings:\n" \
+                                            "      targets: {raw: default}\n      path: ") +  \
+                                (path) + "\n");                                               \
+    ASSERT_EQ(items.size(), 1U) << (path);                                                    \
+    EXPECT_EQ(items[0].line, 5);                                                              \
+    EXPECT_EQ(items[0].column, 13);                                                           \
+    EXPECT_NE(items[0].message.find(text), std::string::npos) << items[0].message;            \
+  } while (false)
 
-  // A bare file name is looked for in the working directory, not on the system library path.
-  items = problems(
+TEST_F(PluginTest, PathsMustBeAbsoluteAndUnderThePluginDir) {
+  const std::string dir(kPluginDir);
+  EXPECT_PATH_REFUSED(dir + "/libnope.so", "cannot load '" + dir + "/libnope.so'");
+  // A bare name never reaches dlopen's search of the system library path.
+  EXPECT_PATH_REFUSED("libc.so.6", "`path` must be absolute, under plugin_dir " + dir);
+  EXPECT_PATH_REFUSED("./libcb_test_plugin.so", "`path` must be absolute");
+  EXPECT_PATH_REFUSED("/nonexistent/libnope.so", "is not under plugin_dir " + dir);
+  EXPECT_PATH_REFUSED(dir + "/../libcb_test_plugin.so", "is not under plugin_dir");
+  EXPECT_PATH_REFUSED(std::string(kTestPlugin), "is not under plugin_dir");  // the build tree
+  EXPECT_PATH_REFUSED(dir, "is not under plugin_dir");                       // the dir itself
+
+  // A link inside the directory to a plugin outside it.
+  const fs::path link = fs::path(kPluginDir) / "escape.so";
+  fs::create_symlink(kTestPlugin, link);
+  EXPECT_PATH_REFUSED(link.string(), "outside plugin_dir");
+  fs::remove(link);
+
+  // No plugin_dir: no plugin at all.
+  options_.plugin_dir.clear();
+  EXPECT_PATH_REFUSED(PluginDir::path(kTestPlugin), "no plugin_dir is configured");
+}
+
+TEST_F(PluginTest, CodeOthersCouldWriteIsRefused) {
+  const fs::path sub = fs::path(kPluginDir) / "team";
+  fs::create_directories(sub);
+  const fs::path lib = sub / "libcb_test_plugin.so";
+  fs::copy_file(kTestPlugin, lib, fs::copy_options::overwrite_existing);
+  const auto mode = [](const fs::path& p, unsigned m) { fs::permissions(p, fs::perms(m)); };
+  mode(sub, 0755);
+  mode(lib, 0644);
+  plan(std::string(kTestRoute).replace(std::string(kTestRoute).find("@test@"), 6, lib.string()));
+  EXPECT_TRUE(diags_.ok()) << diags_.to_string();
+
+  mode(lib, 0664);
+  EXPECT_PATH_REFUSED(lib.string(),
+                      "the file '" + lib.string() + "' is group-writable (mode 0664)");
+  mode(lib, 0646);
+  EXPECT_PATH_REFUSED(lib.string(), "is world-writable (mode 0646)");
+  mode(lib, 0755);
+  mode(sub, 0775);
+  EXPECT_PATH_REFUSED(lib.string(), "the directory '" + sub.string() + "' is group-writable");
+  mode(sub, 0755);
+  mode(fs::path(kPluginDir), 0777);
+  EXPECT_PATH_REFUSED(lib.string(), "the directory '" + std::string(kPluginDir) +
+                                        "' is world-writable (mode 0777)");
+  mode(fs::path(kPluginDir), 0755);
+  fs::remove_all(sub);
+}
+
+// `validate --no-plugins`: the path rules still hold, but no code is loaded, so a plugin that
+// would be refused once loaded (a wrong ABI version) passes.
+TEST_F(PluginTest, CheckingWithoutLoadingCode) {
+  const std::string route =
       "routes:\n  - transform: plugin\n    settings:\n      targets: {raw: default}\n      "
-      "path: libc.so.6\n");
-  ASSERT_EQ(items.size(), 1U);
-  EXPECT_NE(items[0].message.find("cannot load 'libc.so.6'"), std::string::npos)
-      << items[0].message;
+      "path: @bad-abi@\n";
+  EXPECT_FALSE(problems(route).empty());  // loaded: the ABI check refuses it
+  options_.load_code = false;
+  const auto checked = plan(route);
+  ASSERT_NE(checked, nullptr);
+  EXPECT_EQ(checked->routes().size(), 1U);
+  EXPECT_PATH_REFUSED("libcb_bad_abi_plugin.so", "`path` must be absolute");
+  EXPECT_PATH_REFUSED(std::string(kBadAbiPlugin), "is not under plugin_dir");
 }
 
 TEST_F(PluginTest, MissingEntrySymbolIsReportedAtThePath) {

@@ -187,7 +187,8 @@ colour: blue
   const TargetLookup lookup = [&](std::string_view name) -> const Target* {
     return name == "events" ? &events : nullptr;
   };
-  const FactoryContext ctx{settings, diags, lookup};
+  const BuildOptions options;
+  const FactoryContext ctx{settings, diags, lookup, options};
   OutputSettings out;
   EXPECT_FALSE(parse_output_settings(ctx, "capillary", {}, out));
   const std::string report = diags.to_string();

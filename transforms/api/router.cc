@@ -35,7 +35,8 @@ void forward(const bridge::core::Diagnostics& from, const YAML::Mark& route_mark
 std::optional<RouterPlan> RouterPlan::build(const std::vector<RouteSpec>& specs,
                                             const Registry& registry,
                                             std::shared_ptr<const std::vector<Target>> targets,
-                                            bridge::core::Diagnostics& diags) {
+                                            bridge::core::Diagnostics& diags,
+                                            const BuildOptions& options) {
   const std::size_t problems_before = diags.items().size();
   RouterPlan plan;
   plan.targets_ = targets ? std::move(targets) : std::make_shared<const std::vector<Target>>();
@@ -65,7 +66,7 @@ std::optional<RouterPlan> RouterPlan::build(const std::vector<RouteSpec>& specs,
     bridge::core::Diagnostics problems(diags.file());
     TransformCreator creator;
     try {
-      creator = factory->create(FactoryContext{spec.settings, problems, lookup});
+      creator = factory->create(FactoryContext{spec.settings, problems, lookup, options});
     } catch (const std::exception& e) {
       problems.error(fmt::format("{}: invalid settings: {}", spec.transform, e.what()));
       creator = nullptr;

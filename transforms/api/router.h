@@ -51,7 +51,8 @@ class RouterPlan {
   // Returns nullopt when any problem was reported. Never throws.
   [[nodiscard]] static std::optional<RouterPlan> build(
       const std::vector<RouteSpec>& specs, const Registry& registry,
-      std::shared_ptr<const std::vector<Target>> targets, bridge::core::Diagnostics& diags);
+      std::shared_ptr<const std::vector<Target>> targets, bridge::core::Diagnostics& diags,
+      const BuildOptions& options = BuildOptions{});
 
   // Index of the first route matching (topic, event), if any.
   [[nodiscard]] std::optional<std::size_t> match(std::string_view topic,

@@ -139,10 +139,20 @@ using TransformCreator = std::function<std::unique_ptr<Transform>()>;
 // Looks up a configured target by name; returns nullptr when unknown.
 using TargetLookup = std::function<const Target*(std::string_view name)>;
 
+// What the process lets transforms load: set from the config's top level and the command.
+struct BuildOptions {
+  // Plugins (`transform: plugin`) load only from under this absolute directory; empty: none may.
+  std::string plugin_dir;
+  // False: settings and plugin paths are checked, no code is loaded (`validate --no-plugins`).
+  // A plan built so is for checking only: its plugin routes create no transform.
+  bool load_code = true;
+};
+
 struct FactoryContext {
   const YAML::Node& settings;  // the route's `settings:` map (may be null/undefined)
   bridge::core::Diagnostics& diagnostics;
   const TargetLookup& targets;
+  const BuildOptions& options;
 };
 
 class TransformFactory {

@@ -5,15 +5,19 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <simdjson.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -183,10 +187,91 @@ struct HandleCloser {
   void operator()(void* handle) const { dlclose(handle); }
 };
 
-std::shared_ptr<const Library> load(const std::string& path, const YAML::Node& at,
-                                    Diagnostics& diags) {
-  // A name without a '/' would make dlopen search the system library path.
-  const std::string file = path.find('/') == std::string::npos ? "./" + path : path;
+bool inside(const std::filesystem::path& dir, const std::filesystem::path& file) {
+  const auto [d, f] = std::mismatch(dir.begin(), dir.end(), file.begin(), file.end());
+  return d == dir.end() && f != file.end();
+}
+
+// Refuses a file or directory others than its owner may write: they could swap the code the
+// bridge runs. Returns false (after reporting) when `path` is group- or world-writable.
+bool not_writable_by_others(const std::filesystem::path& path, std::string_view what,
+                            const std::string& shown, const YAML::Node& at, Diagnostics& diags) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    diags.error(at,
+                fmt::format("plugin: cannot check '{}': {}", path.string(), std::strerror(errno)));
+    return false;
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    diags.error(
+        at, fmt::format("plugin: '{}': {} '{}' is {}-writable (mode {:04o}): others could "
+                        "replace the code the bridge runs; chmod go-w it",
+                        shown, what, path.string(), (st.st_mode & S_IWOTH) != 0 ? "world" : "group",
+                        st.st_mode & 07777U));
+    return false;
+  }
+  return true;
+}
+
+// Plugins load only from under `plugin_dir`: `path` must be absolute and inside it, still inside
+// it once symbolic links are resolved, a regular file, and neither it nor a directory from it up
+// to plugin_dir writable by group or world. Returns the resolved file, or nullopt (reported).
+std::optional<std::string> checked_path(const std::string& path, const BuildOptions& options,
+                                        const YAML::Node& at, Diagnostics& diags) {
+  namespace fs = std::filesystem;
+  if (options.plugin_dir.empty()) {
+    diags.error(at, fmt::format("plugin: '{}': no plugin_dir is configured; set the top-level "
+                                "`plugin_dir:` to the absolute directory plugins load from",
+                                path));
+    return std::nullopt;
+  }
+  const fs::path given(path);
+  if (!given.is_absolute()) {
+    diags.error(at, fmt::format("plugin: `path` must be absolute, under plugin_dir {} (got '{}')",
+                                options.plugin_dir, path));
+    return std::nullopt;
+  }
+  const fs::path dir = fs::path(options.plugin_dir).lexically_normal();
+  if (!inside(dir, given.lexically_normal())) {
+    diags.error(at,
+                fmt::format("plugin: '{}' is not under plugin_dir {}", path, options.plugin_dir));
+    return std::nullopt;
+  }
+  std::error_code ec;
+  const fs::path real_dir = fs::canonical(dir, ec);
+  if (ec) {
+    diags.error(at, fmt::format("plugin: plugin_dir {}: {}", options.plugin_dir, ec.message()));
+    return std::nullopt;
+  }
+  const fs::path real = fs::canonical(given, ec);
+  if (ec) {
+    diags.error(at, fmt::format("plugin: cannot load '{}': {}", path, ec.message()));
+    return std::nullopt;
+  }
+  if (!inside(real_dir, real)) {
+    diags.error(at, fmt::format("plugin: '{}' resolves to '{}', outside plugin_dir {}", path,
+                                real.string(), options.plugin_dir));
+    return std::nullopt;
+  }
+  if (!fs::is_regular_file(real, ec)) {
+    diags.error(at, fmt::format("plugin: '{}' is not a regular file", path));
+    return std::nullopt;
+  }
+  bool ok = not_writable_by_others(real, "the file", path, at, diags);
+  for (fs::path d = real.parent_path(); ok; d = d.parent_path()) {
+    ok = not_writable_by_others(d, "the directory", path, at, diags);
+    if (d == real_dir || !inside(real_dir, d)) {
+      break;
+    }
+  }
+  if (!ok) {
+    return std::nullopt;
+  }
+  return real.string();
+}
+
+std::shared_ptr<const Library> load(const std::string& path, const std::string& file,
+                                    const YAML::Node& at, Diagnostics& diags) {
   dlerror();
   // Closed again on every failure below; kept open for the process once accepted.
   std::unique_ptr<void, HandleCloser> handle(dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL));
@@ -610,12 +695,21 @@ class PluginFactory final : public TransformFactory {
         plugin_settings ? yaml_to_json(*plugin_settings, diags) : std::string("null");
     ok = json.has_value() && ok;
     if (path) {
-      config->library = load(path->Scalar(), *path, diags);
-      ok = config->library != nullptr && json &&
-           probe(*config->library, *json, settings_mark, diags) && ok;
+      const auto file = checked_path(path->Scalar(), ctx.options, *path, diags);
+      if (!file) {
+        ok = false;
+      } else if (ctx.options.load_code) {
+        config->library = load(path->Scalar(), *file, *path, diags);
+        ok = config->library != nullptr && json &&
+             probe(*config->library, *json, settings_mark, diags) && ok;
+      }
     }
     if (!ok) {
       return {};
+    }
+    if (!ctx.options.load_code) {
+      // Checked only (`validate --no-plugins`): such a plan is never run.
+      return []() -> std::unique_ptr<Transform> { return nullptr; };
     }
     config->settings_json = std::move(*json);
     std::shared_ptr<const Config> shared = std::move(config);
