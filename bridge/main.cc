@@ -3,8 +3,10 @@
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 
 #include "bridge/app/app.h"
+#include "bridge/core/secret.h"
 #include "bridge/core/version.h"
 
 int main(int argc, char** argv) {
@@ -21,6 +23,10 @@ int main(int argc, char** argv) {
       "capillary-bridge: Capillary loyalty events from Kafka to Adobe Experience Platform"};
   cli.set_version_flag("--version", std::string(bridge::core::version()));
   cli.require_subcommand(1);
+  bool allow_core_dumps = false;
+  cli.add_flag("--allow-core-dumps", allow_core_dumps,
+               "Debugging: leave the process dumpable (core dumps, ptrace); by default it is not, "
+               "so a crash or another user cannot read the secrets out of its memory");
 
   std::string config_path;
   bool with_receiver = false;
@@ -92,6 +98,9 @@ int main(int argc, char** argv) {
   teardown->add_flag("--yes", platform_options.yes, "Really delete");
 
   CLI11_PARSE(cli, argc, argv);
+  if (!bridge::core::harden_process(allow_core_dumps)) {
+    std::perror("capillary-bridge: prctl(PR_SET_DUMPABLE)");
+  }
   if (*platform) {
     platform_options.command = *setup ? "setup" : *check ? "check" : "teardown";
     return bridge::app::platform(platform_options);

@@ -47,7 +47,7 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-std::optional<Validated> load_and_validate(const config::Loaded& loaded, bool load_plugins) {
+std::optional<Validated> load_and_validate(config::Loaded&& loaded, bool load_plugins) {
   core::Diagnostics diags = loaded.diagnostics;
   std::shared_ptr<const transforms::RouterPlan> plan;
   // Routes are checked even when other parts of the file are wrong: one run lists everything.
@@ -72,7 +72,7 @@ std::optional<Validated> load_and_validate(const config::Loaded& loaded, bool lo
     std::fprintf(stderr, "%zu problem(s) in the configuration\n", diags.items().size());
     return std::nullopt;
   }
-  return Validated{loaded.config, std::move(plan)};
+  return Validated{std::move(loaded.config), std::move(plan)};
 }
 
 core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics,

@@ -35,7 +35,9 @@ std::optional<Validated> start_command(const std::string& config_path, std::stri
 // Prints every problem to stderr and returns nullopt when there is any.
 // `load_plugins` false: plugin routes are checked without loading their code (`validate
 // --no-plugins`); the plan is then for checking only.
-std::optional<Validated> load_and_validate(const config::Loaded& loaded, bool load_plugins = true);
+// The config is moved into the result (it holds the secrets, once); components built from it
+// refer to it, so a Validated stays where it is while they run.
+std::optional<Validated> load_and_validate(config::Loaded&& loaded, bool load_plugins = true);
 
 struct Components {
   std::unique_ptr<kafka::KafkaSource> source;

@@ -128,15 +128,18 @@ int dev(const DevOptions& options) {
   ::setenv("CAPILLARY_BRIDGE_DEV_PLATFORM", (*platform)->base_url().c_str(), 1);
   ::setenv("CAPILLARY_BRIDGE_DEV_METRICS", options.metrics_listen.c_str(), 1);
   ::setenv("CAPILLARY_BRIDGE_DEV_RECEIVER", options.receiver_listen.c_str(), 1);
-  const auto load = [] {
-    return load_and_validate(
-        config::load_string(std::string(embedded::dev_config()), "config/dev.yaml (embedded)"));
+  // The first load (for `platform setup`) leaves the secrets' variables in the environment for
+  // the second, which removes them.
+  const auto load = [](bool scrub_secret_env) {
+    return load_and_validate(config::load_string(std::string(embedded::dev_config()),
+                                                 "config/dev.yaml (embedded)", config::Scope::all,
+                                                 scrub_secret_env));
   };
   // As in production: `platform setup` against the (embedded) Platform first, then stream with
   // the ids it created (dev.yaml reads them from CAPILLARY_BRIDGE_DEV_*).
   std::string created;
   {
-    const auto first = load();
+    const auto first = load(false);
     if (!first) {
       return kExitConfig;
     }
@@ -162,7 +165,7 @@ int dev(const DevOptions& options) {
         "{} objects (namespaces, field group, 2 schemas, 2 datasets, inlet {}…, 2 dataflows)",
         setup->created, inlet.substr(0, 12));
   }
-  const auto validated = load();
+  const auto validated = load(true);
   if (!validated) {
     return kExitConfig;
   }

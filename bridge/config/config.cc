@@ -1,10 +1,12 @@
 #include "bridge/config/config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -33,6 +35,35 @@ std::string join(std::initializer_list<std::string_view> items) {
     out += item;
   }
   return out;
+}
+
+// Reads a whole file into `out` with read(2): no stream buffer keeps a copy. False with errno
+// set when it cannot be read.
+bool read_whole_file(const std::string& path, std::string& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  out.clear();
+  char chunk[4096];
+  bool ok = true;
+  while (true) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n > 0) {
+      out.append(chunk, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    ok = n == 0;
+    break;
+  }
+  core::wipe(chunk, sizeof chunk);
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return ok;
 }
 
 // Levenshtein distance, for "did you mean" (keys are short: a row of ints is enough).
@@ -67,6 +98,41 @@ std::string_view closest(std::string_view key, std::initializer_list<std::string
     }
   }
   return best;
+}
+
+// The environment variables each scalar referenced, by position: a secret read from one is
+// scrubbed from the environment once read (Section::secret). Set for the length of a load.
+struct EnvRefs {
+  std::vector<std::pair<YAML::Mark, std::string>> refs;
+  bool scrub = true;
+};
+thread_local EnvRefs* tls_env_refs = nullptr;
+
+bool same_mark(const YAML::Mark& a, const YAML::Mark& b) {
+  return a.pos == b.pos && a.line == b.line && a.column == b.column;
+}
+
+// Wipes a scalar's text inside the YAML tree: route settings keep the document's nodes alive
+// for the life of the process, secrets must not live on in them.
+void wipe_scalar(const YAML::Node& node) {
+  if (node.IsDefined() && node.IsScalar()) {
+    core::wipe(const_cast<std::string&>(node.Scalar()));
+  }
+}
+
+// A secret taken out of a scalar, which is wiped; the variables it came from leave the
+// environment.
+Secret take_secret(const YAML::Node& node) {
+  std::string value = node.Scalar();
+  wipe_scalar(node);
+  if (tls_env_refs != nullptr && tls_env_refs->scrub) {
+    for (const auto& [mark, name] : tls_env_refs->refs) {
+      if (same_mark(mark, node.Mark())) {
+        core::scrub_env(name.c_str());
+      }
+    }
+  }
+  return Secret(std::move(value));
 }
 
 // Expands ${VAR}, ${VAR:-default} and $$ in one scalar. Returns false (after reporting) on a
@@ -106,6 +172,9 @@ bool expand_env(std::string_view in, std::string& out, const YAML::Node& node, D
       ok = false;
     } else {
       const char* value = std::getenv(name.c_str());
+      if (tls_env_refs != nullptr && value != nullptr) {
+        tls_env_refs->refs.emplace_back(node.Mark(), name);
+      }
       if (sep != std::string_view::npos) {
         out += (value != nullptr && *value != '\0') ? std::string_view(value) : ref.substr(sep + 2);
       } else if (value != nullptr) {
@@ -132,8 +201,14 @@ void expand_tree(YAML::Node node, Diagnostics& d) {
       }
       std::string expanded;
       if (expand_env(raw, expanded, node, d)) {
+        const YAML::Mark mark = node.Mark();
         node = expanded;
+        if (!same_mark(node.Mark(), mark)) {
+          // Assigning a scalar keeps the node's mark today; the env references are found by it.
+          d.error(mark, "internal: a scalar lost its position when its variables were expanded");
+        }
       }
+      core::wipe(expanded);  // it may hold a secret
       return;
     }
     case YAML::NodeType::Sequence:
@@ -417,14 +492,18 @@ class Section {
       d_.error(get(file_key), fmt::format("set either {} or {}, not both", at(key), at(file_key)));
       return;
     }
-    std::string value;
     if (inline_value) {
-      if (str(key, value)) {
-        out = Secret(std::move(value));
+      const auto n = get(key);
+      if (!n.IsScalar()) {
+        d_.error(n, fmt::format("{} must be a string, not {}", at(key), describe(n)));
+        return;
       }
+      out = take_secret(n);
       return;
     }
+    std::string value;
     if (!file_value || !file_text(file_key, value)) {
+      core::wipe(value);
       return;
     }
     if (!value.empty() && value.back() == '\n') {
@@ -442,15 +521,12 @@ class Section {
     if (!str(key, path)) {
       return false;
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+    // Straight into `out`, without stream buffers: the file may hold a secret.
+    if (!read_whole_file(path, out)) {
       d_.error(get(key),
                fmt::format("{}: cannot read '{}': {}", at(key), path, std::strerror(errno)));
       return false;
     }
-    std::ostringstream contents;
-    contents << in.rdbuf();
-    out = contents.str();
     return true;
   }
 
@@ -956,7 +1032,7 @@ void read_tokens(Section& auth, std::vector<Secret>& out) {
   if (list.IsDefined() && !list.IsNull()) {
     if (list.IsScalar()) {
       if (!list.Scalar().empty()) {
-        out.emplace_back(list.Scalar());
+        out.push_back(take_secret(list));
       }
     } else if (!list.IsSequence()) {
       auth.diagnostics().error(list, fmt::format("{} must be a list of tokens, not {}",
@@ -967,7 +1043,7 @@ void read_tokens(Section& auth, std::vector<Secret>& out) {
           auth.diagnostics().error(item,
                                    fmt::format("{} entries must be strings", auth.at("tokens")));
         } else if (!item.Scalar().empty()) {
-          out.emplace_back(item.Scalar());
+          out.push_back(take_secret(item));
         }
       }
     }
@@ -979,14 +1055,16 @@ void read_tokens(Section& auth, std::vector<Secret>& out) {
   if (text.starts_with("\xEF\xBB\xBF")) {
     text.erase(0, 3);  // a UTF-8 byte order mark from an editor
   }
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    const std::string_view token = trim_space(line);
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t end = std::min(rest.find('\n'), rest.size());
+    const std::string_view token = trim_space(rest.substr(0, end));
+    rest.remove_prefix(std::min(end + 1, rest.size()));
     if (!token.empty() && token.front() != '#') {  // '#' starts a comment line
       out.emplace_back(std::string(token));
     }
   }
+  core::wipe(text);
 }
 
 void read_receiver(const YAML::Node& node, ReceiverConfig& r, const KafkaConfig& kafka,
@@ -1128,7 +1206,14 @@ void read_log(const YAML::Node& node, LogConfig& l, Diagnostics& d) {
 
 }  // namespace
 
-Loaded load_string(const std::string& yaml_text, const std::string& file, Scope scope) {
+Loaded load_string(const std::string& yaml_text, const std::string& file, Scope scope,
+                   bool scrub_secret_env) {
+  EnvRefs env_refs;
+  env_refs.scrub = scrub_secret_env;
+  tls_env_refs = &env_refs;
+  struct Reset {
+    ~Reset() { tls_env_refs = nullptr; }
+  } reset;
   Loaded out{Config{}, core::Diagnostics(file)};
   auto& d = out.diagnostics;
   YAML::Node root;
@@ -1229,16 +1314,16 @@ std::vector<std::string> insecure_endpoints(const Config& c) {
   return out;
 }
 
-Loaded load_file(const std::string& path, Scope scope) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+Loaded load_file(const std::string& path, Scope scope, bool scrub_secret_env) {
+  std::string text;
+  if (!read_whole_file(path, text)) {
     Loaded out{Config{}, core::Diagnostics(path)};
     out.diagnostics.error(fmt::format("cannot read the configuration: {}", std::strerror(errno)));
     return out;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return load_string(text.str(), path, scope);
+  Loaded out = load_string(text, path, scope, scrub_secret_env);
+  core::wipe(text);  // the file may hold secrets inline
+  return out;
 }
 
 }  // namespace bridge::config

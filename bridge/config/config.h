@@ -14,21 +14,14 @@
 #include <vector>
 
 #include "bridge/core/diagnostics.h"
+#include "bridge/core/secret.h"
 #include "transforms/api/transform.h"
 
 namespace bridge::config {
 
-// A secret value. Never printed: operator<< and fmt are deliberately not provided.
-class Secret {
- public:
-  Secret() = default;
-  explicit Secret(std::string value) : value_(std::move(value)) {}
-  [[nodiscard]] const std::string& reveal() const { return value_; }
-  [[nodiscard]] bool empty() const { return value_.empty(); }
-
- private:
-  std::string value_;
-};
+// A secret value: move-only, wiped when it goes (bridge/core/secret.h). A Config holding one is
+// move-only too: there is one copy of each secret, in the Config the process runs with.
+using Secret = core::Secret;
 
 struct KafkaSecurity {
   std::string protocol;  // security.protocol: PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
@@ -276,8 +269,14 @@ enum class Scope { all, transforms };
 [[nodiscard]] std::vector<std::string> insecure_endpoints(const Config& c);
 
 // Parses YAML text. `file` names the source in diagnostics. Never throws.
-Loaded load_string(const std::string& yaml_text, const std::string& file, Scope scope = Scope::all);
+//
+// Secrets: each is held once, in a core::Secret; the YAML scalar it came from, the file's text
+// and an expanded ${VAR} are wiped. An environment variable a secret was read from is wiped and
+// removed (`scrub_secret_env`; `dev`, which loads twice, keeps it for the first load). yaml-cpp's
+// own freed copies of an inline secret are not wiped (config/README.md).
+Loaded load_string(const std::string& yaml_text, const std::string& file, Scope scope = Scope::all,
+                   bool scrub_secret_env = true);
 // Reads and parses a file. An unreadable file is a diagnostic, not an exception.
-Loaded load_file(const std::string& path, Scope scope = Scope::all);
+Loaded load_file(const std::string& path, Scope scope = Scope::all, bool scrub_secret_env = true);
 
 }  // namespace bridge::config

@@ -5,6 +5,8 @@
 
 #include <array>
 
+#include "bridge/core/secret.h"
+
 namespace bridge::kafka {
 
 core::Result<void> set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value) {
@@ -41,9 +43,9 @@ core::Result<ConfPtr> base_conf(const config::KafkaConfig& cfg, const std::strin
       {"client.id", cfg.client_id},
   };
   const auto& sec = cfg.security;
-  auto add_if = [&props](const char* name, const std::string& value) {
+  auto add_if = [&props](const char* name, std::string_view value) {
     if (!value.empty()) {
-      props.emplace_back(name, value);
+      props.emplace_back(name, std::string(value));
     }
   };
   add_if("security.protocol", sec.protocol);
@@ -60,10 +62,17 @@ core::Result<ConfPtr> base_conf(const config::KafkaConfig& cfg, const std::strin
   for (const auto& [k, v] : extra) {
     props.emplace_back(k, v);
   }
+  core::Result<void> result;
   for (const auto& [k, v] : props) {
-    if (auto r = set(conf.get(), k, v); !r) {
-      return tl::unexpected(r.error());
+    if (result) {
+      result = set(conf.get(), k, v);
     }
+  }
+  for (auto& [k, v] : props) {
+    core::wipe(v);  // the SASL and key passwords: librdkafka has its own copy now
+  }
+  if (!result) {
+    return tl::unexpected(result.error());
   }
   install_logger(conf.get());
   return conf;

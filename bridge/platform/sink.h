@@ -79,6 +79,7 @@ using Framer = std::function<Framing(const transforms::Target& target)>;
 
 class PlatformSink final : public sink::Sink {
  public:
+  // `cfg` must outlive the sink: it is not copied (it holds the IMS secret, which exists once).
   static core::Result<std::unique_ptr<PlatformSink>> create(const config::PlatformSinkConfig& cfg,
                                                             metrics::Metrics& metrics,
                                                             Framer framer);
@@ -106,7 +107,7 @@ class PlatformSink final : public sink::Sink {
   std::uint32_t partition_id(std::string_view topic, std::int32_t partition);
   const TargetInfo& target_info(const transforms::Target* target);
 
-  const config::PlatformSinkConfig cfg_;
+  const config::PlatformSinkConfig& cfg_;
   metrics::PlatformMetrics& metrics_;
   Framer framer_;
   // Pipeline-thread state: interned partitions (the last one looked up, which is usually the

@@ -70,7 +70,7 @@ class TokenSource {
   void run();
   core::Result<IssuedToken> fetch();
 
-  const config::ImsConfig ims_;
+  const config::ImsConfig& ims_;  // outlives this (the sink's configuration); holds the secret
   const std::string proxy_;
   const bool tls_verify_;
   const std::string ca_file_;

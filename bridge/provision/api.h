@@ -63,7 +63,7 @@ class Api {
 
  private:
   config::PlatformApiConfig platform_;
-  config::PlatformSinkConfig http_;
+  const config::PlatformSinkConfig& http_;  // outlives this; not copied (the IMS secret)
   std::string api_key_;
   TokenHeader token_;
   void* curl_ = nullptr;

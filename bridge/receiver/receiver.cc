@@ -160,7 +160,7 @@ void on_completed(void* cls, MHD_Connection* conn, void** context, MHD_RequestTe
 struct Receiver::Impl {
   Impl(const config::ReceiverConfig& c, metrics::Metrics& m) : cfg(c), metrics(*m.registry()) {}
 
-  const config::ReceiverConfig cfg;
+  const config::ReceiverConfig& cfg;  // outlives the receiver (not copied: webhook tokens)
   metrics::ReceiverMetrics metrics;
   std::vector<std::unique_ptr<Path>> paths;
   std::optional<kafka::Producer> producer;

@@ -35,7 +35,7 @@ class Receiver {
   // Startup: creates the producer, checks the topics exist (waiting up to `startup_wait` for
   // the broker; an unreachable broker is not an error, the receiver starts not ready), binds
   // receiver.listen and serves. A missing topic is a permanent error (code `receiver-topic`),
-  // as a bad config is.
+  // as a bad config is. `receiver` must outlive the receiver (its tokens are not copied).
   static core::Result<std::unique_ptr<Receiver>> start(
       const config::ReceiverConfig& receiver, const config::KafkaConfig& kafka,
       metrics::Metrics& metrics,

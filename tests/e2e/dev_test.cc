@@ -11,11 +11,14 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
+#include <fstream>
 #include <iostream>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "tests/harness/bridge.h"
 #include "tests/harness/process.h"
@@ -124,7 +127,10 @@ TEST(DevCommandTest, MetricsMatchTheOutputAndSigtermExitsCleanly) {
   TempDir dir("capillary-e2e");
   const std::string output = dir.file("out.ndjson");
   const std::uint16_t port = free_port();
-  ChildProcess dev(dev_command(dir, output, port, false));
+  ChildOptions options = dev_command(dir, output, port, false);
+  // The IMS secret from the environment, as an operator would pass it (the embedded emulator's).
+  options.env["CAPILLARY_BRIDGE_DEV_SECRET"] = "dev-secret";
+  ChildProcess dev(std::move(options));
 
   // Every sample the catalogue maps is delivered, and every other one (unmapped, rejected,
   // malformed) dead-lettered (the first test checks the output itself); poll until the counters
@@ -173,6 +179,20 @@ TEST(DevCommandTest, MetricsMatchTheOutputAndSigtermExitsCleanly) {
   EXPECT_EQ(health.status, 200) << health.body;
   const auto ready = http_get("127.0.0.1", port, "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;
+  // Read from the environment, the secret was wiped there: /proc/PID/environ (the block the
+  // process started with) no longer shows it. Read as the same user it is refused instead (the
+  // process is not dumpable); as root it is readable.
+  {
+    std::ifstream env_file(fmt::format("/proc/{}/environ", dev.pid()), std::ios::binary);
+    std::stringstream env;
+    env << env_file.rdbuf();
+    if (env_file) {
+      EXPECT_NE(env.str().find("CAPILLARY_BRIDGE_DEV_SECRET="), std::string::npos);
+      EXPECT_EQ(env.str().find("dev-secret"), std::string::npos);
+    } else {
+      EXPECT_NE(::geteuid(), 0U) << "root could not read /proc/" << dev.pid() << "/environ";
+    }
+  }
   const auto metrics = http_get("127.0.0.1", port, "/metrics");
   EXPECT_TRUE(metric_sum(metrics.body, "capillary_bridge_records_consumed_total").has_value());
   EXPECT_TRUE(metric_sum(metrics.body, "capillary_bridge_build_info").has_value());

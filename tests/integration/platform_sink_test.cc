@@ -256,6 +256,24 @@ std::unique_ptr<PlatformSink> make_sink(const config::PlatformSinkConfig& c, met
   return std::move(*s);
 }
 
+// A sink refers to its configuration (which holds the IMS secret and is never copied): for a
+// configuration made on the spot, this keeps both, the configuration destroyed last.
+struct SinkUnderTest {
+  std::unique_ptr<config::PlatformSinkConfig> cfg;
+  std::unique_ptr<PlatformSink> sink;
+  PlatformSink* operator->() const { return sink.get(); }
+  PlatformSink& operator*() const { return *sink; }
+  [[nodiscard]] PlatformSink* get() const { return sink.get(); }
+  void reset() { sink.reset(); }
+};
+
+SinkUnderTest make_sink(config::PlatformSinkConfig&& c, metrics::Metrics& m) {
+  SinkUnderTest out;
+  out.cfg = std::make_unique<config::PlatformSinkConfig>(std::move(c));
+  out.sink = make_sink(*out.cfg, m);
+  return out;
+}
+
 double value(prometheus::Family<prometheus::Counter>& family,
              const std::map<std::string, std::string>& labels) {
   return family.Add(labels).Value();

@@ -50,8 +50,8 @@ class ReceiverMockTest : public ::testing::Test {
     config::ReceiverPath path;
     path.path = "/capillary/events";
     path.topic = kTopic;
-    path.auth.tokens = {config::Secret("mock-token")};
-    cfg_.paths = {path};
+    path.auth.tokens.emplace_back(std::string("mock-token"));
+    cfg_.paths.push_back(std::move(path));
   }
 
   // Sum of the topic's high watermarks.

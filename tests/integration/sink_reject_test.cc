@@ -113,10 +113,11 @@ class InProcessBridge {
   InProcessBridge(const BridgeConfig& yaml, std::string reject_id,
                   bool check_dead_letter_topic = true)
       : sink_(std::move(reject_id)) {
-    const config::Loaded loaded = config::load_string(yaml.to_yaml(), "sink_reject_test.yaml");
-    validated_ = app::load_and_validate(loaded);
+    config::Loaded loaded = config::load_string(yaml.to_yaml(), "sink_reject_test.yaml");
+    const std::string problems = loaded.diagnostics.to_string();
+    validated_ = app::load_and_validate(std::move(loaded));
     if (!validated_) {
-      throw std::runtime_error("config rejected: " + loaded.diagnostics.to_string());
+      throw std::runtime_error("config rejected: " + problems);
     }
     config::Config& cfg = validated_->config;
     if (!check_dead_letter_topic) {

@@ -140,7 +140,8 @@ TEST(Key, KeepsOneCustomerOnOneKeyAndFallsBackToTheEventId) {
 
 TEST(Authenticator, AcceptsEveryConfiguredTokenAndNothingElse) {
   config::ReceiverAuth auth;
-  auth.tokens = {config::Secret("current-token"), config::Secret("next-token")};
+  auth.tokens.emplace_back(std::string("current-token"));
+  auth.tokens.emplace_back(std::string("next-token"));
   const Authenticator a(auth);
   EXPECT_EQ(a.header(), "Authorization");
   EXPECT_TRUE(a.accepts("Bearer current-token"));
@@ -153,7 +154,7 @@ TEST(Authenticator, AcceptsEveryConfiguredTokenAndNothingElse) {
   config::ReceiverAuth custom;
   custom.header = "X-Capillary-Secret";
   custom.prefix = "";
-  custom.tokens = {config::Secret("s3")};
+  custom.tokens.emplace_back(std::string("s3"));
   const Authenticator b(custom);
   EXPECT_TRUE(b.accepts("s3"));
   EXPECT_FALSE(b.accepts("Bearer s3"));
