@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,6 +46,11 @@ bool read_whole_file(const std::string& path, std::string& out) {
     return false;
   }
   out.clear();
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    // Room for all of it at once: growing would free earlier buffers holding part of a secret.
+    out.reserve(static_cast<std::size_t>(st.st_size) + 1);
+  }
   char chunk[4096];
   bool ok = true;
   while (true) {
@@ -139,6 +145,21 @@ Secret take_secret(const YAML::Node& node) {
 // malformed reference or an unset variable without a default.
 bool expand_env(std::string_view in, std::string& out, const YAML::Node& node, Diagnostics& d) {
   out.clear();
+  // Room for the whole result up front (every referenced variable's full value at most): a
+  // growing string would free earlier buffers holding part of a secret, unwiped.
+  std::size_t room = in.size();
+  for (std::size_t at = in.find("${"); at != std::string_view::npos; at = in.find("${", at + 2)) {
+    const std::size_t close = in.find('}', at + 2);
+    if (close == std::string_view::npos) {
+      break;
+    }
+    const std::string_view ref = in.substr(at + 2, close - at - 2);
+    const std::string name(ref.substr(0, ref.find(":-")));
+    if (const char* value = std::getenv(name.c_str()); value != nullptr) {
+      room += std::strlen(value);
+    }
+  }
+  out.reserve(room);
   bool ok = true;
   for (std::size_t i = 0; i < in.size(); ++i) {
     const char c = in[i];
@@ -734,7 +755,7 @@ bool is_http_url(std::string_view url) {
 }
 
 // Refuses a clear-text URL for Adobe's endpoints unless allowed (see allow_insecure_http).
-void check_transport(const YAML::Node& at, std::string_view key, std::string_view url, bool allowed,
+void check_transport(const YAML::Mark& at, std::string_view key, std::string_view url, bool allowed,
                      Diagnostics& d) {
   if (allowed || !is_insecure_http(url)) {
     return;
@@ -751,6 +772,7 @@ void read_ims(const YAML::Node& node, ImsConfig& ims, bool required, Diagnostics
               {"token_url", "client_id", "client_secret", "client_secret_file", "scopes",
                "expires_in_unit", "refresh_margin_ms", "timeout_ms"});
   sec.str("token_url", ims.token_url);
+  ims.token_url_mark = sec.has("token_url") ? sec.get("token_url").Mark() : node.Mark();
   if (!is_http_url(ims.token_url)) {
     d.error(sec.has("token_url") ? sec.get("token_url") : node,
             fmt::format("sink.platform.ims.token_url must be an http(s) URL (got '{}')",
@@ -786,6 +808,11 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
     for (const auto& kv : inlets) {
       PlatformInlet inlet;
       inlet.name = kv.first.Scalar();
+      if (inlet.name == "ims") {
+        d.error(kv.first,
+                "sink.platform.inlets: 'ims' is reserved (the IMS endpoint's label in "
+                "capillary_bridge_platform_tls_*{endpoint}); name the inlet otherwise");
+      }
       Section in(kv.second, fmt::format("sink.platform.inlets.{}", inlet.name), d,
                  {"url", "authenticated"});
       if (in.str("url", inlet.url, true) &&
@@ -835,14 +862,9 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
   http.boolean("allow_insecure_http", p.allow_insecure_http);
   if (active) {
     for (std::size_t i = 0; i < inlet_urls.size() && i < p.inlets.size(); ++i) {
-      check_transport(inlet_urls[i].first, inlet_urls[i].second, p.inlets[i].url,
+      check_transport(inlet_urls[i].first.Mark(), inlet_urls[i].second, p.inlets[i].url,
                       p.allow_insecure_http, d);
     }
-  }
-  if (needs_ims) {
-    const YAML::Node ims = sec.get("ims");
-    check_transport(ims.IsMap() && ims["token_url"].IsDefined() ? ims["token_url"] : sec.node(),
-                    "sink.platform.ims.token_url", p.ims.token_url, p.allow_insecure_http, d);
   }
   http.integer("concurrency", p.concurrency, 1);
   http.millis("connect_timeout_ms", p.connect_timeout);
@@ -960,13 +982,9 @@ void read_platform_api(const YAML::Node& node, PlatformApiConfig& p, const Confi
   }
   if (p.present) {
     const bool allowed = c.sink.platform.allow_insecure_http;
-    check_transport(sec.get("api_url"), "platform.api_url", p.api_url, allowed, d);
-    check_transport(sec.get("identity_url"), "platform.identity_url", p.identity_url, allowed, d);
-    if (c.sink.type != SinkType::platform) {
-      // The control plane borrows the sink's IMS settings; their URL was not checked there.
-      check_transport(node, "sink.platform.ims.token_url", c.sink.platform.ims.token_url, allowed,
-                      d);
-    }
+    check_transport(sec.get("api_url").Mark(), "platform.api_url", p.api_url, allowed, d);
+    check_transport(sec.get("identity_url").Mark(), "platform.identity_url", p.identity_url,
+                    allowed, d);
   }
   sec.str("org_id", p.org_id);
   sec.str("sandbox", p.sandbox);
@@ -1237,7 +1255,7 @@ Loaded load_string(const std::string& yaml_text, const std::string& file, Scope 
   try {
     for (auto kv : root) {
       const std::string& key = kv.first.Scalar();
-      expand_tree(kv.second, key == "targets" || key == "routes" ? d : rest);
+      expand_tree(kv.second, key == "targets" || key == "routes" || key == "plugin_dir" ? d : rest);
     }
     Section top(root, "", d,
                 {"kafka", "pipeline", "dead_letter", "targets", "routes", "sink", "platform",
@@ -1255,6 +1273,10 @@ Loaded load_string(const std::string& yaml_text, const std::string& file, Scope 
     read_sink(top.get("sink"), c.sink, rest);
     check_platform_targets(top.get("targets"), c, rest);
     read_platform_api(top.get("platform"), c.platform, c, rest);
+    if (ims_used(c)) {
+      check_transport(c.sink.platform.ims.token_url_mark, "sink.platform.ims.token_url",
+                      c.sink.platform.ims.token_url, c.sink.platform.allow_insecure_http, rest);
+    }
     read_receiver(top.get("receiver"), c.receiver, c.kafka, rest);
     read_metrics(top.get("metrics"), c.metrics, rest);
     read_log(top.get("log"), c.log, rest);
@@ -1269,6 +1291,14 @@ Loaded load_string(const std::string& yaml_text, const std::string& file, Scope 
     d.error(e.mark, fmt::format("configuration error: {}", e.msg));
   }
   return out;
+}
+
+bool ims_used(const Config& c) {
+  const auto& inlets = c.sink.platform.inlets;
+  return c.platform.present ||
+         (c.sink.type == SinkType::platform &&
+          std::any_of(inlets.begin(), inlets.end(),
+                      [](const PlatformInlet& i) { return i.authenticated; }));
 }
 
 bool is_insecure_http(std::string_view url) {
@@ -1303,9 +1333,9 @@ std::vector<std::string> insecure_endpoints(const Config& c) {
         out.push_back(fmt::format("inlet {}", inlet.name));
       }
     }
-    if (is_insecure_http(c.sink.platform.ims.token_url)) {
-      out.emplace_back("ims");
-    }
+  }
+  if (ims_used(c) && is_insecure_http(c.sink.platform.ims.token_url)) {
+    out.emplace_back("ims");
   }
   if (c.platform.present &&
       (is_insecure_http(c.platform.api_url) || is_insecure_http(c.platform.identity_url))) {

@@ -95,6 +95,7 @@ struct KafkaSinkConfig {
 // Adobe IMS OAuth server-to-server (client credentials), reference/platform-streaming.md section 2.
 struct ImsConfig {
   std::string token_url = "https://ims-na1.adobelogin.com/ims/token/v3";
+  YAML::Mark token_url_mark;  // where it was set (for the transport check)
   std::string client_id;
   Secret client_secret;  // or client_secret_file
   std::vector<std::string> scopes = {"openid", "AdobeID", "read_organizations",
@@ -262,6 +263,9 @@ struct Loaded {
 // topic, the message header fields).
 enum class Scope { all, transforms };
 
+// Whether IMS is asked for tokens: an authenticated inlet of the platform sink, or the control
+// plane (`platform:`).
+[[nodiscard]] bool ims_used(const Config& c);
 // True for an http:// URL whose host is not loopback (localhost, 127.0.0.0/8, [::1]).
 [[nodiscard]] bool is_insecure_http(std::string_view url);
 // The Adobe endpoints of `c` that such a URL points at ("inlet NAME", "ims", "platform api"):

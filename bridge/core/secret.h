@@ -24,7 +24,10 @@ class Secret {
   Secret(const Secret&) = delete;
   Secret& operator=(const Secret&) = delete;
 
-  [[nodiscard]] std::string_view reveal() const noexcept { return {bytes_.get(), size_}; }
+  // Never a null pointer (an empty secret is ""): C APIs take it as it is.
+  [[nodiscard]] std::string_view reveal() const noexcept {
+    return bytes_ ? std::string_view(bytes_.get(), size_) : std::string_view("");
+  }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   void reset() noexcept;
 

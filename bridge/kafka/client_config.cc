@@ -38,10 +38,12 @@ void install_logger(rd_kafka_conf_t* conf) {
 core::Result<ConfPtr> base_conf(const config::KafkaConfig& cfg, const std::string& brokers,
                                 const std::map<std::string, std::string>& extra) {
   ConfPtr conf(rd_kafka_conf_new());
-  std::vector<std::pair<std::string, std::string>> props = {
-      {"bootstrap.servers", brokers.empty() ? cfg.brokers : brokers},
-      {"client.id", cfg.client_id},
-  };
+  std::vector<std::pair<std::string, std::string>> props;
+  // Room for every property up front: a reallocation would leave the passwords' old copies
+  // behind, unwiped.
+  props.reserve(9 + cfg.properties.size() + extra.size());
+  props.emplace_back("bootstrap.servers", brokers.empty() ? cfg.brokers : brokers);
+  props.emplace_back("client.id", cfg.client_id);
   const auto& sec = cfg.security;
   auto add_if = [&props](const char* name, std::string_view value) {
     if (!value.empty()) {

@@ -6,9 +6,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 
 #include "bridge/core/fatal.h"
+#include "bridge/core/secret.h"
 #include "bridge/platform/response.h"
 #include "bridge/platform/transport.h"
 
@@ -24,20 +26,23 @@ class WipedString {
   WipedString() = default;
   WipedString(const WipedString&) = delete;
   WipedString& operator=(const WipedString&) = delete;
-  ~WipedString() {
-    volatile char* p = value.data();
-    for (std::size_t i = 0; i < value.size(); ++i) {
-      p[i] = 0;
-    }
-  }
+  ~WipedString() { core::wipe(value); }
   std::string value;
 };
 
-std::string form_escape(CURL* curl, std::string_view s) {
+// Form-encodes `s` into `out` (which the caller wipes when it held a secret); libcurl's own copy
+// is wiped before it is freed.
+void form_escape(CURL* curl, std::string_view s, std::string& out) {
+  out.clear();
+  if (s.empty()) {
+    return;  // curl_easy_escape reads a length of 0 as "use strlen"
+  }
   char* escaped = curl_easy_escape(curl, s.data(), static_cast<int>(s.size()));
-  std::string out = escaped != nullptr ? escaped : "";
+  if (escaped != nullptr) {
+    out = escaped;
+    core::wipe(escaped, std::strlen(escaped));
+  }
   curl_free(escaped);
-  return out;
 }
 
 std::size_t append_body(char* data, std::size_t size, std::size_t n, void* user) {
@@ -256,11 +261,21 @@ core::Result<IssuedToken> TokenSource::fetch() {
     scopes += scopes.empty() ? "" : ",";
     scopes += s;
   }
+  std::string client_id;
+  WipedString secret;
+  std::string scope;
+  form_escape(curl, ims_.client_id, client_id);
+  form_escape(curl, ims_.client_secret.reveal(), secret.value);
+  form_escape(curl, scopes, scope);
   WipedString form;
-  form.value =
-      fmt::format("grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
-                  form_escape(curl, ims_.client_id), form_escape(curl, ims_.client_secret.reveal()),
-                  form_escape(curl, scopes));
+  form.value.reserve(64 + client_id.size() + secret.value.size() + scope.size());
+  // Appended in place, into room reserved for all of it: no intermediate buffer holds the secret.
+  form.value.append("grant_type=client_credentials&client_id=")
+      .append(client_id)
+      .append("&client_secret=")
+      .append(secret.value)
+      .append("&scope=")
+      .append(scope);
   std::string body;
   curl_slist* headers =
       curl_slist_append(nullptr, "Content-Type: application/x-www-form-urlencoded");

@@ -19,7 +19,6 @@ HttpTransport::HttpTransport(const config::PlatformSinkConfig& cfg)
 
 bool tls_failure(CURLcode rc) {
   switch (rc) {
-    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:
@@ -106,6 +105,7 @@ std::optional<std::string> HttpTransport::post(const std::string& url,
   running->started = std::chrono::steady_clock::now();
   if (const CURLMcode mc = curl_multi_add_handle(multi_, easy); mc != CURLM_OK) {
     curl_slist_free_all(running->headers);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);  // `running` goes now
     idle_.push_back(easy);
     return std::string(curl_multi_strerror(mc));
   }

@@ -20,9 +20,11 @@
 
 namespace bridge::platform {
 
-// A transfer that failed in TLS: the peer's certificate is not trusted or does not name the host,
-// the CA file is unreadable, or the handshake failed (a plain-HTTP server behind https://, no
-// common protocol). Not an outage: retrying cannot fix it, the operator must.
+// A transfer that failed in TLS verification: the peer's certificate is not trusted, does not
+// name the host or has a bad status, a pinned key does not match, the CA or CRL file or the
+// client certificate is unusable, no common cipher. Not an outage: retrying cannot fix it, the
+// operator must. A handshake cut short (CURLE_SSL_CONNECT_ERROR: also a reset connection) stays
+// a connection failure.
 [[nodiscard]] bool tls_failure(CURLcode rc);
 
 class HttpTransport {

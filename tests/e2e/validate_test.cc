@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -93,6 +94,7 @@ TEST(ValidateCommandTest, NoPluginsChecksWithoutLoadingCode) {
   TempDir dir("capillary-e2e");
   const std::string lib = dir.file("libfake.so");
   std::ofstream(lib) << "not an ELF file\n";
+  std::filesystem::permissions(lib, std::filesystem::perms(0644));  // whatever the umask
   const std::string path = dir.file("plugins.yaml");
   std::ofstream(path) << "kafka: {brokers: 'b:9092', topics: [t]}\n"
                          "plugin_dir: "

@@ -17,15 +17,16 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  const bridge::config::Loaded loaded = bridge::config::load_string(text, "fuzz.yaml");
+  bridge::config::Loaded loaded = bridge::config::load_string(text, "fuzz.yaml");
   for (const auto& d : loaded.diagnostics.items()) {
     FUZZ_CHECK(d.file == "fuzz.yaml", "diagnostics name the file");
     FUZZ_CHECK(!d.message.empty(), "diagnostics have a message");
     FUZZ_CHECK(d.line >= 0 && d.column >= 0, "positions are not negative");
   }
-  const auto validated = bridge::app::load_and_validate(loaded);
+  const bool ok = loaded.diagnostics.ok();
+  const auto validated = bridge::app::load_and_validate(std::move(loaded));
   if (validated) {
-    FUZZ_CHECK(loaded.diagnostics.ok(), "a config with problems does not validate");
+    FUZZ_CHECK(ok, "a config with problems does not validate");
     FUZZ_CHECK(validated->plan != nullptr, "a validated config has a plan");
   }
   return 0;

@@ -402,6 +402,40 @@ platform:
   EXPECT_TRUE(loaded.config.sink.platform.allow_insecure_http);
   EXPECT_EQ(insecure_endpoints(loaded.config),
             (std::vector<std::string>{"inlet main", "ims", "platform api"}));
+  // The control plane alone asks IMS for tokens too: its URL is checked where it is set.
+  const auto control_plane = load_string(R"(kafka: {brokers: 'b:9092', topics: [t]}
+routes: [{transform: passthrough}]
+sink:
+  type: stdout
+  platform:
+    ims: {token_url: 'http://ims.example/ims/token/v3', client_id: id, client_secret: s}
+platform:
+  api_url: https://platform.adobe.io
+)",
+                                         "cp.yaml");
+  EXPECT_NE(render(control_plane).find("cp.yaml:6:22: sink.platform.ims.token_url is http://"),
+            std::string::npos)
+      << render(control_plane);
+  // No IMS in use (no authenticated inlet, no control plane): nothing to refuse.
+  const auto unused = load_string(R"(kafka: {brokers: 'b:9092', topics: [t]}
+routes: [{transform: passthrough}]
+sink:
+  type: stdout
+  platform:
+    ims: {token_url: 'http://ims.example/ims/token/v3'}
+)",
+                                  "unused.yaml");
+  EXPECT_TRUE(unused.diagnostics.ok()) << render(unused);
+  EXPECT_TRUE(insecure_endpoints(unused.config).empty());
+  // 'ims' is the IMS endpoint's metric label: no inlet may take it.
+  std::string reserved = yaml;
+  reserved.replace(reserved.find("      main:"), 11, "      ims:");
+  EXPECT_NE(render(load_string(reserved, "r.yaml"))
+                .find("r.yaml:10:7: sink.platform.inlets: 'ims' "
+                      "is reserved"),
+            std::string::npos)
+      << render(load_string(reserved, "r.yaml"));
+
   // Nothing insecure in the shipped example.
   ::setenv("IMS_CLIENT_SECRET", "example-secret", 1);
   const auto example = load_file(source_dir() + "/config/bridge.example.yaml");

@@ -46,6 +46,7 @@ TEST(Secret, HoldsTheBytesOnceAndMovesThem) {
   assigned.reset();
   EXPECT_TRUE(assigned.empty());
   EXPECT_TRUE(Secret(std::string()).empty());
+  EXPECT_NE(Secret().reveal().data(), nullptr);  // C APIs get "", never NULL
 }
 
 TEST(Secret, WipeZeroesEveryByte) {

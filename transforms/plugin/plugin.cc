@@ -6,6 +6,7 @@
 #include <rapidjson/writer.h>
 #include <simdjson.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -202,6 +203,12 @@ bool not_writable_by_others(const std::filesystem::path& path, std::string_view 
                 fmt::format("plugin: cannot check '{}': {}", path.string(), std::strerror(errno)));
     return false;
   }
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    diags.error(at, fmt::format("plugin: '{}': {} '{}' belongs to uid {}, neither root nor the "
+                                "bridge's user: its owner could replace the code the bridge runs",
+                                shown, what, path.string(), st.st_uid));
+    return false;
+  }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     diags.error(
         at, fmt::format("plugin: '{}': {} '{}' is {}-writable (mode {:04o}): others could "
@@ -231,7 +238,10 @@ std::optional<std::string> checked_path(const std::string& path, const BuildOpti
                                 options.plugin_dir, path));
     return std::nullopt;
   }
-  const fs::path dir = fs::path(options.plugin_dir).lexically_normal();
+  fs::path dir = fs::path(options.plugin_dir).lexically_normal();
+  if (!dir.has_filename()) {
+    dir = dir.parent_path();  // "/opt/plugins/" iterates to a last, empty element
+  }
   if (!inside(dir, given.lexically_normal())) {
     diags.error(at,
                 fmt::format("plugin: '{}' is not under plugin_dir {}", path, options.plugin_dir));
