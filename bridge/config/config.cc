@@ -144,36 +144,19 @@ Secret take_secret(const YAML::Node& node) {
 // Expands ${VAR}, ${VAR:-default} and $$ in one scalar. Returns false (after reporting) on a
 // malformed reference or an unset variable without a default.
 bool expand_env(std::string_view in, std::string& out, const YAML::Node& node, Diagnostics& d) {
-  out.clear();
-  // Room for the whole result up front (every referenced variable's full value at most): a
-  // growing string would free earlier buffers holding part of a secret, unwiped.
-  std::size_t room = in.size();
-  for (std::size_t at = in.find("${"); at != std::string_view::npos; at = in.find("${", at + 2)) {
-    const std::size_t close = in.find('}', at + 2);
-    if (close == std::string_view::npos) {
-      break;
-    }
-    const std::string_view ref = in.substr(at + 2, close - at - 2);
-    const std::string name(ref.substr(0, ref.find(":-")));
-    if (const char* value = std::getenv(name.c_str()); value != nullptr) {
-      room += std::strlen(value);
-    }
-  }
-  out.reserve(room);
+  // The result's pieces first (views of `in` and of the environment), then one reservation and
+  // one copy: a growing string would free earlier buffers holding part of a secret, unwiped.
+  std::vector<std::string_view> pieces;
   bool ok = true;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c != '$' || i + 1 >= in.size()) {
-      out += c;
+  std::size_t literal = 0;  // where the current run of plain text starts
+  for (std::size_t i = 0; i + 1 < in.size(); ++i) {
+    if (in[i] != '$' || (in[i + 1] != '$' && in[i + 1] != '{')) {
       continue;
     }
+    pieces.push_back(in.substr(literal, i - literal));
     if (in[i + 1] == '$') {
-      out += '$';
-      ++i;
-      continue;
-    }
-    if (in[i + 1] != '{') {
-      out += c;
+      pieces.emplace_back("$");
+      literal = ++i + 1;
       continue;
     }
     const std::size_t close = in.find('}', i + 2);
@@ -197,9 +180,10 @@ bool expand_env(std::string_view in, std::string& out, const YAML::Node& node, D
         tls_env_refs->refs.emplace_back(node.Mark(), name);
       }
       if (sep != std::string_view::npos) {
-        out += (value != nullptr && *value != '\0') ? std::string_view(value) : ref.substr(sep + 2);
+        pieces.push_back((value != nullptr && *value != '\0') ? std::string_view(value)
+                                                              : ref.substr(sep + 2));
       } else if (value != nullptr) {
-        out += value;
+        pieces.emplace_back(value);
       } else {
         d.error(node, fmt::format("environment variable {} is not set (use ${{{}:-default}} for a "
                                   "default)",
@@ -208,6 +192,17 @@ bool expand_env(std::string_view in, std::string& out, const YAML::Node& node, D
       }
     }
     i = close;
+    literal = close + 1;
+  }
+  pieces.push_back(in.substr(std::min(literal, in.size())));
+  std::size_t size = 0;
+  for (const std::string_view piece : pieces) {
+    size += piece.size();
+  }
+  out.clear();
+  out.reserve(size);
+  for (const std::string_view piece : pieces) {
+    out.append(piece);
   }
   return ok;
 }
@@ -222,12 +217,7 @@ void expand_tree(YAML::Node node, Diagnostics& d) {
       }
       std::string expanded;
       if (expand_env(raw, expanded, node, d)) {
-        const YAML::Mark mark = node.Mark();
-        node = expanded;
-        if (!same_mark(node.Mark(), mark)) {
-          // Assigning a scalar keeps the node's mark today; the env references are found by it.
-          d.error(mark, "internal: a scalar lost its position when its variables were expanded");
-        }
+        node = expanded;  // keeps the node's mark, by which take_secret finds its variables
       }
       core::wipe(expanded);  // it may hold a secret
       return;
@@ -316,14 +306,11 @@ class Section {
       }
       if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
         const auto guess = closest(key, keys);
-        d_.error(
-            kv.first,
-            guess.empty()
-                ? fmt::format("unknown key '{}' in {} (expected one of: {})", key,
-                              path_.empty() ? "the configuration" : path_, join(keys))
-                : fmt::format("unknown key '{}' in {}: did you mean '{}'? (expected one of: "
-                              "{})",
-                              key, path_.empty() ? "the configuration" : path_, guess, join(keys)));
+        d_.error(kv.first,
+                 fmt::format("unknown key '{}' in {}{} (expected one of: {})", key,
+                             path_.empty() ? "the configuration" : path_,
+                             guess.empty() ? "" : fmt::format(": did you mean '{}'?", guess),
+                             join(keys)));
       }
     }
   }
@@ -800,7 +787,6 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
               {"inlets", "ims_org_id", "source_name", "ims", "batch", "http", "retry_after_max_ms",
                "message_retry_window_ms", "max_message_retries", "breaker", "rate_limit"});
   const YAML::Node inlets = sec.get("inlets");
-  std::vector<std::pair<YAML::Node, std::string>> inlet_urls;  // checked once http is read
   if (inlets.IsDefined() && !inlets.IsNull() && !inlets.IsMap()) {
     d.error(inlets, fmt::format("sink.platform.inlets must be a map of name -> inlet, not {}",
                                 describe(inlets)));
@@ -823,8 +809,7 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
                             inlet.name, inlet.url));
       }
       in.boolean("authenticated", inlet.authenticated);
-      inlet_urls.emplace_back(in.get("url"),
-                              fmt::format("sink.platform.inlets.{}.url", inlet.name));
+      inlet.url_mark = in.get("url").Mark();
       p.inlets.push_back(std::move(inlet));
     }
   }
@@ -861,9 +846,9 @@ void read_platform(const YAML::Node& node, PlatformSinkConfig& p, bool active, D
                 "http2", "low_speed_limit_bytes", "low_speed_time_ms", "allow_insecure_http"});
   http.boolean("allow_insecure_http", p.allow_insecure_http);
   if (active) {
-    for (std::size_t i = 0; i < inlet_urls.size() && i < p.inlets.size(); ++i) {
-      check_transport(inlet_urls[i].first.Mark(), inlet_urls[i].second, p.inlets[i].url,
-                      p.allow_insecure_http, d);
+    for (const PlatformInlet& inlet : p.inlets) {
+      check_transport(inlet.url_mark, fmt::format("sink.platform.inlets.{}.url", inlet.name),
+                      inlet.url, p.allow_insecure_http, d);
     }
   }
   http.integer("concurrency", p.concurrency, 1);

@@ -115,6 +115,7 @@ struct PlatformInlet {
   std::string name;
   std::string url;
   bool authenticated = true;  // send Authorization: Bearer (authenticated connections only)
+  YAML::Mark url_mark;        // where `url` was set (for the transport check)
 };
 
 struct PlatformSinkConfig {

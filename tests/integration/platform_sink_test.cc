@@ -76,7 +76,7 @@ std::unique_ptr<emulator::Server> start_emulator(emulator::Options o = {}) {
 
 config::PlatformSinkConfig sink_config(const emulator::Server& server) {
   config::PlatformSinkConfig c;
-  c.inlets.push_back({"default", server.base_url() + "/collection/0123456789abcdef", true});
+  c.inlets.push_back({"default", server.base_url() + "/collection/0123456789abcdef", true, {}});
   c.ims.token_url = server.base_url() + "/ims/token/v3";
   c.ims.client_id = "capillary-bridge-dev";
   c.ims.client_secret = config::Secret(std::string(kSecret));
