@@ -1,14 +1,18 @@
 # syntax=docker/dockerfile:1
-# capillary-bridge and platform-emulator on Debian 12 (bookworm): the Debian packages the build uses
-# (tools/setup.sh) in the build stage, only their runtime shared libraries in the image.
+# capillary-bridge on Debian 12 (bookworm): the Debian packages the build uses (tools/setup.sh) in
+# the build stage, only their runtime shared libraries in the images. Two images from one build:
 #
 #   docker build -t capillary-bridge:0.1.0 \
 #     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse --short HEAD)" \
 #     --build-arg SOURCE=https://example.org/your/capillary-bridge .
+#   docker build --target platform-emulator -t capillary-bridge-emulator:0.1.0 ... .
 #
-# The image runs as uid/gid 10001 and writes nothing outside /tmp, so it works with a read-only root
+# The default target (the last stage) is production: capillary-bridge only. The platform-emulator
+# (a token-issuing stand-in for IMS and Platform, port 8088) is its own image, for tests and the
+# compose stack, so production pods never carry it.
+# Both run as uid/gid 10001 and write nothing outside /tmp, so they work with a read-only root
 # filesystem (mount a tmpfs on /tmp only if you use `capillary-bridge dev` or the file sink there).
-# ENTRYPOINT is capillary-bridge; the emulator is `--entrypoint platform-emulator`.
+# tools/build-image.sh builds both without a registry (podman, mmdebstrap bases) and runs them.
 # Release pipelines should pin both base images by digest (debian:bookworm-slim@sha256:...).
 # tools/check-container.sh lints this file (hadolint) and checks the runtime package list against
 # the binaries' shared libraries.
@@ -43,45 +47,72 @@ RUN cmake --preset default -DBRIDGE_BUILD_TESTS=OFF -DBRIDGE_BUILD_BENCH=OFF \
  && install -D -m 0755 -s build/default/bridge/capillary-bridge /out/capillary-bridge \
  && install -D -m 0755 -s build/default/bridge/emulator/platform-emulator /out/platform-emulator
 
-FROM debian:bookworm-slim
-# Exactly the packages owning the binaries' DT_NEEDED libraries, librdkafka's own included
-# (tools/check-container.sh derives them with readelf + dpkg -S and compares), plus ca-certificates for TLS to IMS, Platform and Kafka,
-# and curl for the HEALTHCHECK and the emulator's control API (~0.5 MB: libcurl4 is here anyway).
+# ---------------------------------------------------------------------------------------------
+# What both images share: Debian slim, the unprivileged user, the working directory and the
+# labels that do not name the image.
+FROM debian:bookworm-slim AS runtime
+RUN groupadd --system --gid 10001 bridge \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin bridge
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=""
+# (Each image below sets its own title and description.)
+LABEL org.opencontainers.image.title="capillary-bridge-runtime" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
+# Relative paths (`dev`'s NDJSON output, a relative file sink, the emulator's --port-file) land in
+# /tmp.
+WORKDIR /tmp
+STOPSIGNAL SIGTERM
+
+# ---------------------------------------------------------------------------------------------
+# platform-emulator: Adobe IMS and Platform streaming ingestion stand-in (bridge/emulator).
+FROM runtime AS platform-emulator
+# Exactly the packages owning the emulator's DT_NEEDED libraries (tools/check-container.sh), plus
+# curl for the HEALTHCHECK and the control API.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      curl libc6 libfmt9 libgcc-s1 libmicrohttpd12 libsimdjson14 libspdlog1.10 libstdc++6 \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/platform-emulator /usr/local/bin/
+LABEL org.opencontainers.image.title="capillary-bridge-emulator" \
+      org.opencontainers.image.description="platform-emulator: a local stand-in for Adobe IMS and Platform streaming ingestion, with fault injection (tests and demos only)"
+USER 10001:10001
+EXPOSE 8088
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=5 \
+  CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8088/healthz"]
+ENTRYPOINT ["platform-emulator"]
+CMD ["--listen", "0.0.0.0:8088"]
+
+# ---------------------------------------------------------------------------------------------
+# capillary-bridge (the default target): production.
+FROM runtime AS bridge
+# Exactly the packages owning the binary's DT_NEEDED libraries, librdkafka's own included
+# (tools/check-container.sh derives them with readelf + dpkg -S and compares), plus
+# ca-certificates for TLS to IMS, Platform and Kafka, and curl for the HEALTHCHECK (~0.5 MB:
+# libcurl4 is here anyway). libmicrohttpd12 serves the webhook receiver (`receive`).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates curl \
       libc6 libcivetweb1 libcurl4 libfmt9 libgcc-s1 libmicrohttpd12 libprometheus-cpp-core1.0 \
       liblz4-1 libsasl2-2 libsimdjson14 libspdlog1.10 libssl3 libstdc++6 libyaml-cpp0.7 \
       libzstd1 zlib1g \
- && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 bridge \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin bridge
-
-COPY --from=build /out/capillary-bridge /out/platform-emulator /usr/local/bin/
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/capillary-bridge /usr/local/bin/
 COPY --from=build /out/lib/librdkafka.so.1 /usr/local/lib/
 RUN ldconfig
 # The documented example as the default config: a bare `docker run` fails validation with every
 # missing setting listed; mount your own file over it (or another directory on /etc/capillary-bridge).
 COPY config/bridge.example.yaml /etc/capillary-bridge/bridge.yaml
 COPY config/samples/ /usr/share/capillary-bridge/samples/
-
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG SOURCE=""
 LABEL org.opencontainers.image.title="capillary-bridge" \
-      org.opencontainers.image.description="Capillary loyalty and commerce events from Kafka into Adobe Experience Platform streaming ingestion (with platform-emulator)" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
-
+      org.opencontainers.image.description="Capillary loyalty and commerce events from Kafka into Adobe Experience Platform streaming ingestion"
 USER 10001:10001
-# Relative paths (`dev`'s NDJSON output, a relative file sink) land in /tmp.
-WORKDIR /tmp
-# 9464 metrics and probes, 8080 the webhook receiver (`receive`), 8088 the platform-emulator.
-EXPOSE 9464 8080 8088
-STOPSIGNAL SIGTERM
+# 9464 metrics and probes, 8080 the webhook receiver (`receive`).
+EXPOSE 9464 8080
 # /healthz on the default metrics.listen port; Kubernetes probes and docker-compose set their own.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:9464/healthz"]

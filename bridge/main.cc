@@ -75,6 +75,32 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
 
+  bridge::app::RedriveOptions redrive_options;
+  auto* redrive = cli.add_subcommand(
+      "redrive",
+      "Send dead letters through the current routes and sink again; failures go back to the "
+      "dead-letter topic");
+  redrive->add_option("-c,--config", redrive_options.config_path, "Configuration file (YAML)")
+      ->required();
+  redrive->add_option("--reason", redrive_options.reasons,
+                      "Only letters dead-lettered for this reason (repeatable)");
+  redrive->add_option("--since", redrive_options.since,
+                      "Only letters written at or after: 2026-12-04T10:00:00Z, 2026-12-04 or an "
+                      "age (30m, 2h, 7d)");
+  redrive->add_option("--until", redrive_options.until,
+                      "Only letters written at or before (same forms); later ones stay unread");
+  redrive->add_option("--topic", redrive_options.topic,
+                      "Dead-letter topic to read (default: dead_letter.topic)");
+  redrive->add_option("--group", redrive_options.group,
+                      "Consumer group that remembers how far redrive got (default: "
+                      "<kafka.group_id>.redrive)");
+  redrive->add_option("--limit", redrive_options.limit, "Redrive at most this many letters")
+      ->check(CLI::PositiveNumber);
+  redrive->add_flag("--dry-run", redrive_options.dry_run,
+                    "Show what would happen per reason; send, write and commit nothing");
+  redrive->add_option("--metrics-listen", redrive_options.metrics_listen,
+                      "host:port for /metrics while it runs (default: metrics.listen)");
+
   bridge::app::PlatformOptions platform_options;
   auto* platform = cli.add_subcommand(
       "platform",
@@ -110,6 +136,9 @@ int main(int argc, char** argv) {
   }
   if (*receive) {
     return bridge::app::receive(config_path);
+  }
+  if (*redrive) {
+    return bridge::app::redrive(redrive_options);
   }
   if (*validate) {
     return bridge::app::validate(config_path, no_plugins);

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Checks the container packaging without a container engine (the reference machine has only the
-# docker client, so the image itself is not built here):
+# Checks the container packaging without a container engine (tools/build-image.sh builds and runs
+# the images for real):
 #   1. hadolint on the Dockerfile (.hadolint.yaml: every finding fails but DL3008), plus what it
-#      does not check: the final stage runs as a numeric non-root USER and has a HEALTHCHECK;
-#   2. the runtime stage installs exactly the Debian packages that own the binaries' DT_NEEDED
-#      libraries (readelf + dpkg -S on this Debian 12 machine), plus ca-certificates and curl, and
-#      each of them exists in Debian bookworm (apt-cache); librdkafka, built from source
-#      (tools/librdkafka/build.sh), must be copied into the image and its own DT_NEEDED count;
-#      the build stage installs only packages tools/setup.sh installs too;
+#      does not check: both images (the final stage, production, and `platform-emulator`) run as a
+#      numeric non-root USER and have a HEALTHCHECK; the production stage carries no emulator;
+#   2. each image installs exactly the Debian packages that own its binary's DT_NEEDED libraries
+#      (readelf + dpkg -S on this Debian 12 machine), plus ca-certificates and curl (bridge) or
+#      curl (emulator), and each of them exists in Debian bookworm (apt-cache); librdkafka, built
+#      from source (tools/librdkafka/build.sh), must be copied into the image and its own
+#      DT_NEEDED count; the build stage installs only packages tools/setup.sh installs too;
 #   3. the Docker build context (.dockerignore applied by the Docker CLI's own matcher) configures
 #      with the Dockerfile's CMake command, the REVISION build argument reaches the build, and
 #      every file the configure found (compilers, CMake package configs, libraries) belongs to a
@@ -30,7 +31,8 @@ emulator_bin=${PLATFORM_EMULATOR_BIN:-build/default/bridge/emulator/platform-emu
 cache=${BRIDGE_CACHE_DIR:-$HOME/.cache/capillary-bridge}
 hadolint_version=2.15.1
 # Runtime packages that no binary links against, and why.
-runtime_extra="ca-certificates curl"  # TLS roots for IMS/Platform/Kafka; the HEALTHCHECK
+runtime_extra="ca-certificates curl"  # bridge image: TLS roots for IMS/Platform/Kafka; the HEALTHCHECK
+emulator_extra="curl"                 # emulator image: the HEALTHCHECK and its control API
 build_extra=""                         # build-stage packages tools/setup.sh does not list
 rdkafka_prefix=$(tools/librdkafka/build.sh --prefix-only)
 
@@ -72,49 +74,71 @@ stage_packages() {
   stage_lines "$1" | grep 'apt-get install' | tr '&' '\n' | grep 'apt-get install' |
     sed 's/.*apt-get install//' | tr ' ' '\n' | grep -v -e '^-' -e '^$' | sort -u
 }
-final_user=$(stage_lines "$stages" | sed -n 's/^USER  *//p' | tail -n 1)
-case "$final_user" in
-  0 | 0:* | root | root:* | "") problem "final stage: USER must be a non-root uid (is '${final_user}')" ;;
-  *[!0-9:]*) problem "final stage: USER '$final_user' must be numeric (runAsNonRoot can verify only a uid)" ;;
-esac
-stage_lines "$stages" | grep -q '^HEALTHCHECK ' || problem "final stage: no HEALTHCHECK"
+emulator_stage=$(awk -F'\t' '$2 ~ /^FROM .* AS platform-emulator$/ { print $1 }' "$work/lines")
+[ -n "$emulator_stage" ] || problem "no 'AS platform-emulator' stage (the emulator's own image)"
+for stage in "$stages" $emulator_stage; do
+  user=$(stage_lines "$stage" | sed -n 's/^USER  *//p' | tail -n 1)
+  case "$user" in
+    0 | 0:* | root | root:* | "") problem "stage $stage: USER must be a non-root uid (is '${user}')" ;;
+    *[!0-9:]*) problem "stage $stage: USER '$user' must be numeric (runAsNonRoot can verify only a uid)" ;;
+  esac
+  stage_lines "$stage" | grep -q '^HEALTHCHECK ' || problem "stage $stage: no HEALTHCHECK"
+done
+# Production (the default target) carries the bridge only: no emulator, no port 8088.
+if stage_lines "$stages" | grep -e 'platform-emulator' -e '^EXPOSE .*8088' >/dev/null; then
+  problem "final stage: the production image must not carry platform-emulator or expose 8088"
+fi
 
 # ------------------------------------------------------------------------------------------ 2
-echo "== runtime packages: DT_NEEDED of both binaries -> dpkg -S" >&2
+echo "== runtime packages: DT_NEEDED of each image's binaries -> dpkg -S" >&2
+# needed_packages BIN...: the Debian packages owning the binaries' DT_NEEDED libraries.
+# The loop runs in a pipeline (a subshell): its problems go through a file.
+needed_packages() {
+  local bin lib path pkg
+  for bin in "$@"; do
+    for lib in $(readelf -d "$bin" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+      case "$lib" in ld-linux*) echo libc6; continue ;; esac  # the loader (a library's DT_NEEDED)
+      path=$(ldd "$bin" | awk -v l="$lib" '$1 == l { print $3 }')
+      [ -n "$path" ] || { echo "$bin: $lib not found by ldd" >>"$work/needed-problems"; continue; }
+      case "$path" in "$rdkafka_prefix"/*) continue ;; esac
+      pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null) ||
+        { echo "$lib ($path) belongs to no Debian package" >>"$work/needed-problems"; continue; }
+      echo "${pkg%%:*}"
+    done
+  done | sort -u
+}
+# check_stage STAGE NAME EXTRA BIN...: the stage installs exactly what BIN... need, plus EXTRA.
+check_stage() {
+  local stage=$1 name=$2 extra=$3 p
+  shift 3
+  needed_packages "$@" >"$work/needed-$name"
+  stage_packages "$stage" >"$work/runtime-$name"
+  tr ' ' '\n' <<<"$extra" | sort -u >"$work/extra-$name"
+  echo "$name needs: $(tr '\n' ' ' <"$work/needed-$name")" >&2
+  for p in $(comm -23 "$work/needed-$name" "$work/runtime-$name"); do
+    problem "$name stage lacks $p (its binaries link against it)"
+  done
+  for p in $(comm -13 "$work/needed-$name" "$work/runtime-$name" | comm -23 - "$work/extra-$name"); do
+    problem "$name stage installs $p, which its binaries do not need: drop it or explain it"
+  done
+  echo "$name stage: $(tr '\n' ' ' <"$work/runtime-$name")" >&2
+}
 # librdkafka is ours (built from source and copied into the image): its own dependencies count.
-objects=("$bridge_bin" "$emulator_bin")
+bridge_objects=("$bridge_bin")
 # grep without -q: under pipefail, -q's early exit makes ldd die of SIGPIPE and the test fail.
 if ldd "$bridge_bin" | grep -F "$rdkafka_prefix/lib/librdkafka.so.1" >/dev/null; then
-  objects+=("$rdkafka_prefix/lib/librdkafka.so.1")
+  bridge_objects+=("$rdkafka_prefix/lib/librdkafka.so.1")
   stage_lines "$stages" | grep '^COPY .*librdkafka.so.1 ' >/dev/null ||
     problem "final stage: librdkafka.so.1 (built from source) is not copied into the image"
 else
   problem "$bridge_bin does not use the librdkafka of tools/librdkafka/build.sh ($rdkafka_prefix)"
 fi
-# The loop runs in a pipeline (a subshell): its problems go through a file.
-for bin in "${objects[@]}"; do
-  for lib in $(readelf -d "$bin" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
-    case "$lib" in ld-linux*) echo libc6; continue ;; esac  # the loader (a library's DT_NEEDED)
-    path=$(ldd "$bin" | awk -v l="$lib" '$1 == l { print $3 }')
-    [ -n "$path" ] || { echo "$bin: $lib not found by ldd" >>"$work/needed-problems"; continue; }
-    case "$path" in "$rdkafka_prefix"/*) continue ;; esac
-    pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null) ||
-      { echo "$lib ($path) belongs to no Debian package" >>"$work/needed-problems"; continue; }
-    echo "${pkg%%:*}"
-  done
-done | sort -u >"$work/needed"
+check_stage "$stages" bridge "$runtime_extra" "${bridge_objects[@]}"
+[ -z "$emulator_stage" ] || check_stage "$emulator_stage" emulator "$emulator_extra" "$emulator_bin"
 if [ -s "$work/needed-problems" ]; then
   while read -r line; do problem "$line"; done <"$work/needed-problems"
 fi
-stage_packages "$stages" >"$work/runtime"
-tr ' ' '\n' <<<"$runtime_extra" | sort -u >"$work/runtime-extra"
-echo "needed: $(tr '\n' ' ' <"$work/needed")" >&2
-for p in $(comm -23 "$work/needed" "$work/runtime"); do
-  problem "runtime stage lacks $p (the binaries link against it)"
-done
-for p in $(comm -13 "$work/needed" "$work/runtime" | comm -23 - "$work/runtime-extra"); do
-  problem "runtime stage installs $p, which no binary needs: drop it or explain it in runtime_extra"
-done
+cat "$work/runtime-bridge" "$work/runtime-emulator" 2>/dev/null | sort -u >"$work/runtime"
 
 . /etc/os-release
 if [ "${VERSION_CODENAME:-}" != bookworm ]; then
@@ -132,7 +156,6 @@ for p in $(cat "$work/runtime" "$work/build"); do
     problem "$p: not in this machine's Debian bookworm package lists (apt-get update?)"
   fi
 done
-echo "runtime stage: $(tr '\n' ' ' <"$work/runtime")" >&2
 
 # ------------------------------------------------------------------------------------------ 3
 echo "== build context (.dockerignore) and the Dockerfile's CMake configure" >&2
@@ -222,4 +245,4 @@ if [ "$fail" != 0 ]; then
   echo "check-container: FAILED" >&2
   exit 1
 fi
-echo "check-container: ok (the image itself is built only where a container engine runs)" >&2
+echo "check-container: ok (tools/build-image.sh builds and runs the images)" >&2

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace bridge::app {
 
@@ -62,6 +63,24 @@ struct PlatformOptions {
 // config (bridge/provision/setup.h, check.h). Exit 0 ok, 1 Platform failed or refused or check
 // found problems, 2 config or conflict.
 int platform(const PlatformOptions& options);
+
+struct RedriveOptions {
+  std::string config_path;
+  std::vector<std::string> reasons;  // empty: every reason
+  std::string since;                 // parse_time() syntax; empty: no bound
+  std::string until;
+  std::string topic;           // the dead-letter topic; default dead_letter.topic
+  std::string group;           // default <kafka.group_id>.redrive
+  std::string metrics_listen;  // default metrics.listen
+  bool dry_run = false;
+  std::uint64_t limit = 0;  // 0: no limit
+};
+
+// `capillary-bridge redrive -c FILE`: dead letters back through the current routes and sink
+// (bridge/redrive). Prints a summary table on stdout. Exit 0 when every letter up to the end the
+// topic had at the start was settled (delivered, dead-lettered again or passed over), 1 runtime
+// failure, 2 bad config or flags, a missing topic, 3 stopped before the end.
+int redrive(const RedriveOptions& options);
 
 // `capillary-bridge dev`: embedded broker, seeded sample events, the real pipeline.
 int dev(const DevOptions& options);

@@ -75,6 +75,42 @@ std::optional<Validated> load_and_validate(config::Loaded&& loaded, bool load_pl
   return Validated{std::move(loaded.config), std::move(plan)};
 }
 
+core::Result<std::unique_ptr<sink::Sink>> make_sink(const config::Config& cfg,
+                                                    metrics::Metrics& metrics) {
+  switch (cfg.sink.type) {
+    case config::SinkType::file:
+    case config::SinkType::stdout_: {
+      const std::string path = cfg.sink.type == config::SinkType::file ? cfg.sink.file.path : "-";
+      auto s = sink::FileSink::open(path, cfg.sink.file.fsync);
+      if (!s) {
+        return tl::unexpected(s.error());
+      }
+      return std::unique_ptr<sink::Sink>(std::move(*s));
+    }
+    case config::SinkType::kafka: {
+      auto s = kafka::KafkaSink::create(cfg.kafka, cfg.sink.kafka);
+      if (!s) {
+        return tl::unexpected(s.error());
+      }
+      return std::unique_ptr<sink::Sink>(std::move(*s));
+    }
+    case config::SinkType::platform: {
+      // The sink ships bytes it does not write: the XDM streaming message around each entity.
+      auto framer = [org = cfg.sink.platform.ims_org_id,
+                     source = cfg.sink.platform.source_name](const transforms::Target& target) {
+        auto f = transforms::xdm::streaming_framing(target, {org, source});
+        return platform::Framing{std::move(f.prefix), std::move(f.suffix)};
+      };
+      auto s = platform::PlatformSink::create(cfg.sink.platform, metrics, std::move(framer));
+      if (!s) {
+        return tl::unexpected(s.error());
+      }
+      return std::unique_ptr<sink::Sink>(std::move(*s));
+    }
+  }
+  return core::fail(core::ErrorKind::permanent, "sink-type", "unknown sink type");
+}
+
 core::Result<Components> make_components(const config::Config& cfg, metrics::Metrics& metrics,
                                          bool check_dead_letter_topic) {
   Components c;
@@ -91,41 +127,11 @@ core::Result<Components> make_components(const config::Config& cfg, metrics::Met
   }
   c.source = std::move(*source);
 
-  switch (cfg.sink.type) {
-    case config::SinkType::file:
-    case config::SinkType::stdout_: {
-      const std::string path = cfg.sink.type == config::SinkType::file ? cfg.sink.file.path : "-";
-      auto s = sink::FileSink::open(path, cfg.sink.file.fsync);
-      if (!s) {
-        return tl::unexpected(s.error());
-      }
-      c.sink = std::move(*s);
-      break;
-    }
-    case config::SinkType::kafka: {
-      auto s = kafka::KafkaSink::create(cfg.kafka, cfg.sink.kafka);
-      if (!s) {
-        return tl::unexpected(s.error());
-      }
-      c.sink = std::move(*s);
-      break;
-    }
-    case config::SinkType::platform: {
-      // The sink ships bytes it does not write: the XDM streaming message around each entity.
-      auto framer = [org = cfg.sink.platform.ims_org_id,
-                     source = cfg.sink.platform.source_name](const transforms::Target& target) {
-        auto f = transforms::xdm::streaming_framing(target, {org, source});
-        return platform::Framing{std::move(f.prefix), std::move(f.suffix)};
-      };
-      auto s = platform::PlatformSink::create(cfg.sink.platform, metrics, std::move(framer));
-      if (!s) {
-        return tl::unexpected(s.error());
-      }
-      c.sink = std::move(*s);
-      break;
-    }
+  auto sink = make_sink(cfg, metrics);
+  if (!sink) {
+    return tl::unexpected(sink.error());
   }
-
+  c.sink = std::move(*sink);
   return c;
 }
 

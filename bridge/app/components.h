@@ -45,6 +45,10 @@ struct Components {
   std::unique_ptr<deadletter::Writer> dead_letters;
 };
 
+// The configured sink (file, stdout, kafka or platform).
+core::Result<std::unique_ptr<sink::Sink>> make_sink(const config::Config& cfg,
+                                                    metrics::Metrics& metrics);
+
 // Creates the Kafka consumer, the configured sink and the dead-letter producer.
 // `check_dead_letter_topic`: ask the cluster whether the dead-letter topic exists and how large
 // a letter may be (off for the embedded mock cluster, which cannot answer).

@@ -216,12 +216,14 @@ int dev(const DevOptions& options) {
   Progress progress(*(*service)->parts.source, receiver);
   // What Platform accepted, rewritten whenever it grows (dev data sets are small).
   std::uint64_t dumped = 0;
+  bool output_failed = false;  // the last attempt to write options.output failed
   const auto dump = [&] {
     const auto accepted = (*platform)->stats().messages_accepted;
     if (accepted == dumped || options.output == "-") {
       return;
     }
-    if (!(*platform)->dump_ndjson(options.output)) {
+    output_failed = !(*platform)->dump_ndjson(options.output);
+    if (output_failed) {
       spdlog::warn("cannot write {}", options.output);
     }
     dumped = accepted;
@@ -265,6 +267,14 @@ int dev(const DevOptions& options) {
       static_cast<unsigned long long>(ps.unique_ids),
       static_cast<unsigned long long>(ps.accepted_without_id),
       static_cast<unsigned long long>(ps.messages_rejected));
+  if (output_failed && result) {
+    // Asked for a file and did not get it: not a clean run (a read-only working directory).
+    spdlog::error(
+        "dev: the accepted messages could not be written to {}: use --output - (stdout) "
+        "or a writable directory",
+        options.output);
+    return kExitFailure;
+  }
   return exit_status(result);
 }
 

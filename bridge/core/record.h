@@ -14,6 +14,17 @@ struct Header {
   std::string_view value;
 };
 
+// What a record redriven from the dead-letter topic (bridge/redrive) carries about its first
+// life. The views point into the record's own bytes (its headers).
+struct Redrive {
+  std::string_view topic;  // the topic it first came from: routes match this, not RecordView::topic
+  std::string_view source;     // "topic/partition/offset" there (a new letter names it again)
+  std::string_view reason;     // why it was dead-lettered last
+  std::uint32_t attempts = 1;  // times it has been dead-lettered (capillary-bridge.attempts)
+  bool pass_over = false;      // settled at once, neither transformed nor sent
+  bool redrivable = true;      // false: passed over because it cannot be redriven (payload cut)
+};
+
 struct RecordView {
   std::string_view topic;
   std::int32_t partition = 0;
@@ -22,6 +33,7 @@ struct RecordView {
   std::string_view key;
   std::string_view payload;
   std::span<const Header> headers;
+  const Redrive* redrive = nullptr;  // set only by redrive
 };
 
 }  // namespace bridge::core

@@ -11,6 +11,12 @@
 //   capillary-bridge.version       the bridge version
 //   capillary-bridge.event         the Capillary event name when known
 //
+// A letter that `redrive` sent through the routes again and that failed again is written anew
+// (bridge/redrive): its original headers, capillary-bridge.source still naming where the event
+// first came from, the new reason and message, and:
+//   capillary-bridge.attempts      times dead-lettered, this letter included (absent: 1)
+//   capillary-bridge.redriven-from the letter it was redriven from: "dlq-topic/partition/offset"
+//
 // A reduced letter (the topic refused the full one for good, or it cannot fit the topic's
 // max.message.bytes) keeps those headers, and the original headers when they fit, and adds:
 //   capillary-bridge.truncated        "true"; the value is the payload's first bytes only
@@ -31,6 +37,8 @@ inline constexpr std::string_view kMessageHeader = "capillary-bridge.message";
 inline constexpr std::string_view kSourceHeader = "capillary-bridge.source";
 inline constexpr std::string_view kVersionHeader = "capillary-bridge.version";
 inline constexpr std::string_view kEventHeader = "capillary-bridge.event";
+inline constexpr std::string_view kAttemptsHeader = "capillary-bridge.attempts";
+inline constexpr std::string_view kRedrivenFromHeader = "capillary-bridge.redriven-from";
 inline constexpr std::string_view kTruncatedHeader = "capillary-bridge.truncated";
 inline constexpr std::string_view kOriginalBytesHeader = "capillary-bridge.original-bytes";
 inline constexpr std::string_view kOriginalSha256Header = "capillary-bridge.original-sha256";

@@ -200,7 +200,12 @@ core::Result<std::unique_ptr<DeadLetterWriter>> DeadLetterWriter::create(
 
 void DeadLetterWriter::write(const deadletter::Letter& letter) {
   const core::RecordView& rec = *letter.record;
-  const std::string source = fmt::format("{}/{}/{}", rec.topic, rec.partition, rec.offset);
+  // A redriven letter that failed again keeps naming where the event first came from, counts
+  // the attempt, and names the letter it was redriven from.
+  const std::string here = fmt::format("{}/{}/{}", rec.topic, rec.partition, rec.offset);
+  const std::string_view source = rec.redrive != nullptr ? rec.redrive->source : here;
+  const std::string attempts =
+      rec.redrive != nullptr ? std::to_string(rec.redrive->attempts + 1) : std::string();
   // What a letter may hold: the topic's limit less room for the batch and record framing and
   // for lz4 expanding bytes that do not compress; never more than half the producer's queue.
   const auto budget = static_cast<std::size_t>(
@@ -216,6 +221,10 @@ void DeadLetterWriter::write(const deadletter::Letter& letter) {
   headers_.push_back({deadletter::kVersionHeader, core::version()});
   if (!letter.event_name.empty()) {
     headers_.push_back({deadletter::kEventHeader, letter.event_name});
+  }
+  if (rec.redrive != nullptr) {
+    headers_.push_back({deadletter::kAttemptsHeader, attempts});
+    headers_.push_back({deadletter::kRedrivenFromHeader, here});
   }
   const std::size_t ours = header_bytes(headers_);
   const std::size_t theirs = header_bytes(rec.headers);

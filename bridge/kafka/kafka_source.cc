@@ -92,7 +92,8 @@ source::Record copy_record(rd_kafka_message_t* msg) {
 }  // namespace
 
 core::Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const config::KafkaConfig& cfg,
-                                                               metrics::Metrics& metrics) {
+                                                               metrics::Metrics& metrics,
+                                                               const std::string& brokers) {
   // What at-least-once depends on; applied after the user's properties so they cannot be undone.
   std::map<std::string, std::string> fixed = {
       {"group.id", cfg.group_id},
@@ -127,7 +128,7 @@ core::Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const config::Kaf
     // consumer then sends ~50 small fetch requests a second, which brokers shrug off.
     fixed.emplace("fetch.wait.max.ms", "20");
   }
-  auto conf = base_conf(cfg, {}, fixed);
+  auto conf = base_conf(cfg, brokers, fixed);
   if (!conf) {
     return tl::unexpected(conf.error());
   }

@@ -20,8 +20,10 @@ namespace bridge::kafka {
 class KafkaSource final : public source::Source {
  public:
   // Startup code: returns configuration errors rather than throwing.
+  // `brokers` overrides cfg.brokers when non-empty (redrive reads the dead-letter cluster).
   static core::Result<std::unique_ptr<KafkaSource>> create(const config::KafkaConfig& cfg,
-                                                           metrics::Metrics& metrics);
+                                                           metrics::Metrics& metrics,
+                                                           const std::string& brokers = {});
   ~KafkaSource() override;
   KafkaSource(const KafkaSource&) = delete;
   KafkaSource& operator=(const KafkaSource&) = delete;

@@ -203,6 +203,11 @@ void Pipeline::handle_record(source::Record record) {
   count_bytes(p, static_cast<std::int64_t>(p.record.size_bytes()));
 
   const core::RecordView v = p.record.view();
+  if (v.redrive != nullptr && v.redrive->pass_over) {
+    ++stats_.passed_over;
+    settle(p, Settled::passed_over);
+    return;
+  }
   if (static_cast<std::int64_t>(v.payload.size()) > cfg_.max_event_bytes) {
     dead_letter(p, "too-large",
                 fmt::format("payload is {} bytes; the limit (pipeline.max_event_bytes) is {}",
@@ -335,7 +340,7 @@ bool Pipeline::finish_transform(Pending& p, TransformJob& job) {
   }
   if (p.outputs.empty()) {
     ++stats_.filtered;
-    settle(p);
+    settle(p, Settled::filtered);
     return false;
   }
   return true;
@@ -511,7 +516,7 @@ void Pipeline::maybe_settle(Pending& p) {
     return;
   }
   if (p.fate == Fate::dead_lettered) {
-    settle(p);
+    settle(p, Settled::dead_lettered);
     return;
   }
   if (p.fate != Fate::delivering) {
@@ -523,7 +528,7 @@ void Pipeline::maybe_settle(Pending& p) {
   if (all_delivered) {
     ++stats_.delivered;
     deps_.metrics.records_delivered.Increment();
-    settle(p);
+    settle(p, Settled::delivered);
   }
 }
 
@@ -599,9 +604,12 @@ void Pipeline::on_dead_letter_result(const deadletter::WriteResult& result) {
   maybe_settle(p);  // waits for outputs still in the sink, if any
 }
 
-void Pipeline::settle(Pending& p) {
+void Pipeline::settle(Pending& p, Settled how) {
   Partition& part = *p.partition;
   const core::RecordView v = p.record.view();
+  if (settled_hook_) {
+    settled_hook_(v, how, how == Settled::dead_lettered ? std::string_view(p.reason) : "");
+  }
   part.tracker.settle(v.offset);
   if (part.tracker.commit_position() != part.stored) {
     part.dirty = true;

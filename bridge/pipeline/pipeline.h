@@ -57,6 +57,7 @@ struct Stats {
   std::uint64_t retries = 0;            // outputs re-sent after a `retry` verdict
   std::uint64_t transform_retries = 0;  // records whose transform asked to be retried
   std::uint64_t reduced_dead_letters = 0;
+  std::uint64_t passed_over = 0;  // redrive: letters not selected, settled untouched
   std::int64_t inflight_records = 0;
   std::int64_t inflight_bytes = 0;
   std::int64_t sink_held_bytes = 0;  // what the sink holds for unanswered outputs
@@ -70,6 +71,14 @@ struct Dependencies {
   deadletter::Writer& dead_letters;
   metrics::Metrics& metrics;
   std::shared_ptr<const transforms::RouterPlan> plan;
+};
+
+// How a record settled, for Pipeline::set_settled_hook.
+enum class Settled : std::uint8_t {
+  delivered,      // every output delivered
+  filtered,       // the transform made no outputs
+  dead_lettered,  // written to the dead-letter topic (the hook's reason says why)
+  passed_over,    // RecordView::redrive->pass_over: settled untouched
 };
 
 // Error code of run() when the drain ended with records unsettled (redelivered after restart).
@@ -92,6 +101,11 @@ class Pipeline final : public source::RebalanceListener {
 
   // Called on the pipeline thread about once a second (progress line, bounded runs).
   void set_tick(std::function<void(const Stats&)> tick) { tick_ = std::move(tick); }
+  // Called on the pipeline thread as each record settles, before its offset may be committed
+  // (redrive counts outcomes per letter with it). `reason`: the dead-letter reason, else empty.
+  using SettledHook =
+      std::function<void(const core::RecordView& record, Settled how, std::string_view reason)>;
+  void set_settled_hook(SettledHook hook) { settled_hook_ = std::move(hook); }
 
   // Liveness: the loop turned within the last 30 s. Readiness: partitions assigned and the
   // sink reachable. Both thread-safe.
@@ -190,7 +204,7 @@ class Pipeline final : public source::RebalanceListener {
   void dead_letter(Pending& p, std::string reason, std::string message);
   void write_dead_letter(Pending& p);
   void maybe_settle(Pending& p);
-  void settle(Pending& p);
+  void settle(Pending& p, Settled how);
   void flush_sends();
   void resend_due(Clock::time_point now);
   void count_bytes(Pending& p, std::int64_t delta);  // Pending::bytes, its partition's, the total
@@ -236,6 +250,7 @@ class Pipeline final : public source::RebalanceListener {
 
   Stats stats_;
   std::function<void(const Stats&)> tick_;
+  SettledHook settled_hook_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::int64_t> last_turn_ns_{0};
   std::atomic<int> assigned_{0};

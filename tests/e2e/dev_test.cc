@@ -122,6 +122,20 @@ TEST(DevCommandTest, ExitWhenDoneDeliversTheSampleEvents) {
   EXPECT_TRUE(dev.stderr_tail(200).find("summary:") != std::string::npos) << logs(dev);
 }
 
+// An output file that cannot be written (a read-only root filesystem, a missing directory) is not
+// a clean run: exit 1 naming the file, after the events were delivered.
+TEST(DevCommandTest, AnUnwritableOutputFileIsAFailure) {
+  TempDir dir("capillary-e2e");
+  const std::string output = dir.file("missing-dir/out.ndjson");
+  ChildProcess dev(dev_command(dir, output, free_port(), true));
+  const auto st = dev.wait(seconds(120));
+  ASSERT_TRUE(st) << "dev --exit-when-done still running after 120 s\n" << logs(dev);
+  EXPECT_TRUE(st->exited && st->code == 1) << to_string(*st) << "\n" << logs(dev);
+  EXPECT_NE(dev.stderr_tail(50).find("could not be written to " + output), std::string::npos)
+      << logs(dev);
+  EXPECT_NE(dev.stderr_tail(50).find("summary:"), std::string::npos) << logs(dev);
+}
+
 TEST(DevCommandTest, MetricsMatchTheOutputAndSigtermExitsCleanly) {
   TempDir dir("capillary-e2e");
   const std::string output = dir.file("out.ndjson");

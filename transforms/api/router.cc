@@ -98,8 +98,13 @@ Stage::Stage(std::shared_ptr<const RouterPlan> plan) : plan_(std::move(plan)) {
   }
 }
 
-Result<void> Stage::process(const bridge::core::RecordView& view, Emitter& out,
+Result<void> Stage::process(const bridge::core::RecordView& record, Emitter& out,
                             std::string_view* event_name_out) {
+  // A redriven dead letter is routed, and seen by its transform, as on the topic it came from.
+  bridge::core::RecordView view = record;
+  if (record.redrive != nullptr) {
+    view.topic = record.redrive->topic;
+  }
   last_transform_ = {};
   last_event_id_ = {};
   if (event_name_out != nullptr) {
