@@ -33,7 +33,11 @@ WORKDIR /src
 # `--network host` with podman), in a layer of its own so that source changes do not rebuild it.
 ENV BRIDGE_CACHE_DIR=/opt/cache
 COPY tools/librdkafka/build.sh tools/librdkafka/build.sh
-RUN tools/librdkafka/build.sh \
+# Behind a TLS-inspecting proxy, the CA bundle that trusts it: a file mounted into RUN steps
+# (tools/build-image.sh: podman build -v <host bundle>:/run/host-ca.crt:ro --build-arg
+# CA_BUNDLE=/run/host-ca.crt). Empty: the build stage's own ca-certificates.
+ARG CA_BUNDLE=""
+RUN CURL_CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" tools/librdkafka/build.sh \
  && install -D -m 0644 -s "$(tools/librdkafka/build.sh --prefix-only)/lib/librdkafka.so.1" \
       /out/lib/librdkafka.so.1
 COPY . .
@@ -72,11 +76,12 @@ STOPSIGNAL SIGTERM
 # platform-emulator: Adobe IMS and Platform streaming ingestion stand-in (bridge/emulator).
 FROM runtime AS platform-emulator
 # Exactly the packages owning the emulator's DT_NEEDED libraries (tools/check-container.sh), plus
-# curl for the HEALTHCHECK and the control API.
+# curl for the HEALTHCHECK and the control API. `apt-get clean`: a base without Docker Hub's
+# docker-clean hook (mmdebstrap's) would keep the downloaded packages (80 MB).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       curl libc6 libfmt9 libgcc-s1 libmicrohttpd12 libsimdjson14 libspdlog1.10 libstdc++6 \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/platform-emulator /usr/local/bin/
 LABEL org.opencontainers.image.title="capillary-bridge-emulator" \
       org.opencontainers.image.description="platform-emulator: a local stand-in for Adobe IMS and Platform streaming ingestion, with fault injection (tests and demos only)"
@@ -100,7 +105,7 @@ RUN apt-get update \
       libc6 libcivetweb1 libcurl4 libfmt9 libgcc-s1 libmicrohttpd12 libprometheus-cpp-core1.0 \
       liblz4-1 libsasl2-2 libsimdjson14 libspdlog1.10 libssl3 libstdc++6 libyaml-cpp0.7 \
       libzstd1 zlib1g \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/capillary-bridge /usr/local/bin/
 COPY --from=build /out/lib/librdkafka.so.1 /usr/local/lib/
 RUN ldconfig

@@ -78,6 +78,12 @@ done
 # ---- the two images (the build stage is shared: the second build reuses its layers)
 build=("${podman[@]}" build --pull=never --network host --format docker
        --build-arg "VERSION=$version" --build-arg "REVISION=$revision")
+# The host's CA bundle for the build's HTTPS downloads (librdkafka's source from crates.io): it
+# trusts what the host trusts, a TLS-inspecting egress proxy included.
+host_ca=${CURL_CA_BUNDLE:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}
+if [ -f "$host_ca" ]; then
+  build+=(-v "$(readlink -f "$host_ca"):/run/host-ca.crt:ro" --build-arg CA_BUNDLE=/run/host-ca.crt)
+fi
 step "podman build $bridge_image (production: the default target)"
 "${build[@]}" -t "$bridge_image" . >"$work/build-bridge.log" 2>&1 ||
   { tail -n 40 "$work/build-bridge.log" >&2; exit 1; }
@@ -114,7 +120,7 @@ grep -q 'IMS_CLIENT_SECRET is not set' <<<"$out" ||
   problem "validate without IMS_CLIENT_SECRET did not name it: $out"
 
 step "run: dev --exit-when-done (read-only root, tmpfs on /tmp for its output)"
-if out=$("${run[@]}" --tmpfs /tmp:rw,size=64m,uid=10001,gid=10001 "$bridge_image" \
+if out=$("${run[@]}" --tmpfs /tmp:rw,size=64m,mode=1777 "$bridge_image" \
       dev --exit-when-done 2>&1); then
   summary=$(grep -E '^(summary|platform):' <<<"$out" || true)
   grep -q 'messages accepted' <<<"$summary" || problem "dev printed no summary: $(tail -n 20 <<<"$out")"
@@ -137,7 +143,7 @@ step "run: the emulator image answers /healthz"
 name=cb-emulator-$$
 # A free loopback port (the emulator picks it and writes it to a tmpfs: the root is read-only).
 "${podman[@]}" run -d --rm --no-healthcheck --read-only --read-only-tmpfs=false --network host \
-  --tmpfs /tmp:rw,size=1m,uid=10001,gid=10001 --name "$name" "$emulator_image" \
+  --tmpfs /tmp:rw,size=1m,mode=1777 --name "$name" "$emulator_image" \
   --listen 127.0.0.1:0 --port-file /tmp/port >/dev/null
 healthy=""
 for _ in $(seq 1 50); do

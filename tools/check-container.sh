@@ -163,6 +163,10 @@ build/tools/stack-check context . "$work/context"
 for unwanted in build tests bench .git; do
   [ ! -e "$work/context/$unwanted" ] || problem "the build context holds $unwanted/"
 done
+# Every COPY from the context names something the context has (.dockerignore can hide it).
+while read -r src; do
+  [ -e "$work/context/$src" ] || problem "COPY $src: not in the build context (.dockerignore?)"
+done < <(awk -F'\t' '$2 ~ /^COPY / && $2 !~ /--from=/ { n = split($2, a, " "); for (i = 2; i < n; i++) print a[i] }' "$work/lines")
 # build_owned FILE...: each file must belong to a package of the build stage's closure or of the
 # base image. Files are checked as named and resolved (libfoo.so is libfoo-dev's, its target the
 # runtime package's; /usr/bin/x may be recorded as /bin/x).
