@@ -247,9 +247,10 @@ prometheus::Counter& Metrics::transformed(std::string_view topic, std::string_vi
                   {{"topic", topic}, {"event", event}, {"transform", transform}});
 }
 
-prometheus::Counter& Metrics::transform_warning(std::string_view transform,
+prometheus::Counter& Metrics::transform_warning(std::string_view transform, std::string_view event,
                                                 std::string_view warning) {
-  return labelled(warnings_family_, {{"transform", transform}, {"warning", warning}});
+  return labelled(warnings_family_,
+                  {{"transform", transform}, {"event", event}, {"warning", warning}});
 }
 
 prometheus::Counter& Metrics::outputs_delivered(std::string_view sink, std::string_view kind,

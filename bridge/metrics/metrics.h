@@ -95,7 +95,9 @@ class Metrics {
   prometheus::Counter& transformed(std::string_view topic, std::string_view event,
                                    std::string_view transform);
   // `warning` is one of a transform's fixed warning codes (transforms::Emitter::warning).
-  prometheus::Counter& transform_warning(std::string_view transform, std::string_view warning);
+  // `event`: Metrics::event_label of the record's event name.
+  prometheus::Counter& transform_warning(std::string_view transform, std::string_view event,
+                                         std::string_view warning);
   prometheus::Counter& outputs_delivered(std::string_view sink, std::string_view kind,
                                          std::string_view target);
   prometheus::Counter& dead_lettered(std::string_view topic, std::string_view event,

@@ -293,7 +293,7 @@ bool Pipeline::finish_transform(Pending& p, TransformJob& job) {
     deps_.metrics.routed(v.topic, p.event, job.transform).Increment();
   }
   for (const std::string& code : job.warnings) {
-    deps_.metrics.transform_warning(job.transform, code).Increment();
+    deps_.metrics.transform_warning(job.transform, p.event, code).Increment();
   }
   if (!job.result) {
     p.outputs.clear();

@@ -260,7 +260,7 @@ TEST_F(MappingTest, ShippedExampleMapsTheGoldenInput) {
           id +
           R"(","eventName":"streakLevelAchieved","refId":"50001_eb18a2db89","apiRequestId":"2f73552c72a067ba77433a3e277cef82",)"
           R"("streakId":"41","userStreakId":"4101","streakName":"Three visits","streakLevelName":"Level 1",)"
-          R"("streakValue":3,"levelAchievedAt":"2025-03-01T11:17:26.172+00:00","triggeringActivity":"TransactionAdd"}}})");
+          R"("streakValue":3,"levelAchievedAt":"2025-03-01T11:17:26.172Z","triggeringActivity":"TransactionAdd"}}})");
 
   // E2 and E3 envelopes of the same event give the same `_id` (redeliveries dedupe).
   const Outcome wrapped = run(stage, input[1]);
@@ -297,8 +297,7 @@ TEST_F(MappingTest, ShippedExampleMapsTheGoldenInput) {
   EXPECT_EQ(at(dates.body(0), "/_acme/capillary/levelAchievedAt"), "<absent>");
   EXPECT_EQ(at(dates.body(0), "/_acme/capillary/streakLevelName"), "<absent>");
   EXPECT_EQ(dates.warnings, std::vector<std::string>{"unparseable-time"});
-  EXPECT_EQ(at(dates.body(1), "/_acme/capillary/levelAchievedAt"),
-            R"("2025-03-01T23:59:59+05:30")");
+  EXPECT_EQ(at(dates.body(1), "/_acme/capillary/levelAchievedAt"), R"("2025-03-01T18:29:59.000Z")");
 
   // No streakData: nothing to send, counted.
   const Outcome none = run(stage, input[8]);
@@ -437,10 +436,10 @@ TEST_F(MappingTest, EveryTypeConversion) {
   EXPECT_EQ(t("b2"), "true");
   EXPECT_EQ(t("d1"), R"("2024-07-01T07:47:24.783Z")");
   EXPECT_EQ(t("d2"), R"("2024-07-01T07:47:24.000Z")");
-  EXPECT_EQ(t("d3"), R"("2024-07-01T13:40:26.172+00:00")");  // keeps its offset
-  EXPECT_EQ(t("d4"), R"("2025-07-01T23:59:59+05:30")");
+  EXPECT_EQ(t("d3"), R"("2024-07-01T13:40:26.172Z")");  // keeps its offset
+  EXPECT_EQ(t("d4"), R"("2025-07-01T18:29:59.000Z")");
   EXPECT_EQ(t("d5"), R"("2024-07-01T07:47:24.783Z")");
-  EXPECT_EQ(t("e1"), R"("2025-07-01T23:59:59+05:30")");
+  EXPECT_EQ(t("e1"), R"("2025-07-01T18:29:59.000Z")");
   EXPECT_EQ(t("p1"), R"("+919650000000")");
   EXPECT_EQ(t("m1"), R"("asha.rao@example.in")");
   EXPECT_EQ(t("id1"), R"("84793759919")");
@@ -476,6 +475,29 @@ TEST_F(MappingTest, NumbersOutsideDoubleRangeAreInvalidFields) {
   EXPECT_NE(fine.body().find(R"("a":-0.0025)"), std::string::npos) << fine.body();
 }
 
+// The `phone-e164` type and the mapping's identities follow the catalogue's phone rules and its
+// org_phone_country_codes setting (one normaliser, reference/xdm-mapping.md §7.1).
+TEST_F(MappingTest, NationalPhonesTakeTheOrgsCallingCode) {
+  const std::string fields = R"(
+            - {to: $tenant.p, from: /phone, type: phone-e164}
+)";
+  auto with_code =
+      plan(event_output(fields).replace(event_output(fields).find("      outputs:"), 0,
+                                        "      org_phone_country_codes: {50001: \"91\"}\n"));
+  ASSERT_NE(with_code, nullptr);
+  const std::string national = std::string("{") + kCustomer + R"(,"phone":"09820054321"})";
+  const Outcome o = run(with_code, event(national));
+  ASSERT_TRUE(o.ok) << o.message;
+  EXPECT_EQ(at(o.body(), "/_acme/p"), R"("+919820054321")");
+  EXPECT_TRUE(o.warnings.empty());
+  auto without = plan(event_output(fields));
+  ASSERT_NE(without, nullptr);
+  const Outcome n = run(without, event(national));
+  ASSERT_TRUE(n.ok) << n.message;
+  EXPECT_EQ(at(n.body(), "/_acme/p"), "<absent>") << "a national number became international";
+  EXPECT_EQ(n.warnings, (std::vector<std::string>{"phone-not-e164"}));
+}
+
 TEST_F(MappingTest, InvalidPhoneEmailAndTimesAreLeftOutAndCounted) {
   auto p = plan(event_output(R"(
             - {to: $tenant.p, from: /phone, type: phone-e164}
@@ -493,9 +515,10 @@ TEST_F(MappingTest, InvalidPhoneEmailAndTimesAreLeftOutAndCounted) {
   EXPECT_EQ(
       at(o.body(), "/_acme"),
       R"({"capillary":{"orgId":50001,"eventId":"ev-1","eventName":"streakLevelAchieved","refId":"50001_r","apiRequestId":"api-1"},"k":"kept"})");
-  EXPECT_EQ(o.warnings, (std::vector<std::string>{"identity-invalid-phone", "identity-hashed",
-                                                  "identity-invalid-email", "unparseable-time",
-                                                  "unparseable-time"}));
+  // "12345": digits, but no E.164 number (reference/xdm-mapping.md §7.1).
+  EXPECT_EQ(o.warnings,
+            (std::vector<std::string>{"phone-not-e164", "identity-hashed", "identity-invalid-email",
+                                      "unparseable-time", "unparseable-time"}));
 }
 
 TEST_F(MappingTest, WrongTypesRejectWithThePathAndNeverTheValue) {
@@ -559,7 +582,7 @@ TEST_F(MappingTest, ConstantsDefaultsAndRequired) {
   ASSERT_TRUE(o.ok) << o.message;
   EXPECT_EQ(
       at(o.body(), "/_acme/c"),
-      R"({"text":"capillary","number":3,"quoted":"3","boolean":true,"typed":42,"date":"2025-01-31T23:59:59+05:30"})");
+      R"({"text":"capillary","number":3,"quoted":"3","boolean":true,"typed":42,"date":"2025-01-31T18:29:59.000Z"})");
   EXPECT_EQ(at(o.body(), "/_acme/d"),
             R"({"absent":"unknown","null":0,"blank":"none","present":"gold"})");
   EXPECT_EQ(at(o.body(), "/_acme/r"), R"("GOLD")");
@@ -773,8 +796,7 @@ TEST_F(MappingTest, IdentityRulesMatchTheCatalogue) {
   const Outcome hashed = run(p, event(R"({"customerIdentifiers":{"customerId":5,
     "Instore":{"email":"e59baa6df5a41d818608688fe3dcaccc","mobile":"12345"}}})"));
   ASSERT_TRUE(hashed.ok) << hashed.message;
-  EXPECT_EQ(hashed.warnings,
-            (std::vector<std::string>{"identity-hashed", "identity-invalid-phone"}));
+  EXPECT_EQ(hashed.warnings, (std::vector<std::string>{"identity-hashed", "phone-not-e164"}));
   EXPECT_EQ(at(hashed.body(), "/identityMap/Email"), "<absent>");
 
   const Outcome user =
@@ -814,7 +836,7 @@ TEST_F(MappingTest, ProfileOutputs) {
   EXPECT_EQ(
       o.body(),
       R"({"identityMap":{"capillaryCustomerId":[{"id":"50001:42","authenticatedState":"authenticated","primary":true}]},)"
-      R"("loyalty":{"tier":"Gold","tierExpiryDate":"2124-08-19T23:59:59Z"},"person":{"name":{"firstName":"石川"}},)"
+      R"("loyalty":{"tier":"Gold","tierExpiryDate":"2124-08-19T23:59:59.000Z"},"person":{"name":{"firstName":"石川"}},)"
       R"("extSourceSystemAudit":{"lastUpdatedDate":"2025-03-01T11:17:00.763Z"}})");
 }
 

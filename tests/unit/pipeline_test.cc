@@ -5,6 +5,7 @@
 #include "bridge/pipeline/pipeline.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 
 #include <algorithm>
 #include <thread>
@@ -23,6 +24,21 @@ using bridge::testing::FakeSource;
 using source::TopicPartition;
 
 constexpr const char* kTopic = "events";
+// tests/golden/capillary/phones: org 50001 (no calling code configured), mobile 9820054321.
+constexpr const char* kNationalPhoneEvent =
+    "{\"eventName\":\"customerAdded\",\"eventId\":\"f5394cd3-381f-5637-8d5d-429a478ef933\","
+    "\"orgId\":50001,\"refId\":\"50001_phone07\",\"apiRequestId\":"
+    "\"0c46f04ca6078d7d401127124ab6590c\",\"createdAt\":1740823200000,\"data\":{\"loyaltyType\":"
+    "\"LOYALTY\",\"source\":\"INSTORE\",\"accountId\":\"\",\"firstName\":\"Asha\",\"lastName\":"
+    "\"Rao\",\"enteredAt\":1740823199000,\"enteredBy\":{\"id\":75000012,\"till\":{\"code\":\"store."
+    "sfo.01.till1\",\"name\":\"SFO Till "
+    "1\"},\"store\":{\"code\":\"store.sfo.01\",\"name\":\"Market Street "
+    "Flagship\",\"externalId\":\"SFO01\",\"externalId1\":\"\",\"externalId2\":\"\"}},"
+    "\"customerIdentifiers\":{\"customerId\":520000107,\"instore\":{\"mobile\":\"9820054321\","
+    "\"email\":\"phone.case07@example.com\",\"externalId\":\"M-0000101\",\"cardNumbers\":["
+    "\"9000500010001011\"]}},\"customFields\":[{\"key\":\"preferred_store\",\"value\":\"store.sfo."
+    "01\"}],\"extendedFields\":[{\"key\":\"gender\",\"value\":\"Female\"},{\"key\":\"dob\","
+    "\"value\":\"1990-04-12\"}]},\"loyaltyEventId\":null}";
 
 std::string event(int i, const char* name = "pointsIssued") {
   return "{\"eventName\":\"" + std::string(name) + "\",\"eventId\":\"id-" + std::to_string(i) +
@@ -163,6 +179,40 @@ TEST_P(PipelineTest, BadInputIsDeadLetteredWithItsReason) {
   ASSERT_EQ(sink_.delivered.size(), 1U);
   EXPECT_EQ(sink_.delivered[0].offset, 5);
   EXPECT_EQ((source_.committed[{kTopic, 0}]), 6);
+}
+
+// Transform warnings are counted per transform, event name and warning: a national mobile number
+// of an org without a calling code is left out as phone-not-e164 (never logged).
+TEST_P(PipelineTest, TransformWarningsAreCountedPerEventName) {
+  auto targets = std::make_shared<const std::vector<transforms::Target>>(
+      std::vector<transforms::Target>{target_});
+  core::Diagnostics diags("test");
+  std::vector<transforms::RouteSpec> specs;
+  specs.push_back({{kTopic},
+                   {},
+                   "capillary",
+                   YAML::Load("{tenant: acme, targets: {profile: default, experience_event: "
+                              "default}}"),
+                   YAML::Mark()});
+  auto built = transforms::RouterPlan::build(specs, registry_, std::move(targets), diags);
+  ASSERT_TRUE(built) << diags.to_string();
+  source_.add(kTopic, 0, kNationalPhoneEvent);
+  source_.assign({{kTopic, 0}});
+  config::PipelineConfig cfg;
+  cfg.workers = GetParam();
+  Pipeline p({source_, sink_, dead_letters_, metrics_,
+              std::make_shared<const transforms::RouterPlan>(std::move(*built))},
+             cfg);
+  run_until(p, [&] { return p.stats().delivered == 1; });
+  const std::string exposition =
+      prometheus::TextSerializer().Serialize(metrics_.registry()->Collect());
+  EXPECT_NE(exposition.find("capillary_bridge_transform_warnings_total{event=\"customerAdded\","
+                            "transform=\"capillary\",warning=\"phone-not-e164\"} 1"),
+            std::string::npos)
+      << exposition;
+  for (const auto& m : sink_.delivered) {
+    EXPECT_EQ(m.body.find("9820054321"), std::string::npos) << "the national number went out";
+  }
 }
 
 TEST_P(PipelineTest, RetryKeepsPartitionOrder) {

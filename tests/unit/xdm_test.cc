@@ -103,16 +103,53 @@ TEST(IdentityTest, EmailRules) {
   }
 }
 
+// reference/xdm-mapping.md §7.1: a national number never becomes a wrong international one.
 TEST(IdentityTest, PhoneRules) {
   std::string out;
-  EXPECT_TRUE(normalize_phone("919650000000", out));
-  EXPECT_EQ(out, "+919650000000");
-  EXPECT_TRUE(normalize_phone("+91 96500-00000", out));
-  EXPECT_EQ(out, "+919650000000");
-  for (const char* bad :
-       {"1234567", "1234567890123456", "e59baa6df5a41d818608688fe3dcaccc", "91965x000000", ""}) {
-    EXPECT_FALSE(normalize_phone(bad, out)) << bad;
+  struct Case {
+    const char* value;
+    const char* code;  // the org's calling code; "" none
+    PhoneCheck check;
+    const char* e164;
+  };
+  const Case cases[] = {
+      // International form: + or 00, 8-15 digits.
+      {"+91 96500-00000", "", PhoneCheck::ok, "+919650000000"},
+      {"+91 96500-00000", "44", PhoneCheck::ok, "+919650000000"},
+      {"0091 9650000000", "", PhoneCheck::ok, "+919650000000"},
+      {"+4930123456", "", PhoneCheck::ok, "+4930123456"},
+      {"+1234567", "", PhoneCheck::not_e164, ""},
+      {"+1234567890123456", "", PhoneCheck::not_e164, ""},
+      // National, no code configured: 11-15 digits stand; shorter is not a phone identity.
+      {"919650000000", "", PhoneCheck::ok, "+919650000000"},
+      {"9820054321", "", PhoneCheck::not_e164, ""},
+      {"09820054321", "", PhoneCheck::not_e164, ""},  // no calling code starts with 0
+      {"+0919650000000", "", PhoneCheck::not_e164, ""},
+      // National with the org's code: trunk 0 dropped; the code in front unless already there.
+      {"9820054321", "91", PhoneCheck::ok, "+919820054321"},
+      {"09820054321", "91", PhoneCheck::ok, "+919820054321"},
+      {"919820054321", "91", PhoneCheck::ok, "+919820054321"},
+      {"(020) 7946 0958", "44", PhoneCheck::ok, "+442079460958"},
+      {"2025550143", "1", PhoneCheck::ok, "+12025550143"},
+      {"12025550143", "1", PhoneCheck::ok, "+12025550143"},
+      {"12345", "91", PhoneCheck::not_e164, ""},
+      {"9198200543", "91", PhoneCheck::ok, "+919198200543"},
+      // Not phone numbers at all.
+      {"91965x000000", "", PhoneCheck::invalid, ""},
+      {"9820054321 ext 5", "91", PhoneCheck::invalid, ""},
+      {"e59baa6df5a41d818608688fe3dcaccc", "", PhoneCheck::invalid, ""},
+      {"", "91", PhoneCheck::invalid, ""},
+      {"--", "91", PhoneCheck::invalid, ""},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(normalize_phone(c.value, c.code, out), c.check) << c.value << " code " << c.code;
+    EXPECT_EQ(out, c.e164) << c.value << " code " << c.code;
   }
+  EXPECT_EQ(phone_warning(PhoneCheck::not_e164, "9820054321"), "phone-not-e164");
+  EXPECT_EQ(phone_warning(PhoneCheck::invalid, "e59baa6df5a41d818608688fe3dcaccc"),
+            "identity-hashed");
+  EXPECT_EQ(phone_warning(PhoneCheck::invalid, "abc"), "identity-invalid-phone");
+  EXPECT_EQ(phone_warning(PhoneCheck::ok, "+4930123456"), "");
 }
 
 TEST(IdentityTest, CustomerIdsStayExact) {
@@ -153,15 +190,19 @@ TEST(ValuesTest, TimesFormatAsRfc3339) {
   char buf[values::kMaxTimeText];
   const auto text = [&](std::size_t n) { return std::string(buf, n); };
   EXPECT_EQ(text(values::format_utc_ms(1719820044783, buf)), "2024-07-01T07:47:24.783Z");
-  EXPECT_EQ(text(values::format_end_of_day({2025, 7, 1}, 330, buf)), "2025-07-01T23:59:59+05:30");
-  EXPECT_EQ(text(values::format_end_of_day({2025, 7, 1}, 0, buf)), "2025-07-01T23:59:59Z");
-  EXPECT_EQ(text(values::format_end_of_day({2025, 7, 1}, -480, buf)), "2025-07-01T23:59:59-08:00");
+  // reference/xdm-mapping.md §7.7: UTC with milliseconds whatever offset the input carried.
+  EXPECT_EQ(text(values::format_end_of_day({2025, 7, 1}, 330, buf)), "2025-07-01T18:29:59.000Z");
+  EXPECT_EQ(text(values::format_end_of_day({2025, 7, 1}, 0, buf)), "2025-07-01T23:59:59.000Z");
+  EXPECT_EQ(text(values::format_end_of_day({2025, 7, 1}, -480, buf)), "2025-07-02T07:59:59.000Z");
   const auto iso = values::parse_iso_instant("2024-07-01T13:40:26.172+0000");
   ASSERT_TRUE(iso);
-  EXPECT_EQ(text(values::format_instant(*iso, buf)), "2024-07-01T13:40:26.172+00:00");
+  EXPECT_EQ(text(values::format_instant(*iso, buf)), "2024-07-01T13:40:26.172Z");
   const auto ist = values::parse_iso_instant("2024-07-01T19:10:26+05:30");
   ASSERT_TRUE(ist);
-  EXPECT_EQ(text(values::format_instant(*ist, buf)), "2024-07-01T19:10:26.000+05:30");
+  EXPECT_EQ(text(values::format_instant(*ist, buf)), "2024-07-01T13:40:26.000Z");
+  const auto no_colon = values::parse_iso_instant("2024-07-01T19:10:26.5+0530");
+  ASSERT_TRUE(no_colon);
+  EXPECT_EQ(text(values::format_instant(*no_colon, buf)), "2024-07-01T13:40:26.500Z");
   EXPECT_EQ(*values::epoch_ms_from_text("1.7193E12"), 1719300000000);
   EXPECT_EQ(*values::epoch_ms_from_text("1693333333"), 1693333333000);  // seconds
   EXPECT_FALSE(values::parse_iso_instant("2024-08-05 01:30:00"));       // no offset: ambiguous
@@ -177,6 +218,7 @@ TEST(SettingsTest, EveryProblemIsReportedWithItsPosition) {
 targets: {profile: nowhere, experience_event: events}
 identity: {customer_id_format: "{id}", namespaces: {email: "E mail", fax: F}}
 org_timezones: {abc: "+05:30", 50001: "Asia/Kolkata"}
+org_phone_country_codes: {50001: "+91", 50002: "091", 50003: 1234, 50004: "44"}
 default_currency: usd
 limits: {experience_event_bytes: -1, oversize: maybe}
 colour: blue
@@ -197,8 +239,11 @@ colour: blue
         "route.yaml:2:20: capillary: unknown target 'nowhere'",
         "3:32: capillary: identity.customer_id_format '{id}'", "'E mail' contains blanks",
         "unknown identity 'fax'", "'abc' is not an orgId", "'Asia/Kolkata' is not a UTC offset",
-        "`default_currency` 'usd'", "limits.experience_event_bytes must be a positive",
-        "limits.oversize 'maybe'", "route.yaml:7:1: capillary: unknown setting 'colour'"}) {
+        "route.yaml:5:34: capillary: '+91' is not a calling code",
+        "route.yaml:5:48: capillary: '091' is not a calling code",
+        "route.yaml:5:62: capillary: '1234' is not a calling code", "`default_currency` 'usd'",
+        "limits.experience_event_bytes must be a positive", "limits.oversize 'maybe'",
+        "route.yaml:8:1: capillary: unknown setting 'colour'"}) {
     EXPECT_NE(report.find(expected), std::string::npos) << "missing: " << expected << "\n"
                                                         << report;
   }

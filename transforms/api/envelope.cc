@@ -98,8 +98,12 @@ struct TopFields {
   Fields attributes;  // E2
   Fields body;        // E3
   Fields data;        // E4 (and E1's `data` seen as a candidate)
+  // The top level has `errors` or `warnings`: an API response ({data, errors, warnings}), the
+  // only place data.eventName names the event (reference/xdm-mapping.md §7.8).
+  bool api_response = false;
 
   void reset() {
+    api_response = false;
     event.reset();
     event_type = {};
     time_stamp_ms.reset();
@@ -179,6 +183,9 @@ class Walker {
         } else {
           e = skip(value);
         }
+      } else if (key == "errors" || key == "warnings") {
+        top.api_response = true;
+        e = skip(value);
       } else if (key == "eventType") {
         e = read_string_field(value, top.type_buf, top.event_type);
       } else if (key == "timeStamp") {
@@ -752,10 +759,14 @@ Result<Envelope> EnvelopeReader::State::unwrap(std::string_view payload) {
     event = &top.body;
     env.variant = EnvelopeVariant::e3_body;
     env.event_raw = top.body.raw;
-  } else if (top.data.seen && top.data.name_state == NameState::present) {
+  } else if (top.data.seen && top.data.name_state == NameState::present && top.api_response) {
     event = &top.data;
     env.variant = EnvelopeVariant::e4_api_response;
     env.event_raw = top.data.raw;
+  } else if (top.data.seen && top.data.name_state == NameState::present) {
+    return reject(kEnvelope,
+                  "no eventName at the top level; data.eventName names the event only in an API "
+                  "response (a top level with errors or warnings)");
   } else if (top.body.seen) {
     return reject(kEnvelope, fmt::format("body.eventName {}", describe(top.body.name_state)));
   } else if (top.data.seen && top.data.name_state != NameState::absent) {

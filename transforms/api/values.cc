@@ -293,21 +293,9 @@ char* put_digits(char* out, std::int64_t value, int width) {
   return out + width;
 }
 
-char* put_offset(char* out, int offset_minutes, bool utc) {
-  if (utc) {
-    *out++ = 'Z';
-    return out;
-  }
-  *out++ = offset_minutes < 0 ? '-' : '+';
-  const int a = std::abs(offset_minutes);
-  out = put_digits(out, a / 60, 2);
-  *out++ = ':';
-  return put_digits(out, a % 60, 2);
-}
-
 // 0 when the year is outside 0000-9999 (RFC 3339 has four year digits).
-std::size_t put_local(std::int64_t local_ms, int offset_minutes, bool utc, bool with_ms,
-                      char* out) {
+// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+std::size_t put_utc(std::int64_t local_ms, char* out) {
   // 0000-01-01T00:00:00.000 .. 9999-12-31T23:59:59.999 (also keeps the arithmetic below far
   // from int64 overflow).
   if (local_ms < -62'167'219'200'000 || local_ms > 253'402'300'799'999) {
@@ -336,34 +324,30 @@ std::size_t put_local(std::int64_t local_ms, int offset_minutes, bool utc, bool 
   p = put_digits(p, ms_of_day / 60'000 % 60, 2);
   *p++ = ':';
   p = put_digits(p, ms_of_day / 1000 % 60, 2);
-  if (with_ms) {
-    *p++ = '.';
-    p = put_digits(p, ms_of_day % 1000, 3);
-  }
-  p = put_offset(p, offset_minutes, utc);
+  *p++ = '.';
+  p = put_digits(p, ms_of_day % 1000, 3);
+  *p++ = 'Z';
   return static_cast<std::size_t>(p - out);
 }
 
 }  // namespace
 
 std::size_t format_instant(const Instant& t, char* out) {
-  const int offset = t.utc ? 0 : t.offset_minutes;
-  if (t.epoch_ms < -62'167'305'600'000 || t.epoch_ms > 253'402'387'199'999) {
-    return 0;  // more than a day outside the years 0000-9999: the offset could overflow
-  }
-  return put_local(t.epoch_ms + std::int64_t{offset} * 60'000, offset, t.utc, true, out);
+  // UTC whatever offset the input carried (reference/xdm-mapping.md §7.7).
+  return put_utc(t.epoch_ms, out);
 }
 
 std::size_t format_utc_ms(std::int64_t epoch_ms, char* out) {
-  return put_local(epoch_ms, 0, true, true, out);
+  return put_utc(epoch_ms, out);
 }
 
 std::size_t format_end_of_day(const Date& d, int offset_minutes, char* out) {
   const std::chrono::year_month_day ymd{std::chrono::year{d.year}, std::chrono::month{d.month},
                                         std::chrono::day{d.day}};
   const std::int64_t days = std::chrono::sys_days{ymd}.time_since_epoch().count();
+  // 23:59:59 there, as the instant in UTC.
   const std::int64_t local_ms = days * 86'400'000 + 86'399'000;
-  return put_local(local_ms, offset_minutes, offset_minutes == 0, false, out);
+  return put_utc(local_ms - std::int64_t{offset_minutes} * 60'000, out);
 }
 
 }  // namespace transforms::values

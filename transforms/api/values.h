@@ -71,10 +71,12 @@ struct Date {
 // RFC 3339 writers. Each returns the number of characters written into `out`, which must hold
 // at least kMaxTimeText characters, or 0 when the year falls outside 0000-9999.
 inline constexpr std::size_t kMaxTimeText = 32;
-// `2024-07-01T07:47:24.783Z`, or with the instant's own offset (`…+05:30`) when not UTC.
+// Every time is written in UTC with milliseconds, whatever offset the input carried
+// (reference/xdm-mapping.md §7.7): `2024-07-01T07:47:24.783Z`.
 std::size_t format_instant(const Instant& t, char* out);
 std::size_t format_utc_ms(std::int64_t epoch_ms, char* out);
-// End of that day in the given offset: `2025-07-01T23:59:59+05:30` (`Z` for offset 0).
+// The end of that day (23:59:59) at the given offset, in UTC: 2025-07-01 at +05:30 →
+// `2025-07-01T18:29:59.000Z`.
 std::size_t format_end_of_day(const Date& d, int offset_minutes, char* out);
 
 }  // namespace transforms::values

@@ -342,8 +342,12 @@ bool CapillaryTransform::resolve_customer(const CustomerIds& c, std::string_view
     phone = xdm::normalize_customer_id(phone, phone_digits_) ? std::string_view(phone_digits_)
                                                              : std::string_view("invalid");
   }
-  if (!phone.empty() && !xdm::normalize_phone(phone, ids_.phone)) {
-    ev_.out().warning(xdm::looks_hashed(phone) ? "identity-hashed" : "identity-invalid-phone");
+  if (!phone.empty()) {
+    const auto check =
+        xdm::normalize_phone(phone, s_->phone_code(ev_.envelope().org_id), ids_.phone);
+    if (check != xdm::PhoneCheck::ok) {
+      ev_.out().warning(xdm::phone_warning(check, phone));
+    }
   }
   ids_.external_id.assign(
       code(c.external_id, coupon ? "data.coupons[].customerIdentifiers.instore.externalId"
@@ -577,9 +581,12 @@ void CapillaryTransform::customer_updated() {
       } else if (values::iequals(name, "email") && !value.empty() &&
                  !xdm::normalize_email(value, email)) {
         ev_.out().warning(xdm::looks_hashed(value) ? "identity-hashed" : "identity-invalid-email");
-      } else if (values::iequals(name, "mobile") && !value.empty() &&
-                 !xdm::normalize_phone(value, phone)) {
-        ev_.out().warning(xdm::looks_hashed(value) ? "identity-hashed" : "identity-invalid-phone");
+      } else if (values::iequals(name, "mobile") && !value.empty()) {
+        const auto check =
+            xdm::normalize_phone(value, s_->phone_code(ev_.envelope().org_id), phone);
+        if (check != xdm::PhoneCheck::ok) {
+          ev_.out().warning(xdm::phone_warning(check, value));
+        }
       }
     }
     begin_profile();
@@ -710,12 +717,12 @@ void CapillaryTransform::transaction() {
                      : "commerce.orderUpdated";
   } else if (values::iequals(bill_type, "RETURN")) {
     event_type = "commerce.backofficeCreditMemoIssued";
-  } else if (bill_type.empty() || values::iequals(bill_type, "REGULAR") ||
-             values::iequals(bill_type, "MIXED")) {
+  } else {
+    // Every other bill type is a purchase, unknown ones included (NOT_INTERESTED): revenue is
+    // never undercounted for a type Capillary adds. The raw billType stays in the tenant object
+    // (reference/xdm-mapping.md §7.3).
     event_type = "commerce.purchases";
     purchase = true;
-  } else {
-    event_type = "commerce.orderUpdated";  // a bill type the reference does not name: no purchase
   }
   begin_event(event_type, -1);
   transaction_body(purchase);

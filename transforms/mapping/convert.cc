@@ -128,7 +128,8 @@ bool Converter::number_text(std::string_view t, Converted& out) {
   return true;
 }
 
-Status Converter::convert(const Value& v, Type type, int offset_minutes, Converted& out) {
+Status Converter::convert(const Value& v, Type type, int offset_minutes,
+                          std::string_view phone_code, Converted& out) {
   out = Converted{};
   switch (type) {
     case Type::automatic:
@@ -248,12 +249,16 @@ Status Converter::convert(const Value& v, Type type, int offset_minutes, Convert
         return Status::wrong_kind;
       }
       const std::string_view t = values::trim(v.text);
-      const bool ok =
-          type == Type::phone ? xdm::normalize_phone(t, buf_) : xdm::normalize_email(t, buf_);
-      if (!ok) {
-        return xdm::looks_hashed(t)  ? Status::hashed
-               : type == Type::phone ? Status::invalid_phone
-                                     : Status::invalid_email;
+      if (type == Type::phone) {
+        const xdm::PhoneCheck check = xdm::normalize_phone(t, phone_code, buf_);
+        if (check == xdm::PhoneCheck::not_e164) {
+          return Status::phone_not_e164;
+        }
+        if (check == xdm::PhoneCheck::invalid) {
+          return xdm::looks_hashed(t) ? Status::hashed : Status::invalid_phone;
+        }
+      } else if (!xdm::normalize_email(t, buf_)) {
+        return xdm::looks_hashed(t) ? Status::hashed : Status::invalid_email;
       }
       out.text = buf_;
       return Status::ok;

@@ -29,6 +29,7 @@ enum class Status : std::uint8_t {
   unparseable_time,  // left out, warning `unparseable-time`
   invalid_email,     // left out, warning `identity-invalid-email`
   invalid_phone,     // left out, warning `identity-invalid-phone`
+  phone_not_e164,    // left out, warning `phone-not-e164` (xdm::normalize_phone)
   hashed,            // left out, warning `identity-hashed`
 };
 
@@ -49,8 +50,10 @@ struct SchemaType {
 class Converter {
  public:
   // Converts a value that is not blank (is_blank(v) is false). `offset_minutes` is the org's
-  // UTC offset, for date-only values. Views in `out` stay valid until the next convert().
-  Status convert(const Value& v, Type type, int offset_minutes, Converted& out);
+  // UTC offset, for date-only values; `phone_code` its calling code for national phone numbers
+  // (empty: none). Views in `out` stay valid until the next convert().
+  Status convert(const Value& v, Type type, int offset_minutes, std::string_view phone_code,
+                 Converted& out);
 
  private:
   // A number's text as Platform parses it: plain decimals as they are, others through a double;

@@ -329,9 +329,12 @@ bool MappingTransform::resolve_identity(const IdentityRefs& ids) {
       !email.empty() && !xdm::normalize_email(email, ids_.email)) {
     ev_.out().warning(xdm::looks_hashed(email) ? "identity-hashed" : "identity-invalid-email");
   }
-  if (const std::string_view phone = code(get(in->mobile), in->mobile);
-      !phone.empty() && !xdm::normalize_phone(phone, ids_.phone)) {
-    ev_.out().warning(xdm::looks_hashed(phone) ? "identity-hashed" : "identity-invalid-phone");
+  if (const std::string_view phone = code(get(in->mobile), in->mobile); !phone.empty()) {
+    const auto check =
+        xdm::normalize_phone(phone, p_->settings.phone_code(ev_.envelope().org_id), ids_.phone);
+    if (check != xdm::PhoneCheck::ok) {
+      ev_.out().warning(xdm::phone_warning(check, phone));
+    }
   }
   ids_.external_id.assign(code(get(in->external_id), in->external_id));
   ids_.add_card(code(get(in->card_number), in->card_number));
@@ -446,7 +449,8 @@ void MappingTransform::put(const Value& v, Type type, std::string_view key, bool
                            const Where& where) {
   const auto source = [&] { return where.ref != nullptr ? path(*where.ref) : path(*where.source); };
   Converted c;
-  switch (converter_.convert(v, type, ev_.offset_minutes(), c)) {
+  switch (converter_.convert(v, type, ev_.offset_minutes(),
+                             p_->settings.phone_code(ev_.envelope().org_id), c)) {
     case Status::ok:
       break;
     case Status::wrong_kind:
@@ -469,6 +473,9 @@ void MappingTransform::put(const Value& v, Type type, std::string_view key, bool
       return;
     case Status::invalid_phone:
       ev_.out().warning("identity-invalid-phone");
+      return;
+    case Status::phone_not_e164:
+      ev_.out().warning("phone-not-e164");
       return;
     case Status::hashed:
       ev_.out().warning("identity-hashed");

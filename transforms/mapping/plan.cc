@@ -361,7 +361,7 @@ class Compiler {
       return false;
     }
     Converted converted;
-    const Status st = converter_.convert(v, type, 0, converted);
+    const Status st = converter_.convert(v, type, 0, {}, converted);
     if (st != Status::ok) {
       error(node.Mark(), fmt::format("`{}` '{}' is not a valid {} value", what, c.constant_text,
                                      type_name(type)));

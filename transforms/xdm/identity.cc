@@ -61,32 +61,78 @@ bool normalize_email(std::string_view value, std::string& out) {
   return true;
 }
 
-bool normalize_phone(std::string_view value, std::string& out) {
+PhoneCheck normalize_phone(std::string_view value, std::string_view country_code,
+                           std::string& out) {
   out.clear();
   value = values::trim(value);
   if (value.empty() || looks_hashed(value)) {
-    return false;
+    return PhoneCheck::invalid;
+  }
+  // International form: a leading `+` or `00` (the `00` dropped).
+  bool international = false;
+  if (value.front() == '+') {
+    international = true;
+    value.remove_prefix(1);
+  } else if (value.starts_with("00")) {
+    international = true;
+    value.remove_prefix(2);
   }
   out.push_back('+');
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    const char c = value[i];
+  for (const char c : value) {
     if (values::is_digit(c)) {
       out.push_back(c);
-    } else if (c == '+' && i == 0) {
-      continue;
-    } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
-      continue;
-    } else {
+    } else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' && c != '/') {
+      // Letters and the like: not a phone number at all (an extension would add digits).
       out.clear();
-      return false;
+      return PhoneCheck::invalid;
     }
   }
-  const std::size_t digits = out.size() - 1;
-  if (digits < 8 || digits > 15) {
+  const std::string_view digits = std::string_view(out).substr(1);
+  if (digits.empty()) {
     out.clear();
-    return false;
+    return PhoneCheck::invalid;
   }
-  return true;
+  const auto e164 = [&out](std::size_t min) {
+    const std::size_t n = out.size() - 1;
+    // No country calling code starts with 0: `+0…` would be a national number in disguise.
+    if (n < min || n > 15 || out[1] == '0') {
+      out.clear();
+      return PhoneCheck::not_e164;
+    }
+    return PhoneCheck::ok;
+  };
+  if (international) {
+    return e164(8);
+  }
+  if (country_code.empty()) {
+    return e164(11);
+  }
+  // A national number with the org's calling code: one trunk `0` goes; digits that already
+  // start with the code stand as they are when long enough, else the code goes in front.
+  std::size_t skip = 0;
+  if (digits.starts_with('0')) {
+    skip = 1;
+  }
+  const std::string_view national = digits.substr(skip);
+  if (national.starts_with(country_code) && national.size() >= 11 && national.size() <= 15) {
+    out.erase(1, skip);
+    return PhoneCheck::ok;
+  }
+  out.erase(1, skip);
+  out.insert(1, country_code);
+  return e164(11);
+}
+
+std::string_view phone_warning(PhoneCheck check, std::string_view value) {
+  switch (check) {
+    case PhoneCheck::ok:
+      return {};
+    case PhoneCheck::not_e164:
+      return "phone-not-e164";
+    case PhoneCheck::invalid:
+      break;
+  }
+  return looks_hashed(value) ? "identity-hashed" : "identity-invalid-phone";
 }
 
 bool normalize_customer_id(std::string_view value, std::string& out) {

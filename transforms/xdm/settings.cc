@@ -164,6 +164,28 @@ class Parser {
     }
   }
 
+  void phone_codes(const YAML::Node& node, OutputSettings& out) {
+    if (!node.IsMap()) {
+      error(node, "`org_phone_country_codes` must be a map of orgId → calling code (\"91\")");
+      return;
+    }
+    for (const auto& kv : node) {
+      const auto org = org_id(kv.first);
+      const auto code = scalar(kv.second, "org_phone_country_codes");
+      if (!org || !code) {
+        continue;
+      }
+      const bool digits = std::all_of(code->begin(), code->end(), values::is_digit);
+      if (code->empty() || code->size() > 3 || !digits || code->front() == '0') {
+        error(kv.second, fmt::format("'{}' is not a calling code: 1 to 3 digits without `+` or a "
+                                     "leading 0 (\"91\", \"1\", \"971\")",
+                                     *code));
+        continue;
+      }
+      out.org_phone_codes.emplace_back(*org, *code);
+    }
+  }
+
   std::optional<std::string> currency(const YAML::Node& node, std::string_view what) {
     auto v = scalar(node, what);
     if (v && !valid_currency(*v)) {
@@ -238,6 +260,15 @@ int OutputSettings::offset_minutes(std::int64_t org_id) const {
   return 0;
 }
 
+std::string_view OutputSettings::phone_code(std::int64_t org_id) const {
+  for (const auto& [org, code] : org_phone_codes) {
+    if (org == org_id) {
+      return code;
+    }
+  }
+  return {};
+}
+
 std::string_view OutputSettings::currency(std::int64_t org_id) const {
   for (const auto& [org, code] : org_currencies) {
     if (org == org_id) {
@@ -285,6 +316,8 @@ bool parse_output_settings(const FactoryContext& ctx, std::string_view transform
         p.identity(v, out);
       } else if (k == "org_timezones") {
         p.timezones(v, out);
+      } else if (k == "org_phone_country_codes") {
+        p.phone_codes(v, out);
       } else if (k == "default_currency") {
         if (auto c = p.currency(v, "default_currency")) {
           out.default_currency = *c;
@@ -295,8 +328,8 @@ bool parse_output_settings(const FactoryContext& ctx, std::string_view transform
         p.limits(v, out);
       } else if (std::find(other_keys.begin(), other_keys.end(), k) == other_keys.end()) {
         std::string known =
-            "tenant, targets, identity, org_timezones, default_currency, "
-            "org_currencies, limits";
+            "tenant, targets, identity, org_timezones, org_phone_country_codes, "
+            "default_currency, org_currencies, limits";
         for (const auto o : other_keys) {
           known += fmt::format(", {}", o);
         }

@@ -11,6 +11,7 @@
 //     namespaces: {customer_id: capillaryCustomerId, email: Email, phone: Phone,
 //                  external_id: capillaryExternalId, card_number: capillaryCardNumber}
 //   org_timezones: {50001: "+05:30"}         # date-only values end that day there (default UTC)
+//   org_phone_country_codes: {50001: "91"}   # national mobile numbers of that org → +91...
 //   default_currency: INR                    # when an event's currencyCode is not ^[A-Z]{3}$
 //   org_currencies: {50001: INR}
 //   limits: {experience_event_bytes: 10240, profile_bytes: 102400, oversize: send}  # | dead_letter
@@ -47,6 +48,7 @@ struct OutputSettings {
   IdentityNamespaces namespaces;
   CustomerIdFormat customer_id_format = CustomerIdFormat::customer_id;
   std::vector<std::pair<std::int64_t, int>> org_offsets;  // orgId → minutes east of UTC
+  std::vector<std::pair<std::int64_t, std::string>> org_phone_codes;  // orgId → "91"
   std::string default_currency;
   std::vector<std::pair<std::int64_t, std::string>> org_currencies;
   std::size_t max_event_bytes = 10 * 1024;     // Platform: ExperienceEvents to Profile
@@ -54,6 +56,8 @@ struct OutputSettings {
   OversizePolicy oversize = OversizePolicy::send;
 
   [[nodiscard]] int offset_minutes(std::int64_t org_id) const;
+  // The org's calling code for national phone numbers (xdm::normalize_phone); empty: none.
+  [[nodiscard]] std::string_view phone_code(std::int64_t org_id) const;
   // The org's configured currency, else default_currency, else empty.
   [[nodiscard]] std::string_view currency(std::int64_t org_id) const;
 };
