@@ -68,7 +68,8 @@ for tag in bookworm bookworm-slim; do
   step "mmdebstrap debian:$tag"
   opts=("${common[@]}")
   [ "$tag" = bookworm ] || opts+=("${slim[@]}")
-  $sudo mmdebstrap -q "${opts[@]}" bookworm "$work/$tag.tar" "$sources"
+  $sudo mmdebstrap -q "${opts[@]}" bookworm "$work/$tag.tar" "$sources" >"$work/mmdebstrap-$tag.log" 2>&1 ||
+    { tail -n 40 "$work/mmdebstrap-$tag.log" >&2; exit 1; }
   "${podman[@]}" import -q \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["bash"]' "$work/$tag.tar" "docker.io/library/debian:$tag" >/dev/null
