@@ -83,6 +83,7 @@ TEST_F(CatalogueTest, GoldenEventsThroughARealBrokerMatchTheGoldenOutputs) {
   broker().produce(topic, messages);
 
   BridgeConfig cfg = bridge_config(topic, dlq, group);
+  // The route settings of tests/golden/capillary/bridge.yaml (keep the two alike).
   cfg.targets_and_routes_yaml = fmt::format(R"(targets:
   profiles:
     dataset_id: 6650a1b2c3d4e5f6a7b8c9d0
@@ -98,6 +99,7 @@ routes:
       tenant: acme
       targets: {{profile: profiles, experience_event: events}}
       org_timezones: {{50001: "+05:30"}}
+      org_phone_country_codes: {{50009: "91"}}
       default_currency: USD
 )",
                                             yaml_quote(topic));
