@@ -187,24 +187,29 @@ int exit_status(const core::Result<void>& result) {
   return result.error().code == pipeline::kDrainDeadline ? kExitUndelivered : kExitFailure;
 }
 
-core::Result<void> run_until_stopped(Service& service) {
+core::Result<void> run_until_stopped(pipeline::Pipeline& pipeline, deadletter::Writer& dead_letters,
+                                     receiver::Receiver* receiver) {
   core::Result<void> result;
   {
-    StopSignalWatcher watcher([&service] {
-      if (service.receiver) {
-        service.receiver->shutdown();
+    StopSignalWatcher watcher([&pipeline, receiver] {
+      if (receiver != nullptr) {
+        receiver->shutdown();
       }
-      service.pipeline->request_stop();
+      pipeline.request_stop();
     });
-    result = service.pipeline->run();
+    result = pipeline.run();
   }
-  if (service.receiver && !service.receiver->shutdown()) {
+  if (receiver != nullptr && !receiver->shutdown()) {
     spdlog::warn("receiver: requests were still in flight at receiver.shutdown_timeout_ms");
   }
-  if (!service.parts.dead_letters->flush(std::chrono::seconds(5))) {
+  if (!dead_letters.flush(std::chrono::seconds(5))) {
     spdlog::warn("dead-letter producer did not flush in time");
   }
   return result;
+}
+
+core::Result<void> run_until_stopped(Service& service) {
+  return run_until_stopped(*service.pipeline, *service.parts.dead_letters, service.receiver.get());
 }
 
 void init_logging(const config::LogConfig& cfg) {

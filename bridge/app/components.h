@@ -78,6 +78,10 @@ core::Result<std::unique_ptr<receiver::Receiver>> start_receiver(const config::C
 // Runs the service's pipeline until it stops by itself or SIGTERM/SIGINT asks it to drain (a
 // receiver stops first: in-flight webhooks are answered, then the pipeline drains).
 core::Result<void> run_until_stopped(Service& service);
+// The same for a pipeline wired by hand (`redrive`): runs it until it stops or a signal drains
+// it (stopping `receiver` first, when given), then flushes the dead-letter producer.
+core::Result<void> run_until_stopped(pipeline::Pipeline& pipeline, deadletter::Writer& dead_letters,
+                                     receiver::Receiver* receiver = nullptr);
 // The exit status for what run_until_stopped returned (app.h: 0, 1 or 3).
 int exit_status(const core::Result<void>& result);
 

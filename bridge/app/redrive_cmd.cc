@@ -164,13 +164,7 @@ int redrive(const RedriveOptions& options) {
                      started.error().message);
       }
     }
-    {
-      StopSignalWatcher watcher([&pipeline] { pipeline.request_stop(); });
-      result = pipeline.run();
-    }
-    if (!writer->flush(std::chrono::seconds(10))) {
-      spdlog::warn("redrive: the dead-letter producer did not flush in time");
-    }
+    result = run_until_stopped(pipeline, *writer);
   }
 
   const double took =

@@ -84,12 +84,10 @@ core::Result<std::vector<PartitionOffsets>> topic_offsets(const config::KafkaCon
         core::ErrorKind::retry, "kafka-unreachable",
         fmt::format("no committed offsets of group '{}': {}", group, rd_kafka_err2str(e)));
   }
-  for (int i = 0; i < list->cnt; ++i) {
-    for (auto& p : out) {
-      if (p.partition == list->elems[i].partition && list->elems[i].offset >= 0) {
-        p.committed = list->elems[i].offset;
-      }
-    }
+  // The list holds the partitions in `out`'s order.
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const std::int64_t committed = list->elems[i].offset;
+    out[i].committed = committed >= 0 ? committed : -1;
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.partition < b.partition; });

@@ -90,12 +90,14 @@ void Tally::print(std::ostream& out, bool dry_run) const {
   }
   const char* sent = dry_run ? "would send" : "delivered";
   const char* failed = dry_run ? "would fail" : "failed again";
-  out << fmt::format("{:<{}}  {:>8}  {:>12}  {:>8}  {:>12}  {:>11}  {:>14}\n", "reason", width,
-                     "letters", sent, "filtered", failed, "passed over", "not redrivable");
-  auto row = [&](std::string_view name, const ReasonCounts& c) {
+  // One layout for the header and the rows.
+  const auto line = [&](std::string_view name, const auto&... columns) {
     out << fmt::format("{:<{}}  {:>8}  {:>12}  {:>8}  {:>12}  {:>11}  {:>14}\n", name, width,
-                       c.letters, c.delivered, c.filtered, c.failed, c.passed_over,
-                       c.not_redrivable);
+                       columns...);
+  };
+  line("reason", "letters", sent, "filtered", failed, "passed over", "not redrivable");
+  const auto row = [&](std::string_view name, const ReasonCounts& c) {
+    line(name, c.letters, c.delivered, c.filtered, c.failed, c.passed_over, c.not_redrivable);
   };
   for (const auto& [reason, c] : reasons_) {
     row(reason, c);

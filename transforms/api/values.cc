@@ -334,7 +334,7 @@ std::size_t put_utc(std::int64_t local_ms, char* out) {
 
 std::size_t format_instant(const Instant& t, char* out) {
   // UTC whatever offset the input carried (reference/xdm-mapping.md §7.7).
-  return put_utc(t.epoch_ms, out);
+  return format_utc_ms(t.epoch_ms, out);
 }
 
 std::size_t format_utc_ms(std::int64_t epoch_ms, char* out) {

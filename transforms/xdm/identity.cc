@@ -109,17 +109,13 @@ PhoneCheck normalize_phone(std::string_view value, std::string_view country_code
   }
   // A national number with the org's calling code: one trunk `0` goes; digits that already
   // start with the code stand as they are when long enough, else the code goes in front.
-  std::size_t skip = 0;
   if (digits.starts_with('0')) {
-    skip = 1;
+    out.erase(1, 1);
   }
-  const std::string_view national = digits.substr(skip);
-  if (national.starts_with(country_code) && national.size() >= 11 && national.size() <= 15) {
-    out.erase(1, skip);
-    return PhoneCheck::ok;
+  const std::size_t n = out.size() - 1;
+  if (!(std::string_view(out).substr(1).starts_with(country_code) && n >= 11 && n <= 15)) {
+    out.insert(1, country_code);
   }
-  out.erase(1, skip);
-  out.insert(1, country_code);
   return e164(11);
 }
 

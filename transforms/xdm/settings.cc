@@ -142,48 +142,49 @@ class Parser {
     }
   }
 
-  void timezones(const YAML::Node& node, OutputSettings& out) {
+  // A map of orgId → value (`key` names it in messages, `shape` says what a value looks like):
+  // each entry with a valid orgId and a scalar is handed to `each(org, text, value_node)`.
+  template <typename Each>
+  void per_org(const YAML::Node& node, std::string_view key, std::string_view shape, Each each) {
     if (!node.IsMap()) {
-      error(node, "`org_timezones` must be a map of orgId → UTC offset (\"+05:30\")");
+      error(node, fmt::format("`{}` must be a map of orgId → {}", key, shape));
       return;
     }
     for (const auto& kv : node) {
       const auto org = org_id(kv.first);
-      const auto text = scalar(kv.second, "org_timezones");
-      if (!org || !text) {
-        continue;
+      const auto text = scalar(kv.second, key);
+      if (org && text) {
+        each(*org, *text, kv.second);
       }
-      const auto offset = values::parse_utc_offset(*text);
-      if (!offset) {
-        error(kv.second, fmt::format("'{}' is not a UTC offset such as \"+05:30\", \"-08:00\" or "
-                                     "\"Z\" (IANA zone names are not supported)",
-                                     *text));
-        continue;
-      }
-      out.org_offsets.emplace_back(*org, *offset);
     }
   }
 
+  void timezones(const YAML::Node& node, OutputSettings& out) {
+    per_org(node, "org_timezones", "UTC offset (\"+05:30\")",
+            [&](std::int64_t org, const std::string& text, const YAML::Node& at) {
+              const auto offset = values::parse_utc_offset(text);
+              if (!offset) {
+                error(at, fmt::format("'{}' is not a UTC offset such as \"+05:30\", \"-08:00\" or "
+                                      "\"Z\" (IANA zone names are not supported)",
+                                      text));
+                return;
+              }
+              out.org_offsets.emplace_back(org, *offset);
+            });
+  }
+
   void phone_codes(const YAML::Node& node, OutputSettings& out) {
-    if (!node.IsMap()) {
-      error(node, "`org_phone_country_codes` must be a map of orgId → calling code (\"91\")");
-      return;
-    }
-    for (const auto& kv : node) {
-      const auto org = org_id(kv.first);
-      const auto code = scalar(kv.second, "org_phone_country_codes");
-      if (!org || !code) {
-        continue;
-      }
-      const bool digits = std::all_of(code->begin(), code->end(), values::is_digit);
-      if (code->empty() || code->size() > 3 || !digits || code->front() == '0') {
-        error(kv.second, fmt::format("'{}' is not a calling code: 1 to 3 digits without `+` or a "
-                                     "leading 0 (\"91\", \"1\", \"971\")",
-                                     *code));
-        continue;
-      }
-      out.org_phone_codes.emplace_back(*org, *code);
-    }
+    per_org(node, "org_phone_country_codes", "calling code (\"91\")",
+            [&](std::int64_t org, const std::string& code, const YAML::Node& at) {
+              const bool digits = std::all_of(code.begin(), code.end(), values::is_digit);
+              if (code.empty() || code.size() > 3 || !digits || code.front() == '0') {
+                error(at, fmt::format("'{}' is not a calling code: 1 to 3 digits without `+` or a "
+                                      "leading 0 (\"91\", \"1\", \"971\")",
+                                      code));
+                return;
+              }
+              out.org_phone_codes.emplace_back(org, code);
+            });
   }
 
   std::optional<std::string> currency(const YAML::Node& node, std::string_view what) {
@@ -197,17 +198,16 @@ class Parser {
   }
 
   void currencies(const YAML::Node& node, OutputSettings& out) {
-    if (!node.IsMap()) {
-      error(node, "`org_currencies` must be a map of orgId → ISO 4217 code");
-      return;
-    }
-    for (const auto& kv : node) {
-      const auto org = org_id(kv.first);
-      const auto code = currency(kv.second, "org_currencies");
-      if (org && code) {
-        out.org_currencies.emplace_back(*org, *code);
-      }
-    }
+    per_org(node, "org_currencies", "ISO 4217 code",
+            [&](std::int64_t org, const std::string& code, const YAML::Node& at) {
+              if (!valid_currency(code)) {
+                error(at, fmt::format("`org_currencies` '{}' is not an ISO 4217 code (three "
+                                      "capital letters)",
+                                      code));
+                return;
+              }
+              out.org_currencies.emplace_back(org, code);
+            });
   }
 
   void limits(const YAML::Node& node, OutputSettings& out) {
@@ -249,33 +249,32 @@ class Parser {
   bool ok_ = true;
 };
 
+// The value configured for `org_id` in a per-org list, or null.
+template <typename T>
+const T* for_org(const std::vector<std::pair<std::int64_t, T>>& list, std::int64_t org_id) {
+  for (const auto& [org, value] : list) {
+    if (org == org_id) {
+      return &value;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 int OutputSettings::offset_minutes(std::int64_t org_id) const {
-  for (const auto& [org, offset] : org_offsets) {
-    if (org == org_id) {
-      return offset;
-    }
-  }
-  return 0;
+  const int* offset = for_org(org_offsets, org_id);
+  return offset != nullptr ? *offset : 0;
 }
 
 std::string_view OutputSettings::phone_code(std::int64_t org_id) const {
-  for (const auto& [org, code] : org_phone_codes) {
-    if (org == org_id) {
-      return code;
-    }
-  }
-  return {};
+  const std::string* code = for_org(org_phone_codes, org_id);
+  return code != nullptr ? std::string_view(*code) : std::string_view();
 }
 
 std::string_view OutputSettings::currency(std::int64_t org_id) const {
-  for (const auto& [org, code] : org_currencies) {
-    if (org == org_id) {
-      return code;
-    }
-  }
-  return default_currency;
+  const std::string* code = for_org(org_currencies, org_id);
+  return code != nullptr ? std::string_view(*code) : std::string_view(default_currency);
 }
 
 bool parse_output_settings(const FactoryContext& ctx, std::string_view transform,
